@@ -1,0 +1,58 @@
+# Reproduction suite for Helwegen et al., "Latent Weights Do Not Exist" (NeurIPS 2019).
+# Targets map onto the paper's sections; `make help` lists them.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SCALE ?= paper
+DATA_DIR ?= $(HOME)/tensorflow_datasets
+CIFAR10_ARCHIVE ?=
+RUN_ARGS ?=
+# larq needs Keras 2; the suite's own modules also set this before importing TensorFlow.
+export TF_USE_LEGACY_KERAS := 1
+export PYTHONHASHSEED := 0
+
+DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
+
+.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 bench list clean-venv
+
+help:  ## List the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
+
+$(VENV)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==24.3.1
+	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip check
+	touch $@
+
+install: $(VENV)/.installed  ## Create .venv from the exact pins in requirements.lock
+
+lock:  ## Re-resolve requirements.in into requirements.lock (needs network)
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements.in
+	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v "^\(pip\|setuptools\)==" > requirements.lock
+	rm -rf .venv-lock
+
+test: install  ## Run the test suite (tiny synthetic data; ~10 min on 2 CPU cores)
+	$(PY) -m pytest -q tests
+
+list: install  ## List every experiment with its paper section
+	$(PY) -m experiments list
+
+cifar10: install  ## §5.1 + §5.2 on CIFAR-10 (SCALE=paper|quick; resumes, skips finished runs)
+	$(PY) -m experiments run-group cifar10 scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
+
+cifar10-quick:  ## The same set at the reduced CPU scale (about 30 min on 2 cores)
+	$(MAKE) cifar10 SCALE=quick
+
+sec51: install  ## §5.1 gamma/tau ablation only (Figure 1)
+	$(PY) -m experiments run-group sec51 scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
+
+sec52: install  ## §5.2 Bop vs latent-weight Adam only (Figure 2)
+	$(PY) -m experiments run-group sec52 scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
+
+bench: install  ## Training and input-pipeline throughput -> results/bench.json
+	$(PY) scripts/bench.py --out results/bench.json $(DATA_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,130 @@
+"""BinaryNet for CIFAR-10, as trained with Bop in §5.1 and §5.2 of the paper.
+
+Courbariaux, Hubara, Soudry, El-Yaniv and Bengio, "Binarized Neural Networks" (2016),
+in the form of the Bop authors' code (plumerai/rethinking-bnn-optimization,
+``bnn_optimization/models.py``): six binary 3x3 convolutions (128, 128, 256, 256, 512,
+512 filters) and three binary dense layers (1024, 1024, 10), each followed by batch
+norm without scale, no biases. Every quantized kernel is binary, the first and the last
+included. Activations are binarised by the *next* layer's ``ste_sign`` input quantizer;
+the first convolution sees the real-valued image.
+
+The authors' first convolution is unpadded ("valid": 32 -> 30 -> 15 -> 7 -> 3, Flatten
+4,608 -> 10,352,000 binary weights); Courbariaux et al.'s original pads it ("same": 32 ->
+16 -> 8 -> 4, Flatten 8,192 -> 14,022,016 binary weights). Both have 3,850 trainable
+batch-norm offsets. ``filters`` and ``dense_units`` scale the widths (x1, x2, x4 of
+``filters``), which is how the suite's reduced CPU scales are made.
+
+Reported with this model: 91.3 % (Bop) and 90.9 % (latent-weight Adam) CIFAR-10 test
+accuracy, §5.2 (see ``results/reported.yaml``).
+"""
+
+from experiments import _keras2  # noqa: F401
+import larq as lq
+import tensorflow as tf
+
+FIRST_CONV_PADDINGS = ("valid", "same")
+
+
+def binarynet(
+    *,
+    kernel_quantizer,
+    kernel_constraint=None,
+    filters: int = 128,
+    dense_units: int = 1024,
+    first_conv_padding: str = "valid",
+    bn_momentum: float = 0.999,
+    input_shape=(32, 32, 3),
+    num_classes: int = 10,
+) -> tf.keras.Model:
+    """Build BinaryNet.
+
+    Arguments:
+        kernel_quantizer: quantizer of every kernel. The optimizer decides it: Bop
+            trains ``NoOp(precision=1)``-marked kernels (the weights *are* binary);
+            latent-weight optimizers use ``ste_sign`` on real latent kernels.
+        kernel_constraint: e.g. ``lq.constraints.WeightClip(1.0)`` for latent weights.
+        filters, dense_units: widths (paper: 128, 1024).
+        first_conv_padding: "valid" (the Bop authors') or "same" (Courbariaux et al.).
+        bn_momentum: batch-norm moving-average momentum (authors: 0.999).
+
+    Returns:
+        An uncompiled ``tf.keras.Model`` whose output is a softmax over classes.
+    """
+    if first_conv_padding not in FIRST_CONV_PADDINGS:
+        raise ValueError(
+            f"first_conv_padding must be one of {FIRST_CONV_PADDINGS}, got {first_conv_padding!r}"
+        )
+    binary = dict(
+        kernel_quantizer=kernel_quantizer,
+        kernel_constraint=kernel_constraint,
+        use_bias=False,
+    )
+    binary_in = dict(input_quantizer="ste_sign", **binary)
+
+    def bn(name):
+        return tf.keras.layers.BatchNormalization(momentum=bn_momentum, scale=False, name=name)
+
+    x = inputs = tf.keras.Input(shape=input_shape)
+    x = lq.layers.QuantConv2D(filters, 3, padding=first_conv_padding, name="conv1", **binary)(x)
+    x = bn("bn1")(x)
+    x = lq.layers.QuantConv2D(filters, 3, padding="same", name="conv2", **binary_in)(x)
+    x = tf.keras.layers.MaxPool2D(2, 2, name="pool2")(x)
+    x = bn("bn2")(x)
+    x = lq.layers.QuantConv2D(2 * filters, 3, padding="same", name="conv3", **binary_in)(x)
+    x = bn("bn3")(x)
+    x = lq.layers.QuantConv2D(2 * filters, 3, padding="same", name="conv4", **binary_in)(x)
+    x = tf.keras.layers.MaxPool2D(2, 2, name="pool4")(x)
+    x = bn("bn4")(x)
+    x = lq.layers.QuantConv2D(4 * filters, 3, padding="same", name="conv5", **binary_in)(x)
+    x = bn("bn5")(x)
+    x = lq.layers.QuantConv2D(4 * filters, 3, padding="same", name="conv6", **binary_in)(x)
+    x = tf.keras.layers.MaxPool2D(2, 2, name="pool6")(x)
+    x = bn("bn6")(x)
+    x = tf.keras.layers.Flatten(name="flatten")(x)
+    x = lq.layers.QuantDense(dense_units, name="dense1", **binary_in)(x)
+    x = bn("bn7")(x)
+    x = lq.layers.QuantDense(dense_units, name="dense2", **binary_in)(x)
+    x = bn("bn8")(x)
+    x = lq.layers.QuantDense(num_classes, name="dense3", **binary_in)(x)
+    x = bn("bn9")(x)
+    outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
+    return tf.keras.Model(inputs, outputs, name="binarynet")
+
+
+from zookeeper import Field, component  # noqa: E402
+
+from experiments.errors import ConfigError  # noqa: E402
+from models.base import Model  # noqa: E402
+
+
+@component
+class BinaryNet(Model):
+    """Config component for :func:`binarynet` (defaults: the authors' full width)."""
+
+    filters: int = Field(128)
+    dense_units: int = Field(1024)
+    first_conv_padding: str = Field("valid")
+    bn_momentum: float = Field(0.999)
+
+    def check(self) -> None:
+        if self.filters < 1 or self.dense_units < 1:
+            raise ConfigError(
+                f"model.filters and model.dense_units must be >= 1, got "
+                f"{self.filters} and {self.dense_units}"
+            )
+        if self.first_conv_padding not in FIRST_CONV_PADDINGS:
+            raise ConfigError(
+                f"model.first_conv_padding must be one of {FIRST_CONV_PADDINGS} ('valid' = "
+                f"the Bop authors', 'same' = Courbariaux et al.), got {self.first_conv_padding!r}"
+            )
+        if not 0 <= self.bn_momentum < 1:
+            raise ConfigError(f"model.bn_momentum must be in [0, 1), got {self.bn_momentum}")
+
+    def build(self, *, input_shape, num_classes, kernel_quantizer, kernel_constraint=None):
+        return binarynet(
+            kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
+            filters=self.filters, dense_units=self.dense_units,
+            first_conv_padding=self.first_conv_padding,
+            bn_momentum=float(self.bn_momentum), input_shape=input_shape,
+            num_classes=num_classes,
+        )
