@@ -1,0 +1,206 @@
+"""The optimizers the paper compares, as zookeeper components.
+
+Each component decides three things together, because they only make sense together:
+how binary kernels are *represented* (``kernel_quantizer``, ``kernel_constraint``), and
+the Keras optimizer that trains them (``build``).
+
+* ``Bop`` (Algorithm 2): binary kernels are marked ``NoOp(precision=1)`` so that
+  ``lq.optimizers.Bop.is_binary_variable`` selects them; they *are* the binary weights
+  (±1 after the first step). Real-valued variables (batch-norm offsets) use Adam.
+* Latent-weight baselines (Algorithm 1): binary kernels are real latent weights
+  binarised in the forward pass by ``ste_sign``, optionally clipped to [-1, 1], trained
+  by Adam, SGD or momentum, with optional Xavier learning-rate scaling (Courbariaux et
+  al. 2016, used for the §5.2 baseline).
+
+All are legacy (Keras 2) optimizers: larq's ``CaseOptimizer`` and ``Bop`` need them.
+"""
+import math
+
+from experiments import _keras2  # noqa: F401
+import larq as lq
+import tensorflow as tf
+from zookeeper import ComponentField, Field, component
+
+from experiments.errors import ConfigError
+from experiments.schedules import Constant, Schedule, scaled
+
+legacy = tf.keras.optimizers.legacy
+
+
+def xavier_lr_multiplier(shape) -> float:
+    """Per-layer learning-rate multiplier ``1 / sqrt(1.5 / (fan_in + fan_out))``.
+
+    As in Courbariaux et al.'s BinaryNet code (``W_LR_scale``): for a dense kernel
+    ``(n_in, n_out)`` the fans are ``n_in`` and ``n_out``; for a convolution kernel
+    ``(kh, kw, c_in, c_out)`` they are ``kh*kw*c_in`` and ``kh*kw*c_out`` (Glorot's
+    convention). Larger layers get larger steps, matching their smaller init scale.
+    """
+    shape = [int(d) for d in shape]
+    if len(shape) < 2:
+        raise ValueError(f"Xavier scaling needs a kernel of rank >= 2, got shape {shape}")
+    receptive_field = math.prod(shape[:-2])
+    fan_in, fan_out = shape[-2] * receptive_field, shape[-1] * receptive_field
+    return 1.0 / math.sqrt(1.5 / (fan_in + fan_out))
+
+
+def binary_kernels(model: tf.keras.Model) -> list:
+    """The kernels of the model's quantized layers, in layer order: the binary weights.
+
+    Selected by layer (a larq ``Quant*`` layer with a kernel quantizer), so the same
+    list comes out whether kernels are Bop's ``NoOp(precision=1)`` weights or latent
+    weights under ``ste_sign``.
+    """
+    return [
+        layer.kernel
+        for layer in model.layers
+        if getattr(layer, "kernel_quantizer", None) is not None and hasattr(layer, "kernel")
+    ]
+
+
+def _check_range(name: str, schedule: Schedule, low: float, high: float, low_open: bool):
+    schedule.check_schedule(name)
+    for v in schedule.values():
+        ok = (low < v if low_open else low <= v) and v <= high
+        if not ok:
+            bracket = "(" if low_open else "["
+            raise ConfigError(
+                f"{name} must lie in {bracket}{low:g}, {high:g}] at every step, but the "
+                f"{type(schedule).__name__} schedule takes the value {v!r}"
+            )
+
+
+class Optimizer:
+    """Base class of the suite's optimizer components (subclasses are @component)."""
+
+    def kernel_quantizer(self):
+        raise NotImplementedError
+
+    def kernel_constraint(self):
+        return None
+
+    def build(self, model: tf.keras.Model, steps_per_epoch: int, epochs: int):
+        """Return ``(keras_optimizer, {name: built_schedule})``; the schedules are logged."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` for an invalid hyperparameter."""
+
+
+@component
+class Bop(Optimizer):
+    """Bop (Algorithm 2) for binary kernels, Adam for real-valued variables.
+
+    ``m <- (1 - gamma) m + gamma g``; flip ``w`` iff ``|m| > tau`` and
+    ``sign(m) == sign(w)``. The defaults are the §5.2 values.
+    """
+
+    gamma: Schedule = ComponentField(Constant, value=1e-4)
+    tau: Schedule = ComponentField(Constant, value=1e-8)
+    real_lr: Schedule = ComponentField(Constant, value=1e-2)
+
+    def kernel_quantizer(self):
+        return lq.quantizers.NoOp(precision=1)
+
+    def check(self) -> None:
+        _check_range("optimizer.gamma", self.gamma, 0.0, 1.0, low_open=True)
+        _check_range("optimizer.tau", self.tau, 0.0, math.inf, low_open=False)
+        _check_range("optimizer.real_lr", self.real_lr, 0.0, math.inf, low_open=True)
+
+    def build(self, model, steps_per_epoch, epochs):
+        schedules = {
+            "gamma": self.gamma.build(steps_per_epoch, epochs),
+            "tau": self.tau.build(steps_per_epoch, epochs),
+            "real_lr": self.real_lr.build(steps_per_epoch, epochs),
+        }
+        optimizer = lq.optimizers.CaseOptimizer(
+            (
+                lq.optimizers.Bop.is_binary_variable,
+                lq.optimizers.Bop(threshold=schedules["tau"], gamma=schedules["gamma"]),
+            ),
+            default_optimizer=legacy.Adam(schedules["real_lr"]),
+        )
+        return optimizer, schedules
+
+
+@component
+class LatentWeights(Optimizer):
+    """Algorithm 1: an ordinary optimizer on real latent weights behind ``ste_sign``.
+
+    ``clip`` bounds the latent weights to [-clip, clip] (the paper: clipping caps
+    inertia); ``clip=0`` disables it. ``xavier_scaling`` multiplies each binary layer's
+    learning rate by ``xavier_lr_multiplier`` (real-valued variables keep ``lr``).
+    ``ste`` is the larq quantizer used in the forward pass: ``ste_sign`` zeroes the
+    gradient where |w~| > 1, ``approx_sign``/``swish_sign`` are alternatives.
+    """
+
+    lr: Schedule = ComponentField(Constant, value=1e-3)
+    clip: float = Field(1.0)
+    xavier_scaling: bool = Field(False)
+    ste: str = Field("ste_sign")
+
+    def make(self, learning_rate):
+        """The underlying Keras optimizer for one learning rate (schedule)."""
+        raise NotImplementedError
+
+    def kernel_quantizer(self):
+        return lq.quantizers.get(self.ste)
+
+    def kernel_constraint(self):
+        return lq.constraints.WeightClip(float(self.clip)) if self.clip > 0 else None
+
+    def check(self) -> None:
+        _check_range("optimizer.lr", self.lr, 0.0, math.inf, low_open=True)
+        if self.clip < 0:
+            raise ConfigError(f"optimizer.clip must be >= 0 (0 = no clipping), got {self.clip}")
+        try:
+            lq.quantizers.get(self.ste)
+        except ValueError as e:
+            raise ConfigError(
+                f"optimizer.ste={self.ste!r} is not a larq quantizer (e.g. ste_sign, "
+                f"approx_sign, swish_sign): {e}"
+            ) from None
+
+    def build(self, model, steps_per_epoch, epochs):
+        lr = self.lr.build(steps_per_epoch, epochs)
+        schedules = {"lr": lr}
+        if not self.xavier_scaling:
+            return self.make(lr), schedules
+        # One optimizer per binary kernel, each with its own scaled learning rate: the
+        # update of Adam is invariant to gradient scale, so the rate itself must scale.
+        pairs = []
+        for kernel in binary_kernels(model):
+            factor = xavier_lr_multiplier(kernel.shape)
+            name = kernel.name
+            pairs.append((lambda v, name=name: v.name == name, self.make(scaled(lr, factor))))
+        return lq.optimizers.CaseOptimizer(*pairs, default_optimizer=self.make(lr)), schedules
+
+
+@component
+class LatentAdam(LatentWeights):
+    """Adam on latent weights (default betas), the §5.2 baseline with Xavier scaling."""
+
+    def make(self, learning_rate):
+        return legacy.Adam(learning_rate)
+
+
+@component
+class LatentSGD(LatentWeights):
+    """Plain SGD on latent weights (§3: learning rate vs initial scale)."""
+
+    def make(self, learning_rate):
+        return legacy.SGD(learning_rate)
+
+
+@component
+class LatentMomentum(LatentWeights):
+    """SGD with momentum on latent weights."""
+
+    momentum: float = Field(0.9)
+
+    def check(self) -> None:
+        super().check()
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"optimizer.momentum must be in [0, 1), got {self.momentum}")
+
+    def make(self, learning_rate):
+        return legacy.SGD(learning_rate, momentum=float(self.momentum))
