@@ -1,0 +1,24 @@
+"""Every experiment of the suite, registered in one place.
+
+The CLI, the Makefile and the tests all read ``EXPERIMENTS`` and ``GROUPS`` from here,
+so an experiment cannot exist in one and be missing from another.
+"""
+from experiments import _keras2  # noqa: F401
+from configs import cifar10
+
+_CLASSES = [
+    cifar10.Sec51Gamma1em2, cifar10.Sec51Gamma1em3Tau1em6, cifar10.Sec51Gamma1em4,
+    cifar10.Sec51Tau0, cifar10.Sec51Tau1em5,
+    cifar10.Sec52Bop, cifar10.Sec52Adam,
+]
+EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
+assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
+
+GROUPS = {
+    "sec51_gamma": ["sec51_gamma_1e-2", "sec51_gamma_1e-3_tau_1e-6", "sec51_gamma_1e-4"],
+    "sec51_tau": ["sec51_tau_0", "sec51_gamma_1e-3_tau_1e-6", "sec51_tau_1e-5"],
+    "sec51": ["sec51_gamma_1e-2", "sec51_gamma_1e-3_tau_1e-6", "sec51_gamma_1e-4",
+              "sec51_tau_0", "sec51_tau_1e-5"],
+    "sec52": ["sec52_bop", "sec52_adam"],
+}
+GROUPS["cifar10"] = GROUPS["sec51"] + GROUPS["sec52"]

@@ -1,0 +1,124 @@
+"""CIFAR-10 experiments of the paper: §5.1 (Figure 1) and §5.2 (Figure 2).
+
+Each class is one paper item and overrides only what differs from its base. Scales:
+
+* ``paper`` - the paper's hyperparameters and full BinaryNet (GPU work: §5.2 is 500
+  epochs; one full-width epoch takes 15-25 min on 2 CPU cores).
+* ``quick`` - the reduced CPU scale behind ``make cifar10-quick``: BinaryNet at 1/4 width
+  (32 filters, 256 dense units), a 10,000-image subset of the training set, full test
+  set, few epochs, schedules compressed to the same fraction of the run. gamma, tau and
+  learning rates keep their paper values. The whole set takes about 30 min on 2 cores.
+* ``tiny`` - a smoke scale for tests (minutes on tiny synthetic data).
+"""
+from zookeeper import ComponentField, Field, component
+from zookeeper.core.partial_component import PartialComponent
+
+from experiments.experiment import Cifar10Experiment
+from experiments.optimizers import Bop, LatentAdam, Optimizer
+from experiments.schedules import Constant, Staircase
+
+TINY = {"model.filters": 4, "model.dense_units": 16, "epochs": 1, "train_subset": 60,
+        "batch_size": 20, "flip_log_interval": 1}
+
+
+def bop(gamma, tau, real_lr=1e-2) -> ComponentField:
+    """A ``Bop`` field; ``gamma``/``tau``/``real_lr`` are numbers (constant) or partials."""
+    def schedule(v):
+        return v if isinstance(v, PartialComponent) else PartialComponent(Constant, value=v)
+    return ComponentField(Bop, gamma=schedule(gamma), tau=schedule(tau),
+                          real_lr=schedule(real_lr))
+
+
+# §5.1 -- hyperparameter ablation, Figure 1 --------------------------------------------
+@component
+class Sec51(Cifar10Experiment):
+    """§5.1: BinaryNet under Bop with constant gamma and tau, 100 epochs, batch 100,
+    Adam(0.01) for batch-norm. Expected (paper, no numbers): higher gamma / lower tau ->
+    more flips; the extremes plateau early or learn very slowly."""
+
+    section = "5.1"
+    scales = {
+        "paper": {},
+        "quick": {"model.filters": 32, "model.dense_units": 256, "epochs": 6,
+                  "train_subset": 10000, "flip_log_interval": 5},
+        "tiny": TINY,
+    }
+    epochs: int = Field(100)
+    batch_size: int = Field(100)
+    optimizer: Optimizer = bop(gamma=1e-3, tau=1e-6)
+
+
+@component
+class Sec51Gamma1em2(Sec51):
+    name = "sec51_gamma_1e-2"
+    optimizer: Optimizer = bop(gamma=1e-2, tau=1e-6)
+
+
+@component
+class Sec51Gamma1em3Tau1em6(Sec51):
+    """The centre point, shared by both panels of Figure 1 (gamma 1e-3, tau 1e-6)."""
+
+    name = "sec51_gamma_1e-3_tau_1e-6"
+    optimizer: Optimizer = bop(gamma=1e-3, tau=1e-6)
+
+
+@component
+class Sec51Gamma1em4(Sec51):
+    name = "sec51_gamma_1e-4"
+    optimizer: Optimizer = bop(gamma=1e-4, tau=1e-6)
+
+
+@component
+class Sec51Tau0(Sec51):
+    name = "sec51_tau_0"
+    optimizer: Optimizer = bop(gamma=1e-3, tau=0.0)
+
+
+@component
+class Sec51Tau1em5(Sec51):
+    name = "sec51_tau_1e-5"
+    optimizer: Optimizer = bop(gamma=1e-3, tau=1e-5)
+
+
+# §5.2 -- Bop vs latent-weight Adam, Figure 2 -------------------------------------------
+@component
+class Sec52(Cifar10Experiment):
+    """§5.2: 500 epochs, batch 50, decay x0.1 every 100 epochs."""
+
+    section = "5.2"
+    epochs: int = Field(500)
+    batch_size: int = Field(50)
+
+
+@component
+class Sec52Bop(Sec52):
+    """§5.2 Bop: tau 1e-8, gamma 1e-4 x0.1 every 100 epochs, Adam(1e-2) for batch norm.
+    Reported: 91.3 % test accuracy (paper, Figure 2)."""
+
+    name = "sec52_bop"
+    scales = {
+        "paper": {},
+        "quick": {"model.filters": 32, "model.dense_units": 256, "epochs": 10,
+                  "train_subset": 10000, "optimizer.gamma.every_epochs": 4},
+        "tiny": TINY,
+    }
+    optimizer: Optimizer = bop(
+        gamma=PartialComponent(Staircase, value=1e-4, every_epochs=100, factor=0.1),
+        tau=1e-8, real_lr=1e-2)
+
+
+@component
+class Sec52Adam(Sec52):
+    """§5.2 latent-weight baseline: Adam, lr 1e-3 x0.1 every 100 epochs, Xavier
+    learning-rate scaling, latent weights clipped to [-1, 1]. Reported: 90.9 %."""
+
+    name = "sec52_adam"
+    scales = {
+        "paper": {},
+        "quick": {"model.filters": 32, "model.dense_units": 256, "epochs": 10,
+                  "train_subset": 10000, "optimizer.lr.every_epochs": 4},
+        "tiny": TINY,
+    }
+    optimizer: Optimizer = ComponentField(
+        LatentAdam, lr=PartialComponent(Staircase, value=1e-3, every_epochs=100, factor=0.1),
+        clip=1.0, xavier_scaling=True, ste="ste_sign")

@@ -1,0 +1,84 @@
+"""Config validation: every bad input fails before data is loaded, naming the field."""
+import pytest
+
+from configs import EXPERIMENTS, GROUPS
+from experiments.cli import main, parse_overrides
+from experiments.errors import ConfigError
+from experiments.experiment import build
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"epochz": 3}, "epochz"),
+    ({"optimizer.gama.value": 1e-3}, "gama"),
+    ({"epochs": "ten"}, "epochs"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"batch_size": -5}, "batch_size must be >= 1"),
+    ({"optimizer.gamma.value": 0.0}, r"optimizer.gamma must lie in \(0, 1\]"),
+    ({"optimizer.gamma.value": 1.5}, r"optimizer.gamma must lie in \(0, 1\]"),
+    ({"optimizer.tau.value": -1e-8}, r"optimizer.tau must lie in \[0"),
+    ({"optimizer.gamma.factor": 2.0}, "factor must be in"),
+    ({"validation": "val"}, "validation must be"),
+    ({"scale": "huge"}, "scale='huge' is not defined"),
+    ({"model.first_conv_padding": "full"}, "first_conv_padding"),
+    ({"cifar10_archive": "/no/such/file.tar.gz"}, "does not exist"),
+    ({"distribution": "tpu"}, "distribution must be"),
+])
+def test_bad_config_is_rejected_with_the_field_name(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        build(EXPERIMENTS["sec52_bop"], overrides)
+
+
+def test_latent_weight_fields_are_validated():
+    with pytest.raises(ConfigError, match="optimizer.lr must lie"):
+        build(EXPERIMENTS["sec52_adam"], {"optimizer.lr.value": 0.0})
+    with pytest.raises(ConfigError, match="not a larq quantizer"):
+        build(EXPERIMENTS["sec52_adam"], {"optimizer.ste": "nope"})
+    with pytest.raises(ConfigError, match="optimizer.clip"):
+        build(EXPERIMENTS["sec52_adam"], {"optimizer.clip": -1.0})
+
+
+def test_overrides_parse_and_scale_presets_sit_below_them():
+    overrides = parse_overrides(["scale=quick", "epochs=3", "optimizer.gamma.value=1e-3"])
+    exp = build(EXPERIMENTS["sec52_bop"], overrides)
+    config = exp.resolved_config()
+    assert config["epochs"] == 3  # the command line beats the preset
+    assert config["model.filters"] == 32  # from the quick preset
+    assert config["optimizer.gamma.value"] == 1e-3
+    assert exp.run_dir().startswith("results/runs/sec52_bop/quick-seed0-")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["epochs"])
+
+
+def test_paper_hyperparameters_of_each_experiment():
+    c = {name: build(cls).resolved_config() for name, cls in EXPERIMENTS.items()}
+    for name in GROUPS["sec51"]:
+        assert (c[name]["epochs"], c[name]["batch_size"]) == (100, 100)
+        assert c[name]["optimizer"] == "Bop" and c[name]["optimizer.gamma"] == "Constant"
+        assert c[name]["optimizer.real_lr.value"] == 1e-2
+    sweep = {n: (c[n]["optimizer.gamma.value"], c[n]["optimizer.tau.value"]) for n in GROUPS["sec51"]}
+    assert sorted(g for g, t in (sweep[n] for n in GROUPS["sec51_gamma"])) == [1e-4, 1e-3, 1e-2]
+    assert {t for g, t in (sweep[n] for n in GROUPS["sec51_gamma"])} == {1e-6}
+    assert sorted(t for g, t in (sweep[n] for n in GROUPS["sec51_tau"])) == [0.0, 1e-6, 1e-5]
+    assert {g for g, t in (sweep[n] for n in GROUPS["sec51_tau"])} == {1e-3}
+    bop, adam = c["sec52_bop"], c["sec52_adam"]
+    assert (bop["epochs"], bop["batch_size"], adam["epochs"], adam["batch_size"]) == (500, 50, 500, 50)
+    assert (bop["optimizer.gamma"], bop["optimizer.gamma.value"], bop["optimizer.gamma.every_epochs"],
+            bop["optimizer.gamma.factor"], bop["optimizer.tau.value"]) == ("Staircase", 1e-4, 100, 0.1, 1e-8)
+    assert (adam["optimizer"], adam["optimizer.lr.value"], adam["optimizer.lr.every_epochs"],
+            adam["optimizer.clip"], adam["optimizer.xavier_scaling"]) == ("LatentAdam", 1e-3, 100, 1.0, True)
+    for name in c:
+        assert (c[name]["model.filters"], c[name]["model.dense_units"]) == (128, 1024)
+
+
+def test_every_group_member_is_registered():
+    for members in GROUPS.values():
+        assert set(members) <= set(EXPERIMENTS)
+    assert set(GROUPS["cifar10"]) == set(EXPERIMENTS)
+
+
+def test_cli_reports_config_errors_without_traceback(capsys):
+    assert main(["run", "sec52_bop", "optimizer.gamma.value=0"]) == 2
+    assert "optimizer.gamma must lie" in capsys.readouterr().err
+    assert main(["run-group", "cifar10", "epochs=0"]) == 2
+    assert main(["run", "sec99"]) == 2
+    assert "unknown experiment" in capsys.readouterr().err
