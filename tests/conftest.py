@@ -15,6 +15,7 @@ def fake_cifar10(tmp_path_factory):
     from tests.fake_cifar10 import write_fake_cifar10_archive
 
     root = tmp_path_factory.mktemp("cifar10")
+    (root / "archive").mkdir()
     archive, md5s = write_fake_cifar10_archive(str(root / "archive"), n_train_per_batch=20, n_test=20)
     data_dir = str(root / "tfds")
     data.load_cifar10_builder(data_dir, archive=archive, md5s=md5s)

@@ -1,0 +1,299 @@
+"""CIFAR-10 for the reproduction suite: preparation (online or offline) and input pipelines.
+
+The data come from the TFDS ``cifar10`` builder, so the examples, their order in the
+prepared files and the ``train[:N]`` slices are the ones every TFDS user gets.
+Compute clusters often have no internet, so the builder can also be prepared from a
+local copy of the official ``cifar-10-binary.tar.gz``; its six ``.bin`` files are
+checked against the official md5s first, so a corrupt or different copy stops the run
+before any training time is spent.
+
+Preprocessing follows the paper (§5.2) and the authors' code: pixels are scaled to
+[-1, 1]; training images are zero-padded by 4 pixels on each side, randomly cropped
+back to 32x32 and randomly flipped left-right. All randomness here is stateless, so an
+epoch's order and augmentation depend only on ``(seed, epoch)`` -- not on the global
+TensorFlow seed, on earlier epochs or on how many epochs ran before a resume.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import tarfile
+import tempfile
+import zlib
+
+from experiments.errors import DatasetError
+
+import requests
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+# The file name TFDS looks for in `manual_dir` (from its registered url_checksums).
+_ARCHIVE_NAME = "cifar-10-binary.tar.gz"
+_TOP_DIR = "cifar-10-batches-bin"
+_TRAIN_SIZE = 50000
+
+# Official md5s of the extracted .bin files (e.g. pytorch-cpp's cmake/fetch_cifar10.cmake).
+CIFAR10_BIN_MD5: dict[str, str] = {
+    "data_batch_1.bin": "5dd7e06a14cb22eb9f671a540d1b7c25",
+    "data_batch_2.bin": "5ea93a67294ea407fff1d09f752e9692",
+    "data_batch_3.bin": "942cd6a4bcdd0dd3c604fbe906cb4421",
+    "data_batch_4.bin": "ae636b3ba5c66a11e91e8cb52e771fcb",
+    "data_batch_5.bin": "53f37980c15c3d472c316c40844f3f0d",
+    "test_batch.bin": "803d5f7f4d78ea53de84dbe85f74fb6d",
+}
+
+_REDOWNLOAD = f"Re-download it from {CIFAR10_URL}."
+_HOW_TO_GET = (
+    "Either (1) run once on a machine with internet access, where TFDS downloads "
+    "CIFAR-10 into the data directory (copy that directory to this machine afterwards), "
+    "or (2) point the suite at a local copy of the archive: "
+    "`make cifar10 CIFAR10_ARCHIVE=/path/to/cifar-10-binary.tar.gz` "
+    f"(config key `cifar10_archive=...`). The archive is at {CIFAR10_URL}."
+)
+
+
+def verify_cifar10_archive(archive: str, md5s: dict = CIFAR10_BIN_MD5) -> None:
+    """Check the md5 of every ``.bin`` member of a CIFAR-10 binary archive.
+
+    The tar.gz is read sequentially (nothing is written to disk); ``r:gz`` rather
+    than the ``r|gz`` stream mode because only the former reports a truncated file. TFDS does not check a
+    manually supplied archive, so this is what guarantees that an offline run trains
+    on the real CIFAR-10. Raises DatasetError on a wrong md5, a missing member, a
+    member outside ``cifar-10-batches-bin/`` (TFDS would not find it) or an archive
+    that is not a readable tar.gz.
+    """
+    found: dict[str, str] = {}
+    has_meta = False
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            for member in tar:
+                name = posixpath.normpath(member.name)
+                base = posixpath.basename(name)
+                if not member.isfile():
+                    continue
+                if base == "batches.meta.txt":
+                    has_meta = True
+                if base not in md5s:
+                    continue
+                if name != f"{_TOP_DIR}/{base}":
+                    raise DatasetError(
+                        f"CIFAR-10 archive {archive}: {base} is at {member.name}, "
+                        f"expected {_TOP_DIR}/{base}. This is not the official "
+                        f"layout. {_REDOWNLOAD}"
+                    )
+                digest = hashlib.md5()
+                fileobj = tar.extractfile(member)
+                for chunk in iter(lambda: fileobj.read(1 << 20), b""):
+                    digest.update(chunk)
+                found[base] = digest.hexdigest()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise DatasetError(
+            f"CIFAR-10 archive {archive} is not a readable tar.gz (corrupt or "
+            f"truncated?): {e}. {_REDOWNLOAD}"
+        ) from e
+
+    for base, expected in md5s.items():
+        if base not in found:
+            raise DatasetError(
+                f"CIFAR-10 archive {archive} has no member {_TOP_DIR}/{base}. "
+                f"{_REDOWNLOAD}"
+            )
+        if found[base] != expected:
+            raise DatasetError(
+                f"CIFAR-10 archive {archive}: {base} has md5 {found[base]}, expected "
+                f"{expected}. The archive is corrupt or not the official one. "
+                f"{_REDOWNLOAD}"
+            )
+    if not has_meta:
+        raise DatasetError(
+            f"CIFAR-10 archive {archive} has no {_TOP_DIR}/batches.meta.txt (the "
+            f"class names, which TFDS reads). {_REDOWNLOAD}"
+        )
+
+
+def load_cifar10_builder(
+    data_dir: str, archive: str | None = None, md5s: dict = CIFAR10_BIN_MD5
+) -> tfds.core.DatasetBuilder:
+    """Return a prepared TFDS ``cifar10`` builder in ``data_dir``.
+
+    Already prepared: returned as is (no network, archive ignored). With ``archive``:
+    verified, then prepared offline. Otherwise TFDS downloads the official archive
+    (it checks the archive's registered sha256 itself).
+    """
+    builder = tfds.builder("cifar10", data_dir=data_dir)
+    if (builder.data_path / "dataset_info.json").exists():
+        return builder
+
+    if archive is not None:
+        if not os.path.isfile(archive):
+            raise DatasetError(
+                f"CIFAR-10 archive {archive} does not exist. {_HOW_TO_GET}"
+            )
+        verify_cifar10_archive(archive, md5s)
+        _prepare_offline(builder, archive)
+        return builder
+
+    _prepare_online(builder)
+    return builder
+
+
+def _prepare_offline(builder: tfds.core.DatasetBuilder, archive: str) -> None:
+    """Prepare from a local archive without any network access.
+
+    TFDS 4.8's download manager looks in ``manual_dir`` for a file with the name it
+    registered for the URL (``cifar-10-binary.tar.gz``); when found it uses it and
+    computes no checksum. Before that, ``download_and_prepare`` asks GCS whether a
+    prepared copy exists unless ``try_download_gcs=False`` -- without network that
+    check can hang, so it is switched off. Downloads/extraction go to a temporary
+    directory, so ``data_dir`` only receives the prepared dataset.
+    """
+    with tempfile.TemporaryDirectory(prefix="cifar10_prepare_") as tmp:
+        manual_dir = os.path.join(tmp, "manual")
+        os.mkdir(manual_dir)
+        os.symlink(os.path.abspath(archive), os.path.join(manual_dir, _ARCHIVE_NAME))
+        config = tfds.download.DownloadConfig(
+            manual_dir=manual_dir, try_download_gcs=False
+        )
+        try:
+            builder.download_and_prepare(
+                download_dir=os.path.join(tmp, "downloads"), download_config=config
+            )
+        except Exception as e:  # noqa: BLE001 -- any failure here means "unusable archive"
+            raise DatasetError(
+                f"Could not prepare CIFAR-10 from {archive}: {type(e).__name__}: {e}"
+            ) from e
+
+
+def _prepare_online(builder: tfds.core.DatasetBuilder, timeout_s: float = 10.0) -> None:
+    """Let TFDS download and prepare CIFAR-10, failing fast without network.
+
+    TFDS's downloader retries a failed connection with back-off for minutes (3.5 min
+    here without DNS), so the URL is probed once first (through the same `requests`
+    library and proxy settings). Preparation is from the official archive, never from
+    TFDS's GCS copy, so online and offline runs build the dataset the same way.
+    """
+    try:
+        requests.head(CIFAR10_URL, timeout=timeout_s, allow_redirects=True).raise_for_status()
+    except requests.RequestException as e:
+        raise DatasetError(
+            f"CIFAR-10 is not prepared in {builder.data_dir} and {CIFAR10_URL} cannot be "
+            f"reached ({type(e).__name__}). {_HOW_TO_GET}"
+        ) from e
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False)
+        )
+    except Exception as e:  # noqa: BLE001
+        raise DatasetError(
+            f"Downloading/preparing CIFAR-10 in {builder.data_dir} failed "
+            f"({type(e).__name__}: {e}). {_HOW_TO_GET}"
+        ) from e
+
+
+def cifar10_splits(
+    validation: str = "test", train_subset: int | None = None, holdout: int = 5000
+) -> tuple[str, str]:
+    """Return the (train, validation) TFDS split strings.
+
+    ``"test"``: train on ``train`` and validate on ``test``, as the authors did.
+    ``"holdout"``: validate on the last ``holdout`` training examples and train on the
+    rest, for tuning without looking at the test set. Negative slice bounds are used so
+    the same strings work on any split size. ``train_subset`` keeps the first N
+    training examples (TFDS's stored order is a fixed pseudo-random shuffle).
+    """
+    if validation not in ("test", "holdout"):
+        raise DatasetError(f"validation must be 'test' or 'holdout', got {validation!r}")
+    n_train = _TRAIN_SIZE
+    if validation == "holdout":
+        if not isinstance(holdout, int) or not 0 < holdout < _TRAIN_SIZE:
+            raise DatasetError(f"holdout must be an int in 1..{_TRAIN_SIZE - 1}, got {holdout!r}")
+        n_train = _TRAIN_SIZE - holdout
+    if train_subset is not None and (
+        not isinstance(train_subset, int) or not 0 < train_subset <= n_train
+    ):
+        raise DatasetError(
+            f"train_subset must be an int in 1..{n_train} (or None), got {train_subset!r}"
+        )
+
+    if validation == "test":
+        train = "train" if train_subset is None else f"train[:{train_subset}]"
+        return train, "test"
+    train = f"train[:-{holdout}]" if train_subset is None else f"train[:{train_subset}]"
+    return train, f"train[-{holdout}:]"
+
+
+def normalize(image):
+    """uint8 HWC -> float32 in [-1, 1] (image / 127.5 - 1, as in the authors' code)."""
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+
+def augment(image, seed):
+    """Paper §5.2 augmentation of one uint8 32x32x3 image, a pure function of ``seed``.
+
+    Zero-pad 4 px on each side (40x40; black, i.e. -1 after `normalize`, as in the
+    authors' code), take a random 32x32 crop, flip left-right with probability 1/2.
+    ``seed`` is a shape-[2] integer tensor; crop and flip use independent sub-seeds.
+    """
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    image = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
+    image = tf.image.stateless_random_crop(image, [32, 32, 3], seed=crop_seed)
+    return tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+
+
+# (data_dir, split) -> (uint8 images [N,32,32,3], int64 labels [N]), decoded once.
+_DECODED: dict[tuple[str, str], tuple[tf.Tensor, tf.Tensor]] = {}
+
+
+def _decoded(builder, split: str) -> tuple[tf.Tensor, tf.Tensor]:
+    """The split's decoded images and labels, kept in memory (150 MB for train).
+
+    Decoding the stored PNGs every epoch would dominate the epoch time on CPU. The
+    arrays are kept (rather than a ``Dataset.cache()``) because the stateless
+    per-epoch permutation needs random access; ``Dataset.shuffle(seed=...)`` would
+    also depend on the global TF seed.
+    """
+    key = (str(builder.data_dir), split)
+    if key not in _DECODED:
+        images, labels = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        _DECODED[key] = (images, labels)
+    return _DECODED[key]
+
+
+def train_dataset(
+    builder, split: str, batch_size: int, seed: int, epoch: int, drop_remainder: bool = True
+) -> tf.data.Dataset:
+    """One epoch of augmented (images float32 in [-1, 1], labels int64) batches.
+
+    The whole split is permuted with the stateless seed ``[seed*1000003 + epoch, -1]``
+    and example i of the epoch is augmented with ``[seed*1000003 + epoch, i]``, so an
+    epoch is reproducible on its own, e.g. after resuming from a checkpoint.
+    """
+    images, labels = _decoded(builder, split)
+    epoch_seed = tf.constant(seed * 1000003 + epoch, tf.int64)
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(tf.shape(images, out_type=tf.int64)[0]),
+        seed=tf.stack([epoch_seed, tf.constant(-1, tf.int64)]),
+    )
+    ds = tf.data.Dataset.from_tensor_slices((tf.gather(images, order), tf.gather(labels, order)))
+
+    def prepare(index, example):
+        image, label = example
+        return normalize(augment(image, tf.stack([epoch_seed, index]))), label
+
+    ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(builder, split: str, batch_size: int) -> tf.data.Dataset:
+    """Unaugmented, normalised batches in the stored order; the last batch may be short."""
+    images, labels = _decoded(builder, split)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def num_examples(builder, split: str) -> int:
+    """Number of examples of a split or slice, e.g. ``"train[:1000]"`` -> 1000."""
+    return int(builder.info.splits[split].num_examples)

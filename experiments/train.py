@@ -1,0 +1,303 @@
+"""The one training loop every experiment uses.
+
+Custom rather than ``model.fit`` because the paper needs per-step, per-layer flip counts
+(eq. 7) from inside the update, and resumption must restore Bop's momentum ``m``. The
+loop is written for ``tf.distribute`` from the start: ``batch_size`` is the global batch,
+losses are averaged over it, and the same code runs under the default, mirrored
+(multi-GPU) or multi-worker strategy.
+
+Resumption: a checkpoint (model, optimizer with all slots and step counters, epoch and
+step) is written after every epoch; re-running the same command restores it and goes
+on. Data order and augmentation are pure functions of (seed, epoch), so a resumed run
+sees the same batches as an uninterrupted one.
+"""
+import math
+import os
+import sys
+import time
+
+from experiments import _keras2  # noqa: F401
+import numpy as np
+import tensorflow as tf
+
+from experiments import data, runs
+from experiments.errors import ConfigError, DivergenceError
+from experiments.experiment import NON_SEMANTIC
+from experiments.flips import count_flips, pi_t, sign_bits
+from experiments.optimizers import binary_kernels
+from experiments.schedules import evaluate
+
+INPUT_SHAPE = (32, 32, 3)
+NUM_CLASSES = 10
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class TrainState:
+    """Model, optimizer and the compiled step functions of one run."""
+
+    def __init__(self, exp, strategy, steps_per_epoch: int):
+        self.strategy = strategy
+        global_batch = exp.batch_size
+        with strategy.scope():
+            self.model = exp.model.build(
+                input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES,
+                kernel_quantizer=exp.optimizer.kernel_quantizer(),
+                kernel_constraint=exp.optimizer.kernel_constraint(),
+            )
+            self.optimizer, self.schedules = exp.optimizer.build(
+                self.model, steps_per_epoch, exp.epochs)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.train_loss = tf.keras.metrics.Mean()
+            self.train_acc = tf.keras.metrics.SparseCategoricalAccuracy()
+            self.val_loss = tf.keras.metrics.Mean()
+            self.val_acc = tf.keras.metrics.SparseCategoricalAccuracy()
+        self.kernels = binary_kernels(self.model)
+        self.layer_names = [k.name.split("/")[0] for k in self.kernels]
+        self.layer_sizes = np.array([int(np.prod(k.shape)) for k in self.kernels], np.float64)
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step)
+
+        model, optimizer, kernels = self.model, self.optimizer, self.kernels
+
+        def step_fn(images, labels):
+            with tf.GradientTape() as tape:
+                probs = model(images, training=True)
+                per_example = tf.keras.losses.sparse_categorical_crossentropy(labels, probs)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            variables = model.trainable_variables
+            grads = tape.gradient(loss, variables)
+            before = [sign_bits(k) for k in kernels]
+            optimizer.apply_gradients(zip(grads, variables))
+            flips = tf.stack([count_flips(b, k) for b, k in zip(before, kernels)])
+            self.train_loss.update_state(per_example)
+            self.train_acc.update_state(labels, probs)
+            return flips, loss
+
+        @tf.function
+        def train_steps(iterator, n):
+            """``n`` steps in one call; per-step flip counts and losses come back stacked."""
+            flips_ta = tf.TensorArray(tf.float32, size=n)
+            loss_ta = tf.TensorArray(tf.float32, size=n)
+            for i in tf.range(n):
+                flips, loss = strategy.run(step_fn, args=next(iterator))
+                flips = strategy.reduce(tf.distribute.ReduceOp.MEAN, flips, axis=None)
+                loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+                flips_ta = flips_ta.write(i, flips)
+                loss_ta = loss_ta.write(i, loss)
+                self.step.assign_add(1)
+            return flips_ta.stack(), loss_ta.stack()
+
+        def eval_fn(images, labels):
+            probs = model(images, training=False)
+            self.val_loss.update_state(
+                tf.keras.losses.sparse_categorical_crossentropy(labels, probs))
+            self.val_acc.update_state(labels, probs)
+
+        @tf.function
+        def evaluate_all(dataset):
+            for images, labels in dataset:
+                strategy.run(eval_fn, args=(images, labels))
+
+        self.train_steps = train_steps
+        self.evaluate_all = evaluate_all
+
+
+def _data(exp):
+    builder = data.load_cifar10_builder(
+        os.path.expanduser(exp.data_dir),
+        archive=os.path.expanduser(exp.cifar10_archive) if exp.cifar10_archive else None,
+    )
+    train_split, val_split = data.cifar10_splits(
+        exp.validation, train_subset=exp.train_subset or None, holdout=exp.holdout)
+    n_train = data.num_examples(builder, train_split)
+    steps_per_epoch = n_train // exp.batch_size
+    if steps_per_epoch < 1:
+        raise ConfigError(
+            f"batch_size={exp.batch_size} is larger than the {n_train} training images of "
+            f"split {train_split!r}; lower batch_size or raise train_subset")
+    return builder, train_split, val_split, n_train, steps_per_epoch
+
+
+def _resume(state, manager, run_dir) -> int:
+    """Restore the newest checkpoint; drop log rows written after it. Returns epochs done."""
+    if not manager.latest_checkpoint:
+        return 0
+    state.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    done = int(state.epoch.numpy())
+    for name in ("metrics.jsonl", "flips.jsonl"):
+        runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["epoch"] <= done)
+    print(f"Resuming from {manager.latest_checkpoint} (epoch {done}, step {int(state.step.numpy())})")
+    return done
+
+
+def _summary(exp, run_dir, status, started, extra=None) -> dict:
+    rows = runs.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
+    best = max(rows, key=lambda r: r["val_accuracy"]) if rows else None
+    summary = {
+        "experiment": exp.name,
+        "section": exp.section,
+        "run_id": exp.run_name(),
+        "status": status,
+        "scale": exp.scale,
+        "epochs_done": len(rows),
+        "epochs_planned": exp.epochs,
+        "validation_split": exp.validation,
+        "final_val_accuracy": rows[-1]["val_accuracy"] if rows else None,
+        "final_train_accuracy": rows[-1]["train_accuracy"] if rows else None,
+        "best_val_accuracy": best["val_accuracy"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "wall_time_s": round(sum(r["epoch_time_s"] for r in rows), 1),
+        "started": started,
+        "updated": runs.now(),
+        "hardware": runs.hardware(),
+        "packages": runs.package_versions(),
+        "git": runs.git_commit(),
+    }
+    summary.update(extra or {})
+    runs.write_json(os.path.join(run_dir, "summary.json"), summary)
+    return summary
+
+
+def train(exp) -> dict:
+    """Run (or resume, or skip if finished) one experiment; return its summary."""
+    run_dir = exp.run_dir()
+    summary_path = os.path.join(run_dir, "summary.json")
+    config = exp.resolved_config()
+    config_path = os.path.join(run_dir, "config.json")
+    if os.path.exists(config_path):
+        old = runs.read_json(config_path)
+        changed = sorted(k for k in set(old) | set(config)
+                         if k not in NON_SEMANTIC and old.get(k) != config.get(k))
+        if changed:
+            raise ConfigError(
+                f"{run_dir} holds a run with a different config ({', '.join(changed)}); "
+                "choose another run_id= or remove that folder")
+    if os.path.exists(summary_path):
+        previous = runs.read_json(summary_path)
+        if previous.get("status") == "completed":
+            print(f"{exp.name}: already completed in {run_dir}, skipping "
+                  f"(val accuracy {previous['final_val_accuracy']:.4f})")
+            return previous
+    os.makedirs(run_dir, exist_ok=True)
+    runs.write_json(config_path, config)
+
+    tf.keras.utils.set_random_seed(exp.seed)
+    if exp.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = make_strategy(exp.distribution)
+    builder, train_split, val_split, n_train, steps_per_epoch = _data(exp)
+    state = TrainState(exp, strategy, steps_per_epoch)
+    manager = tf.train.CheckpointManager(
+        state.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2)
+    done = _resume(state, manager, run_dir)
+    previous = runs.read_json(summary_path) if os.path.exists(summary_path) else {}
+    started = previous.get("started") or runs.now()
+    extra = {"train_split": train_split, "val_split": val_split, "train_examples": n_train,
+             "steps_per_epoch": steps_per_epoch, "global_batch_size": exp.batch_size,
+             "replicas": strategy.num_replicas_in_sync,
+             "binary_layers": dict(zip(state.layer_names, state.layer_sizes.astype(int).tolist()))}
+    writer = (tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
+              if exp.tensorboard else tf.summary.create_noop_writer())
+    eval_data = strategy.experimental_distribute_dataset(
+        data.eval_dataset(builder, val_split, exp.batch_size))
+    print(f"{exp.name} [{exp.scale} scale] -> {run_dir}\n  {n_train} training images "
+          f"({train_split}), validation on {val_split}, {steps_per_epoch} steps/epoch, "
+          f"{exp.epochs} epochs, {strategy.num_replicas_in_sync} replica(s)")
+    try:
+        for epoch in range(done, exp.epochs):
+            row, flip_rows = _train_epoch(exp, state, builder, train_split, epoch,
+                                          steps_per_epoch, eval_data, writer)
+            runs.append_jsonl(os.path.join(run_dir, "flips.jsonl"), flip_rows)
+            runs.append_jsonl(os.path.join(run_dir, "metrics.jsonl"), [row])
+            state.epoch.assign(epoch + 1)
+            manager.save(checkpoint_number=epoch + 1)
+            _summary(exp, run_dir, "running", started, extra)
+    except DivergenceError as e:
+        _summary(exp, run_dir, "failed", started, {**extra, "error": str(e)})
+        raise
+    except KeyboardInterrupt:
+        _summary(exp, run_dir, "interrupted", started, extra)
+        raise
+    return _summary(exp, run_dir, "completed", started, extra)
+
+
+def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_data, writer):
+    strategy = state.strategy
+    for metric in (state.train_loss, state.train_acc, state.val_loss, state.val_acc):
+        metric.reset_state()
+    dataset = data.train_dataset(builder, train_split, exp.batch_size, exp.seed, epoch)
+    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    progbar = tf.keras.utils.Progbar(
+        steps_per_epoch, stateful_metrics=["loss", "accuracy"],
+        verbose=1 if exp.progress and sys.stdout.isatty() else 0)
+    epoch_flips = np.zeros(len(state.kernels))
+    flip_rows = []
+    start, done = time.time(), 0
+    while done < steps_per_epoch:
+        n = min(exp.steps_per_loop, steps_per_epoch - done)
+        flips, losses = state.train_steps(iterator, tf.constant(n))
+        flips, losses = flips.numpy(), losses.numpy()
+        first_step = int(state.step.numpy()) - n + 1
+        if not np.all(np.isfinite(losses)):
+            bad = first_step + int(np.argmin(np.isfinite(losses)))
+            raise DivergenceError(
+                f"{exp.name}: loss became {losses[~np.isfinite(losses)][0]} at epoch "
+                f"{epoch + 1}, step {bad}. The checkpoint of epoch {epoch} is kept; lower "
+                "the learning rate (optimizer.lr / optimizer.real_lr) or gamma and re-run.")
+        epoch_flips += flips.sum(axis=0)
+        for i in range(n):
+            step = first_step + i
+            if step % exp.flip_log_interval == 0:
+                values = pi_t(flips[i], state.layer_sizes)
+                flip_rows.append({
+                    "epoch": epoch + 1, "step": step,
+                    "flips": dict(zip(state.layer_names, flips[i].astype(int).tolist())),
+                    "pi_t": dict(zip(state.layer_names, np.round(values, 5).tolist())),
+                })
+        done += n
+        progbar.update(done, [("loss", float(state.train_loss.result())),
+                              ("accuracy", float(state.train_acc.result()))])
+    train_time = time.time() - start
+    state.evaluate_all(eval_data)
+    step = int(state.step.numpy())
+    ratios = epoch_flips / (state.layer_sizes * steps_per_epoch)
+    row = {
+        "epoch": epoch + 1,
+        "step": step,
+        "train_loss": float(state.train_loss.result()),
+        "train_accuracy": float(state.train_acc.result()),
+        "val_loss": float(state.val_loss.result()),
+        "val_accuracy": float(state.val_acc.result()),
+        "flip_ratio": dict(zip(state.layer_names, ratios.tolist())),
+        "mean_pi_t": dict(zip(state.layer_names, pi_t(ratios, 1.0).round(5).tolist())),
+        "hyperparameters": {k: evaluate(s, step) for k, s in state.schedules.items()},
+        "epoch_time_s": round(time.time() - start, 2),
+        "train_images_per_s": round(steps_per_epoch * exp.batch_size / train_time, 1),
+    }
+    with writer.as_default():
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            tf.summary.scalar(key, row[key], step=step)
+        for key, value in row["hyperparameters"].items():
+            tf.summary.scalar(f"hyperparameters/{key}", value, step=step)
+        for name, ratio in row["flip_ratio"].items():
+            tf.summary.scalar(f"flip_ratio/{name}", ratio, step=step)
+        for flip_row in flip_rows:
+            for name, value in flip_row["pi_t"].items():
+                tf.summary.scalar(f"pi_t/{name}", value, step=flip_row["step"])
+    writer.flush()
+    last = state.layer_names[-1]
+    print(f"epoch {epoch + 1}/{exp.epochs}  loss {row['train_loss']:.4f}  "
+          f"acc {row['train_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  "
+          f"val_acc {row['val_accuracy']:.4f}  flip_ratio[{last}] "
+          f"{row['flip_ratio'][last]:.2e}  {row['epoch_time_s']:.0f}s", flush=True)
+    return row, flip_rows

@@ -1,0 +1,117 @@
+"""End to end: every experiment trains at tiny scale on fake CIFAR-10; runs resume exactly."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import EXPERIMENTS
+from experiments import runs
+from experiments.errors import ConfigError, DivergenceError
+from experiments.experiment import build
+
+
+def _files(run_dir):
+    return {name: os.path.exists(os.path.join(run_dir, name)) for name in runs.RUN_FILES}
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_trains_at_tiny_scale(name, tiny_overrides):
+    exp = build(EXPERIMENTS[name], tiny_overrides)
+    summary = exp.run()
+    run_dir = exp.run_dir()
+    assert all(_files(run_dir).values()), _files(run_dir)
+    assert summary["status"] == "completed"
+    assert (summary["epochs_done"], summary["epochs_planned"], summary["scale"]) == (1, 1, "tiny")
+    assert summary["git"]["commit"] and summary["packages"]["larq"] == "0.14.0"
+    (row,) = runs.read_jsonl(os.path.join(run_dir, "metrics.jsonl"))
+    assert 0.0 <= row["val_accuracy"] <= 1.0 and np.isfinite(row["train_loss"])
+    assert set(row["flip_ratio"]) == {"conv1", "conv2", "conv3", "conv4", "conv5", "conv6",
+                                      "dense1", "dense2", "dense3"}
+    flips = runs.read_jsonl(os.path.join(run_dir, "flips.jsonl"))
+    assert [r["step"] for r in flips] == [1, 2, 3]  # 60 images / batch 20, every step logged
+    assert all(-9.0 <= v <= 0.0 for r in flips for v in r["pi_t"].values())
+    # the epoch's flip ratio is the mean of the per-step fractions
+    sizes = summary["binary_layers"]
+    mean = np.mean([r["flips"]["dense3"] / sizes["dense3"] for r in flips])
+    assert row["flip_ratio"]["dense3"] == pytest.approx(mean)
+    assert json.load(open(os.path.join(run_dir, "config.json")))["scale"] == "tiny"
+    assert os.listdir(os.path.join(run_dir, "tensorboard"))
+    # A finished run is not re-run.
+    again = build(EXPERIMENTS[name], tiny_overrides).run()
+    assert again["updated"] == summary["updated"]
+
+
+def _weights(exp):
+    reader = tf.train.load_checkpoint(os.path.join(exp.run_dir(), "checkpoints"))
+    names = sorted(k for k in reader.get_variable_to_shape_map() if "model/" in k or "optimizer/" in k)
+    return {k: reader.get_tensor(k) for k in names}
+
+
+@pytest.mark.parametrize("name", ["sec52_bop", "sec52_adam"])
+def test_resumed_run_ends_with_the_same_weights(name, tiny_overrides, tmp_path, monkeypatch):
+    base = {**tiny_overrides, "epochs": 3, "deterministic": True}
+    straight = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "a")})
+    straight.run()
+
+    # Kill the second run right after its 2nd checkpoint, as a crash would.
+    from experiments import train as train_module
+    calls = {"n": 0}
+    real_summary = train_module._summary
+
+    def crash_after_two_epochs(exp, run_dir, status, *args, **kwargs):
+        result = real_summary(exp, run_dir, status, *args, **kwargs)
+        if status == "running":
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(train_module, "_summary", crash_after_two_epochs)
+    interrupted = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "b")})
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run()
+    assert runs.read_json(os.path.join(interrupted.run_dir(), "summary.json"))["epochs_done"] == 2
+    monkeypatch.setattr(train_module, "_summary", real_summary)
+
+    resumed = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "b")})
+    summary = resumed.run()
+    assert summary["status"] == "completed" and summary["epochs_done"] == 3
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    assert any("optimizer/" in k for k in a), "optimizer state must be in the checkpoint"
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    rows_a = runs.read_jsonl(os.path.join(straight.run_dir(), "metrics.jsonl"))
+    rows_b = runs.read_jsonl(os.path.join(resumed.run_dir(), "metrics.jsonl"))
+    assert [r["epoch"] for r in rows_b] == [1, 2, 3]
+    assert [r["val_accuracy"] for r in rows_a] == [r["val_accuracy"] for r in rows_b]
+
+
+def test_nan_loss_stops_the_run_and_keeps_earlier_results(tiny_overrides):
+    exp = build(EXPERIMENTS["sec52_adam"], {**tiny_overrides, "epochs": 2})
+    # Poison the second epoch's images: its loss becomes NaN.
+    from experiments import data
+    real = data.train_dataset
+
+    def poisoned(builder, split, batch_size, seed, epoch, **kw):
+        ds = real(builder, split, batch_size, seed, epoch, **kw)
+        return ds.map(lambda x, y: (x * float("nan"), y)) if epoch == 1 else ds
+
+    data.train_dataset = poisoned
+    try:
+        with pytest.raises(DivergenceError, match="epoch 2"):
+            exp.run()
+    finally:
+        data.train_dataset = real
+    summary = runs.read_json(os.path.join(exp.run_dir(), "summary.json"))
+    assert summary["status"] == "failed" and summary["epochs_done"] == 1
+    assert "NaN" in summary["error"] or "nan" in summary["error"]
+    assert len(runs.read_jsonl(os.path.join(exp.run_dir(), "metrics.jsonl"))) == 1
+
+
+def test_a_run_folder_with_another_config_is_not_overwritten(tiny_overrides):
+    build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "run_id": "mine"}).run()
+    with pytest.raises(ConfigError, match="different config"):
+        build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "run_id": "mine", "epochs": 2}).run()
