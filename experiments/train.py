@@ -14,6 +14,7 @@ sees the same batches as an uninterrupted one.
 import math
 import os
 import sys
+import tempfile
 import time
 
 from experiments import _keras2  # noqa: F401
@@ -32,6 +33,7 @@ NUM_CLASSES = 10
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
+    """``mirrored``: all local GPUs; ``multi_worker``: the cluster in ``TF_CONFIG``."""
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
@@ -39,12 +41,24 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def is_chief(strategy) -> bool:
+    """Only the chief of a multi-worker cluster writes the run folder; the others
+    write their (required) checkpoint copies to a scratch folder."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
 class TrainState:
     """Model, optimizer and the compiled step functions of one run."""
 
     def __init__(self, exp, strategy, steps_per_epoch: int):
         self.strategy = strategy
-        global_batch = exp.batch_size
+        self._global_batch = exp.batch_size  # losses average over the global batch
         with strategy.scope():
             self.model = exp.model.build(
                 input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES,
@@ -65,51 +79,50 @@ class TrainState:
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step)
 
-        model, optimizer, kernels = self.model, self.optimizer, self.kernels
+        self.train_steps = tf.function(self._train_steps)
+        self.evaluate_all = tf.function(self._evaluate_all)
 
-        def step_fn(images, labels):
-            with tf.GradientTape() as tape:
-                probs = model(images, training=True)
-                per_example = tf.keras.losses.sparse_categorical_crossentropy(labels, probs)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-                if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            variables = model.trainable_variables
-            grads = tape.gradient(loss, variables)
-            before = [sign_bits(k) for k in kernels]
-            optimizer.apply_gradients(zip(grads, variables))
-            flips = tf.stack([count_flips(b, k) for b, k in zip(before, kernels)])
-            self.train_loss.update_state(per_example)
-            self.train_acc.update_state(labels, probs)
-            return flips, loss
+    def _step(self, images, labels):
+        """One replica's step: forward, backward, update, and flips per binary layer."""
+        model, kernels = self.model, self.kernels
+        with tf.GradientTape() as tape:
+            probs = model(images, training=True)
+            per_example = tf.keras.losses.sparse_categorical_crossentropy(labels, probs)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=self._global_batch)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        before = [sign_bits(k) for k in kernels]
+        self.optimizer.apply_gradients(zip(grads, variables))
+        flips = tf.stack([count_flips(b, k) for b, k in zip(before, kernels)])
+        self.train_loss.update_state(per_example)
+        self.train_acc.update_state(labels, probs)
+        return flips, loss
 
-        @tf.function
-        def train_steps(iterator, n):
-            """``n`` steps in one call; per-step flip counts and losses come back stacked."""
-            flips_ta = tf.TensorArray(tf.float32, size=n)
-            loss_ta = tf.TensorArray(tf.float32, size=n)
-            for i in tf.range(n):
-                flips, loss = strategy.run(step_fn, args=next(iterator))
-                flips = strategy.reduce(tf.distribute.ReduceOp.MEAN, flips, axis=None)
-                loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
-                flips_ta = flips_ta.write(i, flips)
-                loss_ta = loss_ta.write(i, loss)
-                self.step.assign_add(1)
-            return flips_ta.stack(), loss_ta.stack()
+    def _train_steps(self, iterator, n):
+        """``n`` steps in one compiled call; per-step flip counts and losses come back
+        stacked, so the host reads them once per call, not once per step."""
+        flips_ta = tf.TensorArray(tf.float32, size=n)
+        loss_ta = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            flips, loss = self.strategy.run(self._step, args=next(iterator))
+            # Variables are mirrored, so every replica counts the same flips.
+            flips = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, flips, axis=None)
+            loss = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+            flips_ta = flips_ta.write(i, flips)
+            loss_ta = loss_ta.write(i, loss)
+            self.step.assign_add(1)
+        return flips_ta.stack(), loss_ta.stack()
 
-        def eval_fn(images, labels):
-            probs = model(images, training=False)
-            self.val_loss.update_state(
-                tf.keras.losses.sparse_categorical_crossentropy(labels, probs))
-            self.val_acc.update_state(labels, probs)
+    def _eval_step(self, images, labels):
+        probs = self.model(images, training=False)
+        self.val_loss.update_state(tf.keras.losses.sparse_categorical_crossentropy(labels, probs))
+        self.val_acc.update_state(labels, probs)
 
-        @tf.function
-        def evaluate_all(dataset):
-            for images, labels in dataset:
-                strategy.run(eval_fn, args=(images, labels))
-
-        self.train_steps = train_steps
-        self.evaluate_all = evaluate_all
+    def _evaluate_all(self, dataset):
+        for images, labels in dataset:
+            self.strategy.run(self._eval_step, args=(images, labels))
 
 
 def _data(exp):
@@ -168,12 +181,10 @@ def _summary(exp, run_dir, status, started, extra=None) -> dict:
     return summary
 
 
-def train(exp) -> dict:
-    """Run (or resume, or skip if finished) one experiment; return its summary."""
-    run_dir = exp.run_dir()
-    summary_path = os.path.join(run_dir, "summary.json")
-    config = exp.resolved_config()
+def _claim_run_dir(run_dir: str, config: dict):
+    """Refuse a folder holding another config; return its summary if it is complete."""
     config_path = os.path.join(run_dir, "config.json")
+    summary_path = os.path.join(run_dir, "summary.json")
     if os.path.exists(config_path):
         old = runs.read_json(config_path)
         changed = sorted(k for k in set(old) | set(config)
@@ -185,16 +196,26 @@ def train(exp) -> dict:
     if os.path.exists(summary_path):
         previous = runs.read_json(summary_path)
         if previous.get("status") == "completed":
-            print(f"{exp.name}: already completed in {run_dir}, skipping "
-                  f"(val accuracy {previous['final_val_accuracy']:.4f})")
             return previous
     os.makedirs(run_dir, exist_ok=True)
     runs.write_json(config_path, config)
+    return None
+
+
+def train(exp) -> dict:
+    """Run (or resume, or skip if finished) one experiment; return its summary."""
+    strategy = make_strategy(exp.distribution)  # first: multi-worker set-up must precede ops
+    run_dir = exp.run_dir() if is_chief(strategy) else tempfile.mkdtemp(prefix="bnn_worker_")
+    summary_path = os.path.join(run_dir, "summary.json")
+    finished = _claim_run_dir(run_dir, exp.resolved_config())
+    if finished:
+        print(f"{exp.name}: already completed in {run_dir}, skipping "
+              f"(val accuracy {finished['final_val_accuracy']:.4f})")
+        return finished
 
     tf.keras.utils.set_random_seed(exp.seed)
     if exp.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(exp.distribution)
     builder, train_split, val_split, n_train, steps_per_epoch = _data(exp)
     state = TrainState(exp, strategy, steps_per_epoch)
     manager = tf.train.CheckpointManager(
@@ -279,7 +300,7 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_
         "val_loss": float(state.val_loss.result()),
         "val_accuracy": float(state.val_acc.result()),
         "flip_ratio": dict(zip(state.layer_names, ratios.tolist())),
-        "mean_pi_t": dict(zip(state.layer_names, pi_t(ratios, 1.0).round(5).tolist())),
+        "log_flip_ratio": dict(zip(state.layer_names, pi_t(ratios, 1.0).round(5).tolist())),
         "hyperparameters": {k: evaluate(s, step) for k, s in state.schedules.items()},
         "epoch_time_s": round(time.time() - start, 2),
         "train_images_per_s": round(steps_per_epoch * exp.batch_size / train_time, 1),

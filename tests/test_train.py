@@ -115,3 +115,62 @@ def test_a_run_folder_with_another_config_is_not_overwritten(tiny_overrides):
     build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "run_id": "mine"}).run()
     with pytest.raises(ConfigError, match="different config"):
         build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "run_id": "mine", "epochs": 2}).run()
+
+
+def test_several_steps_per_compiled_call_give_the_same_run(tiny_overrides, tmp_path):
+    """steps_per_loop only batches steps into one tf.function call (3 steps = 2 + 1)."""
+    base = {**tiny_overrides, "deterministic": True}
+    one = build(EXPERIMENTS["sec52_bop"], {**base, "results_dir": str(tmp_path / "one")})
+    two = build(EXPERIMENTS["sec52_bop"], {**base, "results_dir": str(tmp_path / "two"),
+                                           "steps_per_loop": 2})
+    one.run(), two.run()
+    a, b = _weights(one), _weights(two)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    flips_a = runs.read_jsonl(os.path.join(one.run_dir(), "flips.jsonl"))
+    flips_b = runs.read_jsonl(os.path.join(two.run_dir(), "flips.jsonl"))
+    assert flips_a == flips_b
+
+
+MIRRORED = """
+import sys, tensorflow_datasets  # noqa
+import experiments
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from configs import EXPERIMENTS
+from experiments.cli import parse_overrides
+from experiments.experiment import build
+summary = build(EXPERIMENTS[sys.argv[1]], parse_overrides(sys.argv[3:])).run()
+assert summary["replicas"] == int(sys.argv[2]), summary["replicas"]
+print("OK", summary["status"])
+"""
+
+
+@pytest.mark.parametrize("name,distribution,replicas", [
+    ("sec52_bop", "mirrored", 2), ("sec52_adam", "mirrored", 2), ("sec52_bop", "multi_worker", 1)])
+def test_distribution_strategies(name, distribution, replicas, fake_cifar10, tmp_path):
+    """The loop runs under real tf.distribute strategies: MirroredStrategy over 2 logical
+    CPU devices, and MultiWorkerMirroredStrategy as a one-worker cluster on localhost."""
+    import socket
+    import subprocess
+    import sys
+
+    data_dir, _, _ = fake_cifar10
+    script = tmp_path / "distributed.py"
+    script.write_text(MIRRORED)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": repo}
+    if distribution == "multi_worker":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        env["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{port}"]},
+                                       "task": {"type": "worker", "index": 0}})
+    out = subprocess.run(
+        [sys.executable, str(script), name, str(replicas), "scale=tiny", f"data_dir={data_dir}",
+         f"results_dir={tmp_path / 'runs'}", f"distribution={distribution}", "progress=False"],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "OK completed" in out.stdout
+    assert os.path.exists(os.path.join(tmp_path, "runs", name))  # the chief wrote the run
