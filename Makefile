@@ -10,6 +10,7 @@ RUN_ARGS ?=
 # larq needs Keras 2; the suite's own modules also set this before importing TensorFlow.
 export TF_USE_LEGACY_KERAS := 1
 export PYTHONHASHSEED := 0
+export PYTHONUNBUFFERED := 1
 
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 
