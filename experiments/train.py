@@ -30,6 +30,7 @@ from experiments.schedules import evaluate
 
 INPUT_SHAPE = (32, 32, 3)
 NUM_CLASSES = 10
+LOG_EVERY_S = 60
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -258,9 +259,11 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_
         metric.reset_state()
     dataset = data.train_dataset(builder, train_split, exp.batch_size, exp.seed, epoch)
     iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    # A live bar on a terminal; in a log file, a line every LOG_EVERY_S seconds instead.
+    interactive = exp.progress and sys.stdout.isatty()
     progbar = tf.keras.utils.Progbar(
-        steps_per_epoch, stateful_metrics=["loss", "accuracy"],
-        verbose=1 if exp.progress and sys.stdout.isatty() else 0)
+        steps_per_epoch, stateful_metrics=["loss", "accuracy"], verbose=int(interactive))
+    last_log = time.time()
     epoch_flips = np.zeros(len(state.kernels))
     flip_rows = []
     start, done = time.time(), 0
@@ -286,8 +289,13 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_
                     "pi_t": dict(zip(state.layer_names, np.round(values, 5).tolist())),
                 })
         done += n
-        progbar.update(done, [("loss", float(state.train_loss.result())),
-                              ("accuracy", float(state.train_acc.result()))])
+        loss, accuracy = float(state.train_loss.result()), float(state.train_acc.result())
+        progbar.update(done, [("loss", loss), ("accuracy", accuracy)])
+        if exp.progress and not interactive and time.time() - last_log > LOG_EVERY_S:
+            last_log = time.time()
+            rate = done * exp.batch_size / (last_log - start)
+            print(f"  epoch {epoch + 1} step {done}/{steps_per_epoch}  loss {loss:.4f}  "
+                  f"acc {accuracy:.4f}  {rate:.0f} images/s", flush=True)
     train_time = time.time() - start
     state.evaluate_all(eval_data)
     step = int(state.step.numpy())

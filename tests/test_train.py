@@ -174,3 +174,13 @@ def test_distribution_strategies(name, distribution, replicas, fake_cifar10, tmp
     assert out.returncode == 0, out.stderr[-3000:]
     assert "OK completed" in out.stdout
     assert os.path.exists(os.path.join(tmp_path, "runs", name))  # the chief wrote the run
+
+
+def test_progress_lines_in_a_log_file(tiny_overrides, monkeypatch, capsys):
+    from experiments import train as train_module
+
+    monkeypatch.setattr(train_module, "LOG_EVERY_S", -1)  # every call, for the test
+    build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "progress": True}).run()
+    out = capsys.readouterr().out
+    assert "epoch 1 step 3/3" in out and "images/s" in out
+    assert "epoch 1/1  loss" in out
