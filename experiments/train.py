@@ -173,9 +173,6 @@ def _summary(exp, run_dir, status, started, extra=None) -> dict:
         "wall_time_s": round(sum(r["epoch_time_s"] for r in rows), 1),
         "started": started,
         "updated": runs.now(),
-        "hardware": runs.hardware(),
-        "packages": runs.package_versions(),
-        "git": runs.git_commit(),
     }
     summary.update(extra or {})
     runs.write_json(os.path.join(run_dir, "summary.json"), summary)
@@ -224,7 +221,13 @@ def train(exp) -> dict:
     done = _resume(state, manager, run_dir)
     previous = runs.read_json(summary_path) if os.path.exists(summary_path) else {}
     started = previous.get("started") or runs.now()
-    extra = {"train_split": train_split, "val_split": val_split, "train_examples": n_train,
+    # Provenance is taken when this process starts (the code that actually runs); a
+    # resumed run lists every commit that contributed epochs to it.
+    git = runs.git_commit()
+    commits = [c for c in previous.get("git_commits", []) if c != git["commit"]] + [git["commit"]]
+    extra = {"git": git, "git_commits": commits, "hardware": runs.hardware(),
+             "packages": runs.package_versions(),
+             "train_split": train_split, "val_split": val_split, "train_examples": n_train,
              "steps_per_epoch": steps_per_epoch, "global_batch_size": exp.batch_size,
              "replicas": strategy.num_replicas_in_sync,
              "binary_layers": dict(zip(state.layer_names, state.layer_sizes.astype(int).tolist()))}
