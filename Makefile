@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 
-.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 bench list clean-venv
+.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 report figures bench list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -34,7 +34,7 @@ lock:  ## Re-resolve requirements.in into requirements.lock (needs network)
 	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v "^\(pip\|setuptools\)==" > requirements.lock
 	rm -rf .venv-lock
 
-test: install  ## Run the test suite (tiny synthetic data; ~10 min on 2 CPU cores)
+test: install  ## Run the test suite (tiny synthetic data; ~3 min on 2 CPU cores)
 	$(PY) -m pytest -q tests
 
 list: install  ## List every experiment with its paper section
@@ -51,6 +51,12 @@ sec51: install  ## §5.1 gamma/tau ablation only (Figure 1)
 
 sec52: install  ## §5.2 Bop vs latent-weight Adam only (Figure 2)
 	$(PY) -m experiments run-group sec52 scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
+
+figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
+	$(PY) scripts/figures.py --runs results/runs --out results/figures
+
+report: figures  ## Runs vs the paper's numbers -> results/REPORT.md
+	$(PY) scripts/report.py --runs results/runs --reported results/reported.yaml --out results/REPORT.md
 
 bench: install  ## Training and input-pipeline throughput -> results/bench.json
 	$(PY) scripts/bench.py --out results/bench.json $(DATA_ARGS)

@@ -13,16 +13,13 @@ from zookeeper.core.field import ComponentField as _ComponentFieldType
 from zookeeper.core.utils import is_component_instance
 
 from experiments.errors import ConfigError
+from experiments.runs import NON_SEMANTIC
 from experiments.optimizers import Bop, Optimizer
 from models.base import Model
 from models.binarynet import BinaryNet
 
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 VALIDATIONS = ("test", "holdout")
-# Fields that say where things live or how they are shown, not what is computed: they
-# are left out of the run id, so the same command resumes the same run anywhere.
-NON_SEMANTIC = {"data_dir", "cifar10_archive", "results_dir", "run_id", "progress",
-                "tensorboard", "steps_per_loop", "flip_log_interval"}
 
 
 @component

@@ -25,6 +25,10 @@ from importlib import metadata
 PACKAGES = ("tensorflow", "tf-keras", "larq", "larq-zoo", "zookeeper",
             "tensorflow-datasets", "numpy")
 RUN_FILES = ("config.json", "metrics.jsonl", "flips.jsonl", "summary.json")
+# Config fields that say where things live or how they are shown, not what is computed:
+# they are left out of the run id, so the same command resumes the same run anywhere.
+NON_SEMANTIC = {"data_dir", "cifar10_archive", "results_dir", "run_id", "progress",
+                "tensorboard", "steps_per_loop", "flip_log_interval"}
 
 
 def now() -> str:

@@ -23,7 +23,6 @@ import tensorflow as tf
 
 from experiments import data, runs
 from experiments.errors import ConfigError, DivergenceError
-from experiments.experiment import NON_SEMANTIC
 from experiments.flips import count_flips, pi_t, sign_bits
 from experiments.optimizers import binary_kernels
 from experiments.schedules import evaluate
@@ -186,7 +185,7 @@ def _claim_run_dir(run_dir: str, config: dict):
     if os.path.exists(config_path):
         old = runs.read_json(config_path)
         changed = sorted(k for k in set(old) | set(config)
-                         if k not in NON_SEMANTIC and old.get(k) != config.get(k))
+                         if k not in runs.NON_SEMANTIC and old.get(k) != config.get(k))
         if changed:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config ({', '.join(changed)}); "
@@ -230,6 +229,7 @@ def train(exp) -> dict:
              "train_split": train_split, "val_split": val_split, "train_examples": n_train,
              "steps_per_epoch": steps_per_epoch, "global_batch_size": exp.batch_size,
              "replicas": strategy.num_replicas_in_sync,
+             "binary_layer_order": state.layer_names,
              "binary_layers": dict(zip(state.layer_names, state.layer_sizes.astype(int).tolist()))}
     writer = (tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
               if exp.tensorboard else tf.summary.create_noop_writer())

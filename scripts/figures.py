@@ -1,0 +1,160 @@
+"""Figures 1 and 2 of the paper and per-run flip heatmaps, drawn only from run files.
+
+    python scripts/figures.py [--runs results/runs] [--out results/figures]
+
+One figure per scale (``figure1-quick.png``, ``figure1-paper.png``, ...): runs of
+different scales are never mixed in one plot, and every title states the scale and the
+epochs actually run. Where a setting has several seeds the lowest seed is drawn.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from experiments.claims import GAMMA_SWEEP, TAU_SWEEP, last_layer, sci  # noqa: E402
+from experiments.collect import group_runs, load_runs  # noqa: E402
+
+PI_T_FLOOR = -9.0
+
+
+def pick(runs, experiment, scale):
+    """The run drawn for (experiment, scale): complete before incomplete, then newest,
+    then the lowest seed of that group."""
+    candidates = [r for r in runs if r.experiment == experiment and r.scale == scale]
+    if not candidates:
+        return None
+    groups = group_runs(candidates).values()
+    best = max(groups, key=lambda g: (any(r.complete for r in g),
+                                      max(r.summary.get("updated", "") for r in g)))
+    return best[0]
+
+
+def _epochs_label(runs):
+    done = sorted({r.summary["epochs_done"] for r in runs})
+    planned = sorted({r.summary["epochs_planned"] for r in runs})
+    text = "/".join(map(str, done)) + " epochs"
+    if done != planned:
+        text += f" of {'/'.join(map(str, planned))} planned"
+    return text
+
+
+def _save(fig, out_dir, name):
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = os.path.join(out_dir, f"{name}.{ext}")
+        fig.savefig(path, dpi=130, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _accuracy(ax, run, color, label):
+    epochs = run.curve("epoch")
+    ax.plot(epochs, run.curve("train_accuracy"), color=color, linestyle="-", label=f"{label} train")
+    ax.plot(epochs, run.curve("val_accuracy"), color=color, linestyle="--", label=f"{label} val")
+
+
+def _pi_t(ax, run, color, label):
+    layer = last_layer(run)
+    steps = [row["step"] for row in run.flips]
+    values = [row["pi_t"][layer] for row in run.flips]
+    ax.plot(steps, values, color=color, linewidth=0.6, alpha=0.8, label=label)
+
+
+def figure1(runs, scale, out_dir):
+    """Figure 1: γ sweep (left) and τ sweep (right); accuracy (top), π_t (bottom)."""
+    panels = [("γ", GAMMA_SWEEP, "τ = 1e-6"), ("τ", TAU_SWEEP, "γ = 1e-3")]
+    chosen = {n: pick(runs, n, scale) for _, sweep, _ in panels for n in sweep.values()}
+    drawn = [r for r in chosen.values() if r is not None]
+    if not drawn:
+        return []
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8))  # top: epochs, bottom: steps
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, 3))
+    for col, (symbol, sweep, fixed) in enumerate(panels):
+        for color, (value, name) in zip(colors, sorted(sweep.items())):
+            run = chosen[name]
+            if run is None:
+                continue
+            label = f"{symbol} = {sci(value)}"
+            _accuracy(axes[0, col], run, color, label)
+            _pi_t(axes[1, col], run, color, label)
+        axes[0, col].set_title(f"{symbol} sweep at {fixed}")
+        axes[0, col].set_ylabel("accuracy")
+        axes[0, col].legend(fontsize=7, ncol=2)
+        axes[1, col].set_ylabel("π_t = ln(flips/total + e⁻⁹), last layer")
+        axes[1, col].set_ylim(bottom=PI_T_FLOOR - 0.2)
+        axes[1, col].set_xlabel("training step")
+        axes[1, col].legend(fontsize=7)
+        axes[0, col].set_xlabel("epoch")
+    fig.suptitle(f"§5.1 / Figure 1 re-drawn — BinaryNet + Bop on CIFAR-10, scale: {scale}, "
+                 f"{_epochs_label(drawn)}")
+    return _save(fig, out_dir, f"figure1-{scale}")
+
+
+def figure2(runs, scale, out_dir):
+    """Figure 2: train and test accuracy per epoch, Bop vs the latent-weight baseline."""
+    chosen = {"Bop": pick(runs, "sec52_bop", scale),
+              "Adam (latent weights)": pick(runs, "sec52_adam", scale)}
+    drawn = [r for r in chosen.values() if r is not None]
+    if not drawn:
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for color, (label, run) in zip(("tab:blue", "tab:orange"), chosen.items()):
+        if run is not None:
+            epochs = run.curve("epoch")
+            ax.plot(epochs, run.curve("train_accuracy"), color=color, label=f"{label} train")
+            ax.plot(epochs, run.curve("val_accuracy"), color=color, linestyle="--",
+                    label=f"{label} {drawn[0].summary.get('validation_split', 'test')}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.legend()
+    ax.set_title(f"§5.2 / Figure 2 re-drawn — BinaryNet on CIFAR-10\nscale: {scale}, "
+                 f"{_epochs_label(drawn)}")
+    return _save(fig, out_dir, f"figure2-{scale}")
+
+
+def flip_heatmap(run, out_dir):
+    """Per-layer flip ratio over training: layers x epochs, log10 colour scale."""
+    order = run.summary.get("binary_layer_order") or sorted(run.metrics[0]["flip_ratio"])
+    ratios = np.array([[row["flip_ratio"][layer] for row in run.metrics] for layer in order])
+    fig, ax = plt.subplots(figsize=(max(5, 0.35 * len(run.metrics) + 3), 0.4 * len(order) + 1.8))
+    image = ax.imshow(np.log10(ratios + 1e-9), aspect="auto", cmap="magma",
+                      extent=(0.5, len(run.metrics) + 0.5, len(order) - 0.5, -0.5))
+    ax.set_yticks(range(len(order)), order)
+    ax.set_xlabel("epoch")
+    fig.colorbar(image, ax=ax, label="log10 mean flip ratio per step")
+    ax.set_title(f"{run.experiment} ({os.path.basename(run.path)})\nscale: {run.scale}, "
+                 f"{_epochs_label([run])}", fontsize=9)
+    return _save(fig, os.path.join(out_dir, "flips"),
+                 f"{run.experiment}-{os.path.basename(run.path)}")
+
+
+def draw_all(runs_root, out_dir):
+    runs, _ = load_runs(runs_root)
+    paths = []
+    for scale in sorted({r.scale for r in runs}):
+        paths += figure1(runs, scale, out_dir)
+        paths += figure2(runs, scale, out_dir)
+    for run in runs:
+        paths += flip_heatmap(run, out_dir)
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", default="results/runs")
+    parser.add_argument("--out", default="results/figures")
+    args = parser.parse_args(argv)
+    for path in draw_all(args.runs, args.out):
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Compare reproduced runs with the paper: writes ``results/REPORT.md``.
+
+    python scripts/report.py [--runs results/runs] [--reported results/reported.yaml]
+                             [--out results/REPORT.md] [--figures results/figures]
+
+Reads only the run folders and the reported-numbers file. One table per paper section;
+runs that differ only in their seed are pooled (mean ± std, n). Reduced-scale and
+incomplete runs are marked in every row and get no "difference to the paper" column
+value, so they cannot be read as paper-scale results. Broken run folders are listed
+with the reason they were skipped.
+"""
+import argparse
+import datetime
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import yaml  # noqa: E402
+
+from experiments.claims import check_sec51  # noqa: E402
+from experiments.collect import group_runs, load_runs, mean_std  # noqa: E402
+
+SECTIONS = {
+    "5.1": "§5.1 Hyperparameter ablation (Figure 1)",
+    "5.2": "§5.2 Bop vs latent weights on CIFAR-10 (Figure 2)",
+    "5.3": "§5.3 ImageNet",
+}
+
+
+def load_reported(path):
+    with open(path) as f:
+        data = yaml.safe_load(f)
+    return data.get("experiments", {}), data.get("pending", {})
+
+
+def _pct(mean, std=None):
+    if mean is None:
+        return "—"
+    text = f"{100 * mean:.2f}"
+    return text + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _reported_text(entry):
+    metrics = entry.get("metrics") or {}
+    if not metrics:
+        return "no number published"
+    return ", ".join(f"{v:g} ({k})" for k, v in metrics.items())
+
+
+def _link(run, out_dir):
+    return f"[{os.path.basename(run.path)}]({os.path.relpath(os.path.abspath(run.path), out_dir)})"
+
+
+def group_row(name, entry, runs, out_dir):
+    """One table row for a group of seeds of one experiment config."""
+    first = runs[0]
+    s = first.summary
+    final = mean_std([r.summary.get("final_val_accuracy") for r in runs])
+    best = mean_std([r.summary.get("best_val_accuracy") for r in runs])
+    complete = all(r.complete for r in runs)
+    marks = []
+    if first.scale != "paper":
+        marks.append(f"⚠ reduced scale ({first.scale})")
+    if not complete:
+        states = ", ".join(sorted({r.summary["status"] for r in runs}))
+        marks.append(f"⚠ incomplete ({states})")
+    reported = (entry.get("metrics") or {}).get("test_top1")
+    if reported is not None and first.scale == "paper" and complete and final[0] is not None:
+        diff = f"{100 * final[0] - reported:+.2f}"
+    elif reported is None:
+        diff = "—"
+    else:
+        diff = "n/a (not paper scale)" if first.scale != "paper" else "n/a (incomplete)"
+    epochs = "/".join(sorted({f"{r.summary['epochs_done']}/{r.summary['epochs_planned']}" for r in runs}))
+    hardware = ", ".join(sorted({r.summary.get("hardware", {}).get("label", "?") for r in runs}))
+    wall = mean_std([r.summary.get("wall_time_s") for r in runs])[0]
+    date = max(r.summary.get("updated", "") for r in runs)[:10]
+    split = s.get("validation_split", "test")
+    return (f"| `{name}` | {_reported_text(entry)} | {_pct(*final)} | {_pct(*best)} | {diff} | "
+            f"{len(runs)} | {epochs} | {first.scale} | {split} | {hardware} | "
+            f"{_duration(wall) if wall else '—'} | {date} | "
+            f"{' '.join(_link(r, out_dir) for r in runs)} | {'; '.join(marks) or '✓'} |")
+
+
+HEADER = ("| experiment | reported (%) | reproduced final (%) | best (%) | final − reported (pp) | "
+          "n | epochs done/planned | scale | validated on | hardware | wall time | date | runs | "
+          "marks |\n|" + "---|" * 14)
+
+
+def claims_section(runs):
+    lines = ["### The paper's §5.1 claims, checked", ""]
+    scales = sorted({r.scale for r in runs if r.experiment.startswith("sec51_")},
+                    key=lambda s: (s != "paper", s))
+    if not scales:
+        return lines + ["No §5.1 runs yet.", ""]
+    for scale in scales:
+        groups = {}
+        for run in runs:
+            if run.scale == scale and run.experiment.startswith("sec51_"):
+                groups.setdefault(run.experiment, []).append(run)
+        # one setting per experiment: the newest group of seeds
+        picked = {}
+        for name, members in groups.items():
+            by_group = group_runs(members)
+            picked[name] = max(by_group.values(),
+                               key=lambda g: max(r.summary.get("updated", "") for r in g))
+        epochs = sorted({r.summary["epochs_done"] for g in picked.values() for r in g})
+        lines += [f"At scale **{scale}** ({', '.join(map(str, epochs))} epochs run; computed by "
+                  "`scripts/report.py` from `metrics.jsonl`):", "",
+                  "| claim (§5.1) | verdict | evidence |", "|---|---|---|"]
+        for v in check_sec51(picked):
+            verdict = {True: "holds", False: "does not hold", None: "not checked"}[v.holds]
+            lines.append(f"| {v.claim} | **{verdict}** | {v.evidence} |")
+        lines.append("")
+    return lines
+
+
+def render(runs, skipped, reported, pending, out_dir, figures_dir):
+    groups = group_runs(runs)
+    lines = [
+        "# Reproduction report",
+        "",
+        f"Generated by `make report` on {datetime.date.today().isoformat()} from "
+        f"`results/runs/` ({len(runs)} runs) and `results/reported.yaml`. Reported numbers come "
+        "only from that file; reproduced numbers only from run folders. Rows marked ⚠ are "
+        "reduced-scale or incomplete runs: they are **not** paper-scale results and get no "
+        "difference to the paper. \"final\"/\"best\" are validation accuracies on the split in "
+        "\"validated on\" (`test` = the CIFAR-10 test set, as the authors did).",
+        "",
+    ]
+    for section, title in SECTIONS.items():
+        lines += [f"## {title}", "", HEADER]
+        names = [n for n, e in reported.items() if str(e.get("section")) == section]
+        for name in names:
+            mine = [g for key, g in groups.items() if key[0] == name]
+            if not mine:
+                lines.append(f"| `{name}` | {_reported_text(reported[name])} | not run | | | | | | "
+                             "| | | | | |")
+            for g in sorted(mine, key=lambda g: (g[0].scale != "paper", g[0].scale)):
+                lines.append(group_row(name, reported[name], g, out_dir))
+        for name, entry in pending.items():
+            if str(entry.get("section")) == section:
+                ref = entry.get("reference_latent_weights")
+                extra = (f"; latent-weight reference {_reported_text(ref)} ({ref['source']})"
+                         if ref else "")
+                lines.append(f"| `{name}` | {_reported_text(entry)} | not built yet{extra} | | | | | "
+                             "| | | | | | |")
+        lines.append("")
+        for name in names:
+            if not reported[name].get("metrics"):
+                continue
+            lines.append(f"- `{name}`: {reported[name]['source']}")
+        lines.append("")
+        if section == "5.1":
+            lines += [""] + claims_section(runs)
+        lines += _figure_links(section, figures_dir, out_dir)
+    lines += ["## Skipped run folders", ""]
+    if skipped:
+        lines += [f"- `{os.path.relpath(os.path.abspath(path), out_dir)}`: {reason}"
+                  for path, reason in skipped]
+    else:
+        lines.append("None.")
+    return "\n".join(lines) + "\n"
+
+
+def _figure_links(section, figures_dir, out_dir):
+    stem = {"5.1": "figure1", "5.2": "figure2"}.get(section)
+    if not stem or not os.path.isdir(figures_dir):
+        return []
+    found = sorted(f for f in os.listdir(figures_dir) if f.startswith(stem) and f.endswith(".png"))
+    out = []
+    for name in found:
+        rel = os.path.relpath(os.path.join(figures_dir, name), out_dir)
+        out += [f"![{name}]({rel})", ""]
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", default="results/runs")
+    parser.add_argument("--reported", default="results/reported.yaml")
+    parser.add_argument("--out", default="results/REPORT.md")
+    parser.add_argument("--figures", default="results/figures")
+    args = parser.parse_args(argv)
+    runs, skipped = load_runs(args.runs)
+    reported, pending = load_reported(args.reported)
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    text = render(runs, skipped, reported, pending, out_dir, os.path.abspath(args.figures))
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(f"wrote {args.out}: {len(runs)} runs, {len(skipped)} skipped")
+
+
+if __name__ == "__main__":
+    main()

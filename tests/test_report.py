@@ -1,0 +1,141 @@
+"""Reported numbers as data; REPORT.md, §5.1 verdicts and figures on synthetic run folders."""
+import json
+import os
+
+import pytest
+import yaml
+
+from configs import EXPERIMENTS
+from experiments import claims
+from experiments.collect import load_runs
+from scripts import figures, report
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPORTED = os.path.join(REPO, "results", "reported.yaml")
+LAYERS = ["conv1", "dense1", "dense2"]
+
+
+def test_every_experiment_has_a_reported_entry_and_every_entry_an_experiment():
+    reported, pending = report.load_reported(REPORTED)
+    assert set(reported) == set(EXPERIMENTS)
+    assert not set(pending) & set(EXPERIMENTS), "built experiments must leave `pending`"
+    for name, entry in {**reported, **pending}.items():
+        assert entry["source"] and entry["hyperparameters"], name
+        assert entry["metrics"] or entry.get("note"), f"{name}: a number or an explicit note"
+        assert str(entry["section"]) == (EXPERIMENTS[name].section if name in EXPERIMENTS else "5.3")
+    assert reported["sec52_bop"]["metrics"]["test_top1"] == 91.3
+    assert reported["sec52_adam"]["metrics"]["test_top1"] == 90.9
+    tops = {n: e["metrics"]["test_top1"] for n, e in pending.items()}
+    assert tops == {"sec53_binary_alexnet": 41.1, "sec53_xnornet": 45.9, "sec53_birealnet": 56.6,
+                    "sec53_birealnet_arxiv_v1": 54.2}
+
+
+def write_run(root, experiment, run_id, *, val, train=None, flips=None, scale="quick", seed=0,
+              status="completed", planned=None, config_extra=None):
+    """A run folder in the format experiments.train writes."""
+    path = os.path.join(root, experiment, run_id)
+    os.makedirs(path)
+    train = train or [v + 0.05 for v in val]
+    flips = flips or [1e-3] * len(val)
+    config = {"scale": scale, "seed": seed, "epochs": planned or len(val), **(config_extra or {})}
+    rows = [{"epoch": i + 1, "step": 10 * (i + 1), "train_accuracy": t, "val_accuracy": v,
+             "train_loss": 1.0, "val_loss": 1.0, "epoch_time_s": 30.0,
+             "flip_ratio": {layer: f for layer in LAYERS}}
+            for i, (t, v, f) in enumerate(zip(train, val, flips))]
+    summary = {"experiment": experiment, "scale": scale, "status": status, "run_id": run_id,
+               "epochs_done": len(val), "epochs_planned": planned or len(val),
+               "final_val_accuracy": val[-1], "best_val_accuracy": max(val),
+               "wall_time_s": 30.0 * len(val), "updated": "2026-11-25T10:00:00+00:00",
+               "hardware": {"label": "CPU (2 cores)"}, "validation_split": "test",
+               "binary_layer_order": LAYERS}
+    json.dump(config, open(os.path.join(path, "config.json"), "w"))
+    json.dump(summary, open(os.path.join(path, "summary.json"), "w"))
+    with open(os.path.join(path, "metrics.jsonl"), "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    with open(os.path.join(path, "flips.jsonl"), "w") as f:
+        for i in range(len(val)):
+            f.write(json.dumps({"epoch": i + 1, "step": 10 * (i + 1),
+                                "pi_t": {layer: -6.0 for layer in LAYERS},
+                                "flips": {layer: 3 for layer in LAYERS}}) + "\n")
+    return path
+
+
+@pytest.fixture
+def run_tree(tmp_path):
+    root = str(tmp_path / "runs")
+    # two seeds of §5.2 Bop at the quick scale, one incomplete paper-scale run
+    write_run(root, "sec52_bop", "quick-seed0-aaaa", val=[0.5, 0.6], seed=0)
+    write_run(root, "sec52_bop", "quick-seed1-bbbb", val=[0.5, 0.7], seed=1)
+    write_run(root, "sec52_bop", "paper-seed0-cccc", val=[0.3], scale="paper",
+              status="interrupted", planned=500)
+    write_run(root, "sec52_adam", "paper-seed0-dddd", val=[0.85, 0.9], scale="paper")
+    broken = write_run(root, "sec52_adam", "quick-seed0-eeee", val=[0.4])
+    with open(os.path.join(broken, "metrics.jsonl"), "a") as f:
+        f.write('{"epoch": 2, "train_acc')  # cut short by a kill
+    os.makedirs(os.path.join(root, "sec51_tau_0", "quick-seed0-ffff"))  # killed before epoch 1
+    return root
+
+
+def test_report_tables(run_tree, tmp_path):
+    out = tmp_path / "REPORT.md"
+    report.main(["--runs", run_tree, "--reported", REPORTED, "--out", str(out),
+                 "--figures", str(tmp_path / "figures")])
+    text = out.read_text()
+    rows = {line.split("|")[1].strip() + line.split("|")[8].strip(): line
+            for line in text.splitlines() if line.startswith("| `")}
+    bop_quick = rows["`sec52_bop`quick"]
+    assert "65.00 ± 7.07" in bop_quick  # mean ± sample std of 60 and 70, n = 2
+    assert "| 2 |" in bop_quick and "⚠ reduced scale (quick)" in bop_quick
+    assert "n/a (not paper scale)" in bop_quick
+    bop_paper = rows["`sec52_bop`paper"]
+    assert "⚠ incomplete (interrupted)" in bop_paper and "1/500" in bop_paper
+    assert "n/a (incomplete)" in bop_paper
+    adam = rows["`sec52_adam`paper"]
+    assert adam.split("|")[5].strip() == "-0.90"  # 90.00 - 90.9: paper scale and complete
+    assert "✓" in adam
+    assert "[paper-seed0-dddd](runs/sec52_adam/paper-seed0-dddd)" in adam  # relative link
+    skipped = text.split("## Skipped run folders")[1]
+    assert "quick-seed0-eeee`: metrics.jsonl line 2 is not valid JSON" in skipped
+    assert "quick-seed0-ffff`: config.json is missing" in skipped
+    assert "not built yet" in text and "41.1" in text
+
+
+def _sec51_tree(root, tau0_val):
+    centre = dict(val=[0.30, 0.40, 0.45, 0.50, 0.55], train=[0.30, 0.40, 0.46, 0.52, 0.58])
+    write_run(root, claims.CENTRE, "q", flips=[3e-3] * 5, **centre)
+    write_run(root, "sec51_gamma_1e-2", "q", val=[0.40, 0.45, 0.44, 0.43, 0.42],
+              train=[0.40, 0.48, 0.50, 0.51, 0.51], flips=[3e-2] * 5)
+    write_run(root, "sec51_gamma_1e-4", "q", val=[0.10, 0.12, 0.15, 0.18, 0.20],
+              train=[0.10, 0.12, 0.15, 0.18, 0.20], flips=[2e-4] * 5)
+    write_run(root, "sec51_tau_0", "q", val=tau0_val, train=[0.42, 0.49, 0.51, 0.52, 0.52],
+              flips=[1e-2] * 5)
+    write_run(root, "sec51_tau_1e-5", "q", val=[0.10, 0.11, 0.12, 0.13, 0.14],
+              train=[0.10, 0.11, 0.12, 0.13, 0.14], flips=[1e-4] * 5)
+    runs, _ = load_runs(root)
+    return {r.experiment: [r] for r in runs}
+
+
+def test_sec51_verdicts_follow_the_metrics(tmp_path):
+    groups = _sec51_tree(str(tmp_path / "a"), tau0_val=[0.42, 0.30, 0.46, 0.35, 0.33])
+    verdicts = claims.check_sec51(groups)
+    assert [v.holds for v in verdicts] == [True, True, True, True, True]
+    assert "γ=1e-4: 2.00e-04" in verdicts[0].evidence
+    # a calm, still-improving τ = 0 run contradicts the third and fourth claims
+    groups = _sec51_tree(str(tmp_path / "b"), tau0_val=[0.30, 0.40, 0.45, 0.50, 0.56])
+    verdicts = claims.check_sec51(groups)
+    assert [v.holds for v in verdicts] == [True, True, False, False, True]
+    del groups["sec51_tau_1e-5"]
+    assert claims.check_sec51(groups)[1].holds is None
+    assert "missing runs: sec51_tau_1e-5" in claims.check_sec51(groups)[1].evidence
+
+
+def test_figures_are_drawn_per_scale_from_run_files(run_tree, tmp_path):
+    _sec51_tree(run_tree, tau0_val=[0.42, 0.30, 0.46, 0.35, 0.33])
+    out = str(tmp_path / "figures")
+    paths = figures.draw_all(run_tree, out)
+    names = {os.path.basename(p) for p in paths}
+    assert {"figure1-quick.png", "figure1-quick.pdf", "figure2-quick.png", "figure2-paper.png"} <= names
+    assert "figure1-paper.png" not in names  # no §5.1 run at paper scale
+    assert any(p.startswith(os.path.join(out, "flips")) for p in paths)
+    for p in paths:
+        assert os.path.getsize(p) > 1000
