@@ -128,21 +128,29 @@ class LatentWeights(Optimizer):
 
     ``clip`` bounds the latent weights to [-clip, clip] (the paper: clipping caps
     inertia); ``clip=0`` disables it. ``xavier_scaling`` multiplies each binary layer's
-    learning rate by ``xavier_lr_multiplier`` (real-valued variables keep ``lr``).
-    ``ste`` is the larq quantizer used in the forward pass: ``ste_sign`` zeroes the
-    gradient where |w~| > 1, ``approx_sign``/``swish_sign`` are alternatives.
+    learning rate by ``xavier_lr_multiplier``; ``binary_lr_multiplier`` multiplies the
+    learning rate of all binary kernels (Theorem 1 scales it together with the initial
+    latent weights); real-valued variables keep ``lr``.
+    ``ste`` is the larq quantizer used in the forward pass. For ``ste_sign``,
+    ``ste_clip_value`` is where its straight-through gradient is cut to zero (larq's
+    default 1.0: |w~| > 1 gets no gradient); 0 passes the gradient everywhere, the
+    magnitude-independent pseudo-gradient Theorem 1 assumes.
     """
 
     lr: Schedule = ComponentField(Constant, value=1e-3)
     clip: float = Field(1.0)
     xavier_scaling: bool = Field(False)
+    binary_lr_multiplier: float = Field(1.0)
     ste: str = Field("ste_sign")
+    ste_clip_value: float = Field(1.0)
 
     def make(self, learning_rate):
         """The underlying Keras optimizer for one learning rate (schedule)."""
         raise NotImplementedError
 
     def kernel_quantizer(self):
+        if self.ste == "ste_sign":
+            return lq.quantizers.SteSign(clip_value=float(self.ste_clip_value) or None)
         return lq.quantizers.get(self.ste)
 
     def kernel_constraint(self):
@@ -152,6 +160,12 @@ class LatentWeights(Optimizer):
         _check_range("optimizer.lr", self.lr, 0.0, math.inf, low_open=True)
         if self.clip < 0:
             raise ConfigError(f"optimizer.clip must be >= 0 (0 = no clipping), got {self.clip}")
+        if self.binary_lr_multiplier <= 0:
+            raise ConfigError(
+                f"optimizer.binary_lr_multiplier must be > 0, got {self.binary_lr_multiplier}")
+        if self.ste_clip_value < 0:
+            raise ConfigError(
+                f"optimizer.ste_clip_value must be >= 0 (0 = never cut), got {self.ste_clip_value}")
         try:
             lq.quantizers.get(self.ste)
         except ValueError as e:
@@ -163,13 +177,15 @@ class LatentWeights(Optimizer):
     def build(self, model, steps_per_epoch, epochs):
         lr = self.lr.build(steps_per_epoch, epochs)
         schedules = {"lr": lr}
-        if not self.xavier_scaling:
+        if not self.xavier_scaling and self.binary_lr_multiplier == 1:
             return self.make(lr), schedules
         # One optimizer per binary kernel, each with its own scaled learning rate: the
         # update of Adam is invariant to gradient scale, so the rate itself must scale.
         pairs = []
         for kernel in binary_kernels(model):
-            factor = xavier_lr_multiplier(kernel.shape)
+            factor = float(self.binary_lr_multiplier)
+            if self.xavier_scaling:
+                factor *= xavier_lr_multiplier(kernel.shape)
             name = kernel.name
             pairs.append((lambda v, name=name: v.name == name, self.make(scaled(lr, factor))))
         return lq.optimizers.CaseOptimizer(*pairs, default_optimizer=self.make(lr)), schedules

@@ -25,6 +25,21 @@ import tensorflow as tf
 FIRST_CONV_PADDINGS = ("valid", "same")
 
 
+class ScaledInitializer(tf.keras.initializers.Initializer):
+    """``scale`` times a fresh draw of another initializer (by name), so that under the
+    same seed every scale gets the same random numbers (Theorem 1's ``c * w0``)."""
+
+    def __init__(self, base: str, scale: float):
+        self.base = base
+        self.scale = float(scale)
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        return self.scale * tf.keras.initializers.get(self.base)(shape, dtype=dtype, **kwargs)
+
+    def get_config(self):
+        return {"base": self.base, "scale": self.scale}
+
+
 def binarynet(
     *,
     kernel_quantizer,
@@ -33,6 +48,7 @@ def binarynet(
     dense_units: int = 1024,
     first_conv_padding: str = "valid",
     bn_momentum: float = 0.999,
+    kernel_init_scale: float = 1.0,
     input_shape=(32, 32, 3),
     num_classes: int = 10,
 ) -> tf.keras.Model:
@@ -46,6 +62,8 @@ def binarynet(
         filters, dense_units: widths (paper: 128, 1024).
         first_conv_padding: "valid" (the Bop authors') or "same" (Courbariaux et al.).
         bn_momentum: batch-norm moving-average momentum (authors: 0.999).
+        kernel_init_scale: multiplies the Glorot-uniform initial kernels (§3: scaling
+            the initial latent weights together with the learning rate).
 
     Returns:
         An uncompiled ``tf.keras.Model`` whose output is a softmax over classes.
@@ -54,7 +72,11 @@ def binarynet(
         raise ValueError(
             f"first_conv_padding must be one of {FIRST_CONV_PADDINGS}, got {first_conv_padding!r}"
         )
+    initializer = "glorot_uniform"
+    if kernel_init_scale != 1.0:
+        initializer = ScaledInitializer("glorot_uniform", kernel_init_scale)
     binary = dict(
+        kernel_initializer=initializer,
         kernel_quantizer=kernel_quantizer,
         kernel_constraint=kernel_constraint,
         use_bias=False,
@@ -105,6 +127,7 @@ class BinaryNet(Model):
     dense_units: int = Field(1024)
     first_conv_padding: str = Field("valid")
     bn_momentum: float = Field(0.999)
+    kernel_init_scale: float = Field(1.0)
 
     def check(self) -> None:
         if self.filters < 1 or self.dense_units < 1:
@@ -117,6 +140,8 @@ class BinaryNet(Model):
                 f"model.first_conv_padding must be one of {FIRST_CONV_PADDINGS} ('valid' = "
                 f"the Bop authors', 'same' = Courbariaux et al.), got {self.first_conv_padding!r}"
             )
+        if self.kernel_init_scale <= 0:
+            raise ConfigError(f"model.kernel_init_scale must be > 0, got {self.kernel_init_scale}")
         if not 0 <= self.bn_momentum < 1:
             raise ConfigError(f"model.bn_momentum must be in [0, 1), got {self.bn_momentum}")
 
@@ -125,6 +150,7 @@ class BinaryNet(Model):
             kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
             filters=self.filters, dense_units=self.dense_units,
             first_conv_padding=self.first_conv_padding,
-            bn_momentum=float(self.bn_momentum), input_shape=input_shape,
+            bn_momentum=float(self.bn_momentum),
+            kernel_init_scale=float(self.kernel_init_scale), input_shape=input_shape,
             num_classes=num_classes,
         )

@@ -35,6 +35,12 @@ def test_latent_weight_fields_are_validated():
         build(EXPERIMENTS["sec52_adam"], {"optimizer.ste": "nope"})
     with pytest.raises(ConfigError, match="optimizer.clip"):
         build(EXPERIMENTS["sec52_adam"], {"optimizer.clip": -1.0})
+    with pytest.raises(ConfigError, match="optimizer.binary_lr_multiplier must be > 0"):
+        build(EXPERIMENTS["sec52_adam"], {"optimizer.binary_lr_multiplier": 0.0})
+    with pytest.raises(ConfigError, match="optimizer.ste_clip_value must be >= 0"):
+        build(EXPERIMENTS["sec52_adam"], {"optimizer.ste_clip_value": -1.0})
+    with pytest.raises(ConfigError, match="model.kernel_init_scale must be > 0"):
+        build(EXPERIMENTS["sec52_adam"], {"model.kernel_init_scale": 0.0})
 
 
 def test_overrides_parse_and_scale_presets_sit_below_them():

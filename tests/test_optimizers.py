@@ -72,3 +72,35 @@ def test_momentum_and_schedules_are_built():
     optimizer, schedules = component.build(None, steps_per_epoch=10, epochs=3)
     assert optimizer.get_config()["momentum"] == pytest.approx(0.8)
     assert float(schedules["lr"](25)) == pytest.approx(0.025)
+
+
+def test_binary_lr_multiplier_and_unclipped_ste():
+    """Theorem 1's ingredients: binary kernels step c times further, BN keeps lr, and
+    ste_clip_value=0 passes the gradient for |w~| > 1."""
+    tf.keras.utils.set_random_seed(0)
+    plain = _latent(LatentSGD, lr=Constant(value=0.1), clip=0.0, ste_clip_value=0.0)
+    scaled_ = _latent(LatentSGD, lr=Constant(value=0.1), clip=0.0, ste_clip_value=0.0,
+                      binary_lr_multiplier=100.0)
+    models = []
+    for component in (plain, scaled_):
+        tf.keras.utils.set_random_seed(0)
+        model = binarynet(kernel_quantizer=component.kernel_quantizer(), filters=4, dense_units=8,
+                          kernel_init_scale=100.0 if component is scaled_ else 1.0)
+        optimizer, _ = component.build(model, steps_per_epoch=1, epochs=1)
+        _one_step(model, optimizer)
+        models.append(model)
+    for a, b in zip(models[0].trainable_variables, models[1].trainable_variables):
+        if "kernel" in a.name:
+            np.testing.assert_allclose(100 * a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+        else:
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+    unclipped = _latent(LatentSGD, ste_clip_value=0.0).kernel_quantizer()
+    x = tf.constant([-3.0, 0.5, 3.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(unclipped(x))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [1.0, 1.0, 1.0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(_latent(LatentSGD).kernel_quantizer()(x))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0.0, 1.0, 0.0])
