@@ -11,6 +11,7 @@ import sys
 from experiments import _keras2  # noqa: F401
 from zookeeper.core.utils import parse_value_from_string
 
+from experiments import runs
 from experiments.errors import ConfigError, SuiteError
 from experiments.experiment import build
 
@@ -94,6 +95,7 @@ def main(argv=None) -> int:
         p.add_argument("overrides", nargs="*", metavar="key=value")
         p.set_defaults(fn=fn)
     args = parser.parse_args(argv)
+    runs.git_commit()  # provenance of the code imported now, before any long run starts
     try:
         return args.fn(args)
     except SuiteError as e:

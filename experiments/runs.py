@@ -14,6 +14,7 @@ Later tools (report, figures) read only these files. Files are replaced atomical
 that a killed run never leaves half a JSON document behind.
 """
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -89,8 +90,11 @@ def truncate_jsonl(path: str, keep) -> None:
     os.replace(tmp, path)
 
 
+@functools.lru_cache(maxsize=None)
 def git_commit() -> dict:
-    """The suite's git commit and whether the working tree had local changes."""
+    """The suite's git commit and whether its working tree had local changes, taken once
+    per process: the code that runs is what was imported at start, whatever happens to
+    the checkout later."""
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,

@@ -88,6 +88,7 @@ def main(argv=None):
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="data_dir=... and/or cifar10_archive=... (as for experiments)")
     args = parser.parse_args(argv)
+    git = runs.git_commit()  # the code imported now
     overrides = parse_overrides(args.overrides)
     unknown = set(overrides) - {"data_dir", "cifar10_archive"}
     if unknown:
@@ -119,7 +120,7 @@ def main(argv=None):
         "date": runs.now(),
         "hardware": runs.hardware(),
         "packages": runs.package_versions(),
-        "git": runs.git_commit(),
+        "git": git,
         "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds},
         "input_pipeline_images_per_s": round(pipeline, 1),
     }
