@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 
-.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 report figures bench list clean-venv
+.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 inertia report figures bench list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -51,6 +51,9 @@ sec51: install  ## §5.1 gamma/tau ablation only (Figure 1)
 
 sec52: install  ## §5.2 Bop vs latent-weight Adam only (Figure 2)
 	$(PY) -m experiments run-group sec52 scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
+
+inertia: install  ## §3 inertia experiments, quick scale unless SCALE= is given (~30 min)
+	$(PY) -m experiments run-group sec3 $(if $(filter command line,$(origin SCALE)),scale=$(SCALE)) $(DATA_ARGS) $(RUN_ARGS)
 
 figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
 	$(PY) scripts/figures.py --runs results/runs --out results/figures

@@ -4,12 +4,14 @@ The CLI, the Makefile and the tests all read ``EXPERIMENTS`` and ``GROUPS`` from
 so an experiment cannot exist in one and be missing from another.
 """
 from experiments import _keras2  # noqa: F401
-from configs import cifar10
+from configs import cifar10, inertia
 
 _CLASSES = [
     cifar10.Sec51Gamma1em2, cifar10.Sec51Gamma1em3Tau1em6, cifar10.Sec51Gamma1em4,
     cifar10.Sec51Tau0, cifar10.Sec51Tau1em5,
     cifar10.Sec52Bop, cifar10.Sec52Adam,
+    inertia.Sec3Approximation, inertia.Sec3SgdLr1, inertia.Sec3SgdLr001,
+    inertia.Sec3SgdLr001Init001, inertia.Sec3AdamConstant, inertia.Sec3Theorem1,
 ]
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
@@ -22,3 +24,9 @@ GROUPS = {
     "sec52": ["sec52_bop", "sec52_adam"],
 }
 GROUPS["cifar10"] = GROUPS["sec51"] + GROUPS["sec52"]
+# §3 at the quick scale. A member may carry its own defaults ("name key=value ..."): extra
+# seeds, and the §5.2 quick runs its flip comparison needs (skipped if already done).
+GROUPS["sec3"] = ["sec3_theorem1", "sec3_sgd_lr_1", "sec3_sgd_lr_0.01",
+                  "sec3_sgd_lr_0.01_init_0.01", "sec3_approximation",
+                  "sec3_approximation seed=1", "sec3_approximation seed=2", "sec3_adam_constant",
+                  "sec52_adam scale=quick", "sec52_bop scale=quick"]

@@ -147,3 +147,79 @@ def check_sec51(groups: dict) -> list:
     add("Low γ / high τ (γ = 1e-4; τ = 1e-5) learn slowly, with few flips (vs the centre)",
         ["sec51_gamma_1e-4", "sec51_tau_1e-5", CENTRE], slow_learners)
     return verdicts
+
+
+# §3 ---------------------------------------------------------------------------------
+SGD_RUNS = {"lr 1": "sec3_sgd_lr_1", "lr 0.01": "sec3_sgd_lr_0.01",
+            "lr 0.01, init x 0.01": "sec3_sgd_lr_0.01_init_0.01"}
+MATCH_PP = 1.0  # curves within 1 percentage point at every epoch count as "the same"
+BETTER_PP = 1.0
+
+
+def check_lr_vs_init(groups: dict) -> Verdict:
+    """§3: SGD lr 1 beats lr 0.01, and lr 0.01 with init x 0.01 matches lr 1."""
+    claim = ("SGD with Glorot init: lr 1 trains better than lr 0.01, and lr 0.01 with the "
+             "initial weights x 0.01 matches lr 1")
+    missing = [n for n in SGD_RUNS.values() if not groups.get(n)]
+    if missing:
+        return Verdict(claim, None, f"missing runs: {', '.join(missing)}")
+    curves = {label: [sum(r.curve("val_accuracy")[i] for r in groups[n]) / len(groups[n])
+                      for i in range(min(len(r.metrics) for r in groups[n]))]
+              for label, n in SGD_RUNS.items()}
+    lr1, lr001, scaled = curves["lr 1"], curves["lr 0.01"], curves["lr 0.01, init x 0.01"]
+    gap = 100 * (lr1[-1] - lr001[-1])
+    n = min(len(lr1), len(scaled))
+    match = 100 * max(abs(a - b) for a, b in zip(lr1[:n], scaled[:n]))
+    holds = gap > BETTER_PP and match < MATCH_PP
+    return Verdict(claim, holds, (
+        f"final val acc: lr 1 {_pct(lr1[-1])}, lr 0.01 {_pct(lr001[-1])} (gap {gap:+.1f} pp, "
+        f"needs > {BETTER_PP:g}); lr 0.01 + init x 0.01 {_pct(scaled[-1])}, largest per-epoch "
+        f"difference to lr 1: {match:.2f} pp (needs < {MATCH_PP:g})"))
+
+
+def check_decay_raises_inertia(decayed: list, constant: list, decay_epoch: int) -> Verdict:
+    """§3: learning-rate decay lowers the flip rate of latent-weight Adam."""
+    claim = "Learning-rate decay raises inertia: latent-weight Adam flips less after a decay"
+    if not decayed or not constant:
+        return Verdict(claim, None, "missing runs: sec52_adam and/or sec3_adam_constant")
+
+    def after(runs):
+        rows = [m for r in runs for m in r.metrics if m["epoch"] > decay_epoch]
+        layer = last_layer(runs[0])
+        return sum(m["flip_ratio"][layer] for m in rows) / max(len(rows), 1), len(rows)
+
+    (d, nd), (c, nc) = after(decayed), after(constant)
+    if not nd or not nc:
+        return Verdict(claim, None, f"no epoch after the first decay (epoch {decay_epoch})")
+    return Verdict(claim, d < c, (
+        f"mean last-layer flip ratio after epoch {decay_epoch}: with decay {d:.2e}, "
+        f"constant lr {c:.2e}"))
+
+
+# Below this fraction of binary weights differing at any step, a difference is put down
+# to float32 rounding (weights within an ulp of 0 after c·w); above it the theorem fails.
+ROUNDING_TOLERANCE = 1e-4
+
+
+def check_theorem1(results: dict) -> list:
+    """One verdict per Theorem 1 comparison in ``theorem1.json``."""
+    verdicts = []
+    for key, r in sorted(results.items(), key=lambda kv: (not kv[1]["conditions_hold"], kv[0])):
+        label = f"{r['variant']}, c = {r['factor']:g}"
+        evidence = (f"{r['steps']} steps, {r['flips_reference_run']} flips in the reference run; "
+                    f"differing binary weights: max {r['max_differing_fraction']:.2e}, final "
+                    f"{r['final_differing_fraction']:.2e} of {r['binary_weights']}, on "
+                    f"{r['steps_with_any_difference']} steps")
+        if r["conditions_hold"]:
+            claim = f"Theorem 1 ({label}): the binary-weight sequence is unchanged"
+            holds = r["max_differing_fraction"] < ROUNDING_TOLERANCE
+            if r["max_differing_fraction"] == 0:
+                evidence += " - identical at every step"
+            elif holds:
+                evidence += (" - identical up to floating-point rounding (c·w0 and c·α are not "
+                             "exact in float32 unless c is a power of 2)")
+        else:
+            claim = f"Converse ({label}): outside the theorem's conditions the sequence changes"
+            holds = r["final_differing_fraction"] > 0
+        verdicts.append(Verdict(claim, holds, evidence))
+    return verdicts

@@ -68,7 +68,11 @@ def cmd_run_group(args) -> int:
         raise ConfigError(f"unknown group {args.group!r}; choose one of {sorted(GROUPS)}")
     overrides = parse_overrides(args.overrides)
     # Build every member first: a typo fails now, not after hours of the first run.
-    exps = [build(_experiment_class(name), overrides) for name in GROUPS[args.group]]
+    exps = []
+    for member in GROUPS[args.group]:
+        name, *own = member.split()
+        # a member's own overrides are its defaults; the command line still wins
+        exps.append(build(_experiment_class(name), {**parse_overrides(own), **overrides}))
     failed = []
     for i, exp in enumerate(exps, 1):
         print(f"\n=== [{i}/{len(exps)}] {exp.name} ===", flush=True)

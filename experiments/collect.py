@@ -83,6 +83,8 @@ def load_run(path: str, with_flips: bool = True) -> Run:
     for key in ("experiment", "scale", "status", "epochs_done", "epochs_planned"):
         if key not in summary:
             raise ValueError(f"summary.json has no '{key}'")
+    if summary.get("kind") == "comparison":  # e.g. Theorem 1: no training curves
+        return Run(path=path, config=loaded["config.json"], summary=summary, metrics=[])
     metrics = _read_jsonl(os.path.join(path, "metrics.jsonl"), required=True)
     if not metrics:
         raise ValueError("no finished epoch in metrics.jsonl")

@@ -125,7 +125,8 @@ class TrainState:
             self.strategy.run(self._eval_step, args=(images, labels))
 
 
-def _data(exp):
+def prepare_data(exp):
+    """Prepared builder, split names, training-set size and steps per epoch of a run."""
     builder = data.load_cifar10_builder(
         os.path.expanduser(exp.data_dir),
         archive=os.path.expanduser(exp.cifar10_archive) if exp.cifar10_archive else None,
@@ -213,7 +214,7 @@ def train(exp) -> dict:
     tf.keras.utils.set_random_seed(exp.seed)
     if exp.deterministic:
         tf.config.experimental.enable_op_determinism()
-    builder, train_split, val_split, n_train, steps_per_epoch = _data(exp)
+    builder, train_split, val_split, n_train, steps_per_epoch = prepare_data(exp)
     state = TrainState(exp, strategy, steps_per_epoch)
     manager = tf.train.CheckpointManager(
         state.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2)

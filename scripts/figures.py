@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from experiments.claims import GAMMA_SWEEP, TAU_SWEEP, last_layer, sci  # noqa: E402
+from experiments.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, sci  # noqa: E402
 from experiments.collect import group_runs, load_runs  # noqa: E402
 
 PI_T_FLOOR = -9.0
@@ -120,6 +120,68 @@ def figure2(runs, scale, out_dir):
     return _save(fig, out_dir, f"figure2-{scale}")
 
 
+def figure_lr_vs_init(runs, scale, out_dir):
+    """§3: SGD at lr 1, lr 0.01, and lr 0.01 with the initial weights x 0.01."""
+    chosen = {label: pick(runs, name, scale) for label, name in SGD_RUNS.items()}
+    drawn = [r for r in chosen.values() if r is not None]
+    if not drawn:
+        return []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"lr 1": ("tab:blue", 2.5), "lr 0.01": ("tab:gray", 1.5),
+              "lr 0.01, init x 0.01": ("tab:red", 1.0)}
+    for label, run in chosen.items():
+        if run is not None:
+            color, width = styles[label]
+            epochs = run.curve("epoch")
+            ax.plot(epochs, run.curve("train_accuracy"), color=color, linewidth=width,
+                    label=f"{label} train")
+            ax.plot(epochs, run.curve("val_accuracy"), color=color, linewidth=width,
+                    linestyle="--", label=f"{label} test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=8)
+    ax.set_title(f"§3 learning rate vs initial scale — SGD on latent weights, BinaryNet, "
+                 f"CIFAR-10\nscale: {scale}, {_epochs_label(drawn)}", fontsize=10)
+    return _save(fig, out_dir, f"figure3-lr-vs-init-{scale}")
+
+
+def figure_inertia_flips(runs, scale, out_dir):
+    """§3: π_t of the last layer under latent-weight Adam, SGD and Bop; and latent
+    Adam's flip ratio per epoch with and without learning-rate decay."""
+    chosen = {"Bop (sec52_bop)": pick(runs, "sec52_bop", scale),
+              "latent Adam, decayed (sec52_adam)": pick(runs, "sec52_adam", scale),
+              "latent Adam, constant (sec3_adam_constant)": pick(runs, "sec3_adam_constant", scale),
+              "latent SGD, lr 1 (sec3_sgd_lr_1)": pick(runs, "sec3_sgd_lr_1", scale)}
+    drawn = [r for r in chosen.values() if r is not None]
+    if not drawn:
+        return []
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+    for color, (label, run) in zip(colors, chosen.items()):
+        if run is None:
+            continue
+        _pi_t(left, run, color, label)
+        if "Adam" in label:
+            layer = last_layer(run)
+            right.plot(run.curve("epoch"), [m["flip_ratio"][layer] for m in run.metrics],
+                       color=color, marker="o", label=label)
+            every = run.config.get("optimizer.lr.every_epochs")
+            if run.config.get("optimizer.lr") == "Staircase" and every:
+                for epoch in range(every, run.summary["epochs_done"], every):
+                    right.axvline(epoch + 0.5, color=color, linestyle=":", linewidth=1)
+    left.set_ylim(bottom=PI_T_FLOOR - 0.2)
+    left.set_xlabel("training step")
+    left.set_ylabel("π_t, last layer")
+    left.legend(fontsize=7)
+    right.set_yscale("log")
+    right.set_xlabel("epoch (dotted: learning-rate decay x0.1)")
+    right.set_ylabel("mean flip ratio per step, last layer")
+    right.legend(fontsize=7)
+    fig.suptitle(f"§3 flips under latent weights vs Bop — BinaryNet on CIFAR-10, scale: {scale}, "
+                 f"{_epochs_label(drawn)}")
+    return _save(fig, out_dir, f"figure3-flips-{scale}")
+
+
 def flip_heatmap(run, out_dir):
     """Per-layer flip ratio over training: layers x epochs, log10 colour scale."""
     order = run.summary.get("binary_layer_order") or sorted(run.metrics[0]["flip_ratio"])
@@ -142,8 +204,11 @@ def draw_all(runs_root, out_dir):
     for scale in sorted({r.scale for r in runs}):
         paths += figure1(runs, scale, out_dir)
         paths += figure2(runs, scale, out_dir)
+        paths += figure_lr_vs_init(runs, scale, out_dir)
+        paths += figure_inertia_flips(runs, scale, out_dir)
     for run in runs:
-        paths += flip_heatmap(run, out_dir)
+        if run.metrics:
+            paths += flip_heatmap(run, out_dir)
     return paths
 
 

@@ -11,16 +11,19 @@ with the reason they were skipped.
 """
 import argparse
 import datetime
+import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import yaml  # noqa: E402
 
+from experiments import claims  # noqa: E402
 from experiments.claims import check_sec51  # noqa: E402
 from experiments.collect import group_runs, load_runs, mean_std  # noqa: E402
 
 SECTIONS = {
+    "3": "§3 Latent weights are inertia",
     "5.1": "§5.1 Hyperparameter ablation (Figure 1)",
     "5.2": "§5.2 Bop vs latent weights on CIFAR-10 (Figure 2)",
     "5.3": "§5.3 ImageNet",
@@ -121,6 +124,58 @@ def claims_section(runs):
     return lines
 
 
+VERDICT = {True: "holds", False: "does not hold", None: "not checked"}
+
+
+def _newest_group(runs, experiment, scale):
+    members = [r for r in runs if r.experiment == experiment and r.scale == scale]
+    if not members:
+        return []
+    return max(group_runs(members).values(),
+               key=lambda g: max(r.summary.get("updated", "") for r in g))
+
+
+def inertia_section(runs, out_dir):
+    """§3: approximation test, Theorem 1, learning rate vs initial scale, decay."""
+    scales = sorted({r.scale for r in runs if r.experiment.startswith("sec3_")},
+                    key=lambda s: (s != "paper", s))
+    if not scales:
+        return ["No §3 runs yet (`make inertia`).", ""]
+    lines = []
+    for scale in scales:
+        lines += [f"### At scale **{scale}**", ""]
+        approx = [r for r in _newest_group(runs, "sec3_approximation", scale)
+                  if os.path.exists(os.path.join(r.path, "approximation.json"))]
+        lines += ["**Approximation test** (latent-weight Adam; accuracy %, mean ± std over "
+                  f"{len(approx)} seed(s)):", "",
+                  "| weights used | train | test |", "|---|---|---|"]
+        tables = [json.load(open(os.path.join(r.path, "approximation.json"))) for r in approx]
+        for key, label in (("binary", "(a) binary weights"),
+                           ("latent", "(b) latent weights in their place"),
+                           ("latent_bn_reestimated", "(c) as (b), batch-norm statistics re-estimated")):
+            cells = [_pct(*mean_std([t[key][part] for t in tables])) for part in ("train", "test")]
+            lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+        lines.append("")
+        theorem = _newest_group(runs, "sec3_theorem1", scale)
+        path = os.path.join(theorem[0].path, "theorem1.json") if theorem else None
+        verdicts = claims.check_theorem1(json.load(open(path))) if path and os.path.exists(path) else []
+        lines += ["**The §3 claims** (each Theorem 1 row: runs (α, w0) and (c·α, c·w0) stepped in "
+                  "lockstep on the same batches, binary weights compared after every step):", "",
+                  "| claim | verdict | evidence |", "|---|---|---|"]
+        lines += [f"| {v.claim} | **{VERDICT[v.holds]}** | {v.evidence} |" for v in verdicts]
+        if not verdicts:
+            lines.append("| Theorem 1 | **not checked** | no `sec3_theorem1` run |")
+        sgd = {n: _newest_group(runs, n, scale) for n in claims.SGD_RUNS.values()}
+        decayed = _newest_group(runs, "sec52_adam", scale)
+        every = decayed[0].config.get("optimizer.lr.every_epochs", 0) if decayed else 0
+        for v in (claims.check_lr_vs_init(sgd),
+                  claims.check_decay_raises_inertia(
+                      decayed, _newest_group(runs, "sec3_adam_constant", scale), every)):
+            lines.append(f"| {v.claim} | **{VERDICT[v.holds]}** | {v.evidence} |")
+        lines.append("")
+    return lines
+
+
 def render(runs, skipped, reported, pending, out_dir, figures_dir):
     groups = group_runs(runs)
     lines = [
@@ -159,6 +214,8 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir):
         lines.append("")
         if section == "5.1":
             lines += [""] + claims_section(runs)
+        if section == "3":
+            lines += [""] + inertia_section(runs, out_dir)
         lines += _figure_links(section, figures_dir, out_dir)
     lines += ["## Skipped run folders", ""]
     if skipped:
@@ -170,7 +227,7 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir):
 
 
 def _figure_links(section, figures_dir, out_dir):
-    stem = {"5.1": "figure1", "5.2": "figure2"}.get(section)
+    stem = {"3": "figure3", "5.1": "figure1", "5.2": "figure2"}.get(section)
     if not stem or not os.path.isdir(figures_dir):
         return []
     found = sorted(f for f in os.listdir(figures_dir) if f.startswith(stem) and f.endswith(".png"))

@@ -72,14 +72,18 @@ def test_paper_hyperparameters_of_each_experiment():
             bop["optimizer.gamma.factor"], bop["optimizer.tau.value"]) == ("Staircase", 1e-4, 100, 0.1, 1e-8)
     assert (adam["optimizer"], adam["optimizer.lr.value"], adam["optimizer.lr.every_epochs"],
             adam["optimizer.clip"], adam["optimizer.xavier_scaling"]) == ("LatentAdam", 1e-3, 100, 1.0, True)
-    for name in c:
+    for name in GROUPS["cifar10"]:
         assert (c[name]["model.filters"], c[name]["model.dense_units"]) == (128, 1024)
 
 
 def test_every_group_member_is_registered():
-    for members in GROUPS.values():
-        assert set(members) <= set(EXPERIMENTS)
-    assert set(GROUPS["cifar10"]) == set(EXPERIMENTS)
+    names = {g: {m.split()[0] for m in members} for g, members in GROUPS.items()}
+    for members in names.values():
+        assert members <= set(EXPERIMENTS)
+    assert names["cifar10"] | names["sec3"] == set(EXPERIMENTS)
+    seeds = [build(EXPERIMENTS["sec3_approximation"], parse_overrides(m.split()[1:])).seed
+             for m in GROUPS["sec3"] if m.startswith("sec3_approximation")]
+    assert seeds == [0, 1, 2]  # the approximation test runs over three seeds
 
 
 def test_cli_reports_config_errors_without_traceback(capsys):

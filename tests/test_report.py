@@ -139,3 +139,72 @@ def test_figures_are_drawn_per_scale_from_run_files(run_tree, tmp_path):
     assert any(p.startswith(os.path.join(out, "flips")) for p in paths)
     for p in paths:
         assert os.path.getsize(p) > 1000
+
+
+def _sec3_tree(root, scaled_match=True):
+    for seed in range(3):
+        path = write_run(root, "sec3_approximation", f"quick-seed{seed}-a", val=[0.4, 0.5], seed=seed)
+        json.dump({"binary": {"train": 0.6 + seed / 100, "test": 0.5},
+                   "latent": {"train": 0.3, "test": 0.2},
+                   "latent_bn_reestimated": {"train": 0.45, "test": 0.4}},
+                  open(os.path.join(path, "approximation.json"), "w"))
+    write_run(root, "sec3_sgd_lr_1", "q", val=[0.30, 0.40, 0.50])
+    write_run(root, "sec3_sgd_lr_0.01", "q", val=[0.20, 0.22, 0.25])
+    write_run(root, "sec3_sgd_lr_0.01_init_0.01", "q",
+              val=[0.30, 0.40, 0.502] if scaled_match else [0.20, 0.25, 0.30])
+    write_run(root, "sec52_adam", "q", val=[0.3, 0.4, 0.5, 0.55], flips=[1e-2, 1e-2, 1e-3, 1e-3],
+              config_extra={"optimizer.lr": "Staircase", "optimizer.lr.every_epochs": 2})
+    write_run(root, "sec3_adam_constant", "q", val=[0.3, 0.4, 0.5, 0.5], flips=[1e-2] * 4)
+    theorem = os.path.join(root, "sec3_theorem1", "q")
+    os.makedirs(theorem)
+    json.dump({"scale": "quick", "seed": 0}, open(os.path.join(theorem, "config.json"), "w"))
+    json.dump({"experiment": "sec3_theorem1", "kind": "comparison", "scale": "quick",
+               "status": "completed", "epochs_done": 2, "epochs_planned": 2,
+               "updated": "2026-11-25T10:00:00+00:00"}, open(os.path.join(theorem, "summary.json"), "w"))
+    pair = {"steps": 200, "binary_weights": 10000, "flips_reference_run": 500,
+            "steps_with_any_difference": 0, "max_differing_fraction": 0.0,
+            "final_differing_fraction": 0.0}
+    json.dump({"sgd_c100": {**pair, "variant": "sgd", "factor": 100.0, "conditions_hold": True},
+               "sgd_c0.01": {**pair, "variant": "sgd", "factor": 0.01, "conditions_hold": True,
+                             "max_differing_fraction": 2e-5, "steps_with_any_difference": 3},
+               "sgd_weight_clip_c100": {**pair, "variant": "sgd_weight_clip", "factor": 100.0,
+                                        "conditions_hold": False, "final_differing_fraction": 0.3,
+                                        "max_differing_fraction": 0.3}},
+              open(os.path.join(theorem, "theorem1.json"), "w"))
+
+
+def test_report_sec3_section(tmp_path):
+    root = str(tmp_path / "runs")
+    _sec3_tree(root)
+    out = tmp_path / "REPORT.md"
+    report.main(["--runs", root, "--reported", REPORTED, "--out", str(out),
+                 "--figures", str(tmp_path / "figures")])
+    text = out.read_text().split("## §5.1")[0]
+    assert "over 3 seed(s)" in text
+    assert "| (a) binary weights | 61.00 ± 1.00 | 50.00 ± 0.00 |" in text
+    assert "| (c) as (b), batch-norm statistics re-estimated | 45.00 ± 0.00 | 40.00 ± 0.00 |" in text
+    lines = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "**holds**" in lines["Theorem 1 (sgd, c = 100): the binary-weight sequence is unchanged"]
+    assert "identical at every step" in lines["Theorem 1 (sgd, c = 100): the binary-weight sequence is unchanged"]
+    assert "up to floating-point rounding" in lines["Theorem 1 (sgd, c = 0.01): the binary-weight sequence is unchanged"]
+    assert "**holds**" in lines["Converse (sgd_weight_clip, c = 100): outside the theorem's conditions the sequence changes"]
+    lr_claim = [line for line in lines.values() if "lr 0.01 with the initial weights" in line][0]
+    assert "**holds**" in lr_claim and "0.20 pp" in lr_claim
+    decay = [line for line in lines.values() if "Learning-rate decay raises inertia" in line][0]
+    assert "**holds**" in decay and "with decay 1.00e-03, constant lr 1.00e-02" in decay
+
+
+def test_lr_vs_init_verdict_fails_when_the_scaled_run_differs(tmp_path):
+    root = str(tmp_path / "runs")
+    _sec3_tree(root, scaled_match=False)
+    runs_, _ = load_runs(root)
+    groups = {n: [r for r in runs_ if r.experiment == n] for n in claims.SGD_RUNS.values()}
+    verdict = claims.check_lr_vs_init(groups)
+    assert verdict.holds is False and "20.00 pp" in verdict.evidence
+
+
+def test_sec3_figures(tmp_path):
+    root = str(tmp_path / "runs")
+    _sec3_tree(root)
+    names = {os.path.basename(p) for p in figures.draw_all(root, str(tmp_path / "figures"))}
+    assert {"figure3-lr-vs-init-quick.png", "figure3-flips-quick.png"} <= names

@@ -1,0 +1,176 @@
+"""§3 "latent weights are inertia": the experiments the paper describes in prose only.
+
+The authors' code has none of these; their set-up here is ours and is stated in each
+docstring. Scales: ``quick`` (the default for ``make inertia``: quarter-width BinaryNet
+as in the CIFAR-10 quick runs) and ``tiny`` (tests). ``paper`` uses the full model and
+data; the paper gives no epochs for these, so it keeps the quick epoch counts.
+"""
+import json
+import os
+
+from zookeeper import ComponentField, Field, component
+from zookeeper.core.partial_component import PartialComponent
+
+from configs.cifar10 import QUICK_MODEL, TINY, Sec52Adam
+from experiments import runs
+from experiments.experiment import Cifar10Experiment, build
+from experiments.optimizers import LatentAdam, LatentSGD, Optimizer
+from experiments.schedules import Constant
+
+QUICK = {**QUICK_MODEL, "train_subset": 20000}
+
+
+@component
+class Sec3Approximation(Cifar10Experiment):
+    """§3 approximation test: latent-weight Adam (ste_sign, clip 1, Xavier scaling,
+    lr 1e-3); after training, accuracy with binary weights, with latent weights in
+    their place, and with latent weights plus re-estimated batch-norm statistics
+    (``approximation.json``). Paper (no numbers): comparable or lower."""
+
+    name = "sec3_approximation"
+    section = "3"
+    scales = {"paper": {}, "quick": {**QUICK, "epochs": 5}, "tiny": TINY}
+    scale: str = Field("quick")
+    epochs: int = Field(5)
+    batch_size: int = Field(100)
+    optimizer: Optimizer = ComponentField(
+        LatentAdam, lr=PartialComponent(Constant, value=1e-3), clip=1.0, xavier_scaling=True)
+
+    def run(self) -> dict:
+        from experiments.inertia import approximation_test
+
+        summary = super().run()
+        path = os.path.join(self.run_dir(), "approximation.json")
+        if summary.get("status") == "completed" and not os.path.exists(path):
+            runs.write_json(path, approximation_test(self, self.run_dir()))
+            print(f"approximation test -> {path}")
+        return summary
+
+
+@component
+class Sec3Sgd(Cifar10Experiment):
+    """§3 learning rate vs initial scale: SGD on latent weights with Glorot init, no
+    clipping, an STE that passes the gradient at any |w~| (Theorem 1's conditions).
+    The binary kernels' rate is ``lr * binary_lr_multiplier``; batch-norm keeps
+    lr = 0.01 in every run so that only the latent weights differ."""
+
+    section = "3"
+    scales = {"paper": {}, "quick": {**QUICK, "epochs": 5}, "tiny": TINY}
+    scale: str = Field("quick")
+    epochs: int = Field(5)
+    batch_size: int = Field(100)
+    optimizer: Optimizer = ComponentField(
+        LatentSGD, lr=PartialComponent(Constant, value=0.01), clip=0.0, ste_clip_value=0.0)
+
+
+@component
+class Sec3SgdLr1(Sec3Sgd):
+    """§3: SGD, binary learning rate 1, Glorot init."""
+
+    name = "sec3_sgd_lr_1"
+    optimizer: Optimizer = ComponentField(
+        LatentSGD, lr=PartialComponent(Constant, value=0.01), clip=0.0, ste_clip_value=0.0,
+        binary_lr_multiplier=100.0)
+
+
+@component
+class Sec3SgdLr001(Sec3Sgd):
+    """§3: SGD, binary learning rate 0.01, Glorot init."""
+
+    name = "sec3_sgd_lr_0.01"
+
+
+@component
+class Sec3SgdLr001Init001(Sec3Sgd):
+    """§3: SGD, binary learning rate 0.01, Glorot init x 0.01 (Theorem 1: = lr 1)."""
+
+    name = "sec3_sgd_lr_0.01_init_0.01"
+    scales = {"paper": {"model.kernel_init_scale": 0.01},
+              "quick": {**QUICK, "epochs": 5, "model.kernel_init_scale": 0.01},
+              "tiny": {**TINY, "model.kernel_init_scale": 0.01}}
+
+
+@component
+class Sec3AdamConstant(Sec52Adam):
+    """§3 "decay raises inertia": the §5.2 latent-weight Adam baseline with a constant
+    learning rate, to compare its flip rate with the decayed ``sec52_adam``."""
+
+    name = "sec3_adam_constant"
+    section = "3"
+    scales = {"paper": {},
+              "quick": {k: v for k, v in Sec52Adam.scales["quick"].items()
+                        if not k.startswith("optimizer.lr")},
+              "tiny": TINY}
+    optimizer: Optimizer = ComponentField(
+        LatentAdam, lr=PartialComponent(Constant, value=1e-3), clip=1.0, xavier_scaling=True,
+        ste="ste_sign")
+
+
+# Theorem 1 pairs: (label, optimizer overrides shared by both runs, whether the theorem's
+# conditions hold). The scaled run adds binary_lr_multiplier *= c, kernel_init_scale = c.
+THEOREM1_VARIANTS = [
+    ("sgd", {"optimizer": "LatentSGD", "optimizer.binary_lr_multiplier": 100.0}, True),
+    ("adam", {"optimizer": "LatentAdam", "optimizer.binary_lr_multiplier": 1.0}, True),
+    ("sgd_weight_clip", {"optimizer": "LatentSGD", "optimizer.binary_lr_multiplier": 100.0,
+                         "optimizer.clip": 1.0}, False),
+    ("sgd_ste_cut_at_1", {"optimizer": "LatentSGD", "optimizer.binary_lr_multiplier": 100.0,
+                          "optimizer.ste_clip_value": 1.0}, False),
+]
+
+
+@component
+class Sec3Theorem1(Sec3Sgd):
+    """§3 Theorem 1: runs with (α, w0) and (c·α, c·w0), c in ``factors``, stepped in
+    lockstep on the same real CIFAR-10 batches, compared on their binary weights after
+    every step - for SGD and Adam under the theorem's conditions (no clipping, STE
+    independent of |w~|), and for SGD with weight clipping or larq's ste_sign (gradient
+    cut at |w~| > 1), where the theorem does not apply. Writes ``theorem1.json``."""
+
+    name = "sec3_theorem1"
+    scales = {"paper": {}, "quick": {**QUICK, "epochs": 2, "train_subset": 5000},
+              "tiny": TINY}
+    epochs: int = Field(2)
+    batch_size: int = Field(50)
+    factors: tuple = Field((0.01, 100.0))
+
+    def pair_overrides(self, variant: dict, factor: float):
+        base = {k: v for k, v in self.resolved_config().items()
+                if k not in ("factors",) and not k.startswith("optimizer")}
+        base.update({"optimizer.lr": "Constant", "optimizer.lr.value": 0.01,
+                     "optimizer.clip": 0.0, "optimizer.ste_clip_value": 0.0,
+                     "optimizer.binary_lr_multiplier": 1.0, **variant})
+        scaled = {**base, "model.kernel_init_scale": factor,
+                  "optimizer.binary_lr_multiplier": base["optimizer.binary_lr_multiplier"] * factor}
+        return base, scaled
+
+    def run(self) -> dict:
+        from experiments.inertia import theorem1_pair
+
+        run_dir = self.run_dir()
+        os.makedirs(run_dir, exist_ok=True)
+        runs.write_json(os.path.join(run_dir, "config.json"), self.resolved_config())
+        path = os.path.join(run_dir, "theorem1.json")
+        results = runs.read_json(path) if os.path.exists(path) else {}
+        started = runs.now()
+        for label, variant, conditions in THEOREM1_VARIANTS:
+            for factor in self.factors:
+                key = f"{label}_c{factor:g}"
+                if key in results:
+                    continue
+                base, scaled = self.pair_overrides(variant, factor)
+                print(f"Theorem 1: {key} (theorem's conditions {'hold' if conditions else 'broken'})")
+                result = theorem1_pair(build(Sec3Sgd, base), build(Sec3Sgd, scaled), self.epochs)
+                result.update({"variant": label, "factor": factor, "conditions_hold": conditions,
+                               "overrides_reference": base, "overrides_scaled": scaled})
+                results[key] = result
+                runs.write_json(path, results)
+                print(f"  differing binary weights: max {result['max_differing_fraction']:.2e}, "
+                      f"final {result['final_differing_fraction']:.2e} "
+                      f"({result['flips_reference_run']} flips in the reference run)")
+        summary = {"experiment": self.name, "section": self.section, "kind": "comparison",
+                   "run_id": self.run_name(), "status": "completed", "scale": self.scale,
+                   "epochs_done": self.epochs, "epochs_planned": self.epochs,
+                   "started": started, "updated": runs.now(), "git": runs.git_commit(),
+                   "hardware": runs.hardware(), "packages": runs.package_versions()}
+        runs.write_json(os.path.join(run_dir, "summary.json"), summary)
+        return summary

@@ -1,0 +1,67 @@
+"""§3: the weight-swapping evaluation and the Theorem 1 lockstep comparison, tiny scale."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import EXPERIMENTS
+from configs.inertia import Sec3Sgd
+from experiments import inertia, runs
+from experiments.experiment import build
+
+
+def test_latent_copy_uses_real_kernels_and_binary_activations(tiny_overrides):
+    exp = build(EXPERIMENTS["sec3_approximation"], tiny_overrides)
+    tf.keras.utils.set_random_seed(0)
+    model = exp.model.build(input_shape=(32, 32, 3), num_classes=10,
+                            kernel_quantizer=exp.optimizer.kernel_quantizer())
+    twin = inertia.latent_copy(exp, model)
+    x = tf.random.stateless_uniform((4, 32, 32, 3), seed=(0, 1), minval=-1, maxval=1)
+    assert not np.allclose(model(x).numpy(), twin(x).numpy())  # real vs binary kernels
+    for layer in model.layers:  # with kernels at ±1 the two networks are the same function
+        if getattr(layer, "kernel_quantizer", None) is not None:
+            layer.kernel.assign(tf.where(layer.kernel >= 0, 1.0, -1.0))
+    twin = inertia.latent_copy(exp, model)
+    np.testing.assert_allclose(model(x).numpy(), twin(x).numpy(), rtol=1e-5, atol=1e-6)
+    conv2 = twin.get_layer("conv2")
+    assert conv2.kernel_quantizer is None and conv2.input_quantizer is not None
+
+
+def test_batchnorm_reestimation_averages_the_batch_statistics():
+    inputs = tf.keras.Input((3,))
+    bn = tf.keras.layers.BatchNormalization(momentum=0.99)
+    model = tf.keras.Model(inputs, bn(inputs))
+    batches = [tf.constant(np.random.default_rng(i).normal(i, 1 + i, (8, 3)), tf.float32)
+               for i in range(3)]
+    inertia.reestimate_batchnorm(model, [(b, None) for b in batches])
+    np.testing.assert_allclose(bn.moving_mean.numpy(),
+                               np.mean([b.numpy().mean(0) for b in batches], 0), rtol=1e-5)
+    assert bn.momentum == 0.99  # restored
+
+
+def test_approximation_run_writes_its_table(tiny_overrides):
+    exp = build(EXPERIMENTS["sec3_approximation"], tiny_overrides)
+    exp.run()
+    result = runs.read_json(os.path.join(exp.run_dir(), "approximation.json"))
+    for key in ("binary", "latent", "latent_bn_reestimated"):
+        assert 0.0 <= result[key]["train"] <= 1.0 and 0.0 <= result[key]["test"] <= 1.0
+
+
+@pytest.mark.parametrize("overrides,conditions", [
+    ({"optimizer": "LatentSGD", "optimizer.binary_lr_multiplier": 100.0}, True),
+    ({"optimizer": "LatentAdam"}, True),
+    ({"optimizer": "LatentSGD", "optimizer.binary_lr_multiplier": 100.0,
+      "optimizer.ste_clip_value": 1.0}, False),
+])
+def test_theorem1_lockstep(overrides, conditions, tiny_overrides):
+    theorem = build(EXPERIMENTS["sec3_theorem1"], {**tiny_overrides, "epochs": 2})
+    base, scaled = theorem.pair_overrides(overrides, 100.0)
+    result = inertia.theorem1_pair(build(Sec3Sgd, base), build(Sec3Sgd, scaled), epochs=2)
+    assert result["steps"] == 6 and result["differing_per_step"][0] == 0
+    assert result["flips_reference_run"] > 0, "the comparison must involve flips"
+    if conditions:  # c = 100 and exact arithmetic up to rounding: identical binary weights
+        assert result["max_differing_fraction"] <= 1e-3, result["differing_per_step"]
+    else:  # most of the scaled run's latent weights sit beyond the cut and never move
+        assert result["flips_scaled_run"] < result["flips_reference_run"]
+        assert result["final_differing_fraction"] > 0
