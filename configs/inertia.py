@@ -5,7 +5,6 @@ docstring. Scales: ``quick`` (the default for ``make inertia``: quarter-width Bi
 as in the CIFAR-10 quick runs) and ``tiny`` (tests). ``paper`` uses the full model and
 data; the paper gives no epochs for these, so it keeps the quick epoch counts.
 """
-import json
 import os
 
 from zookeeper import ComponentField, Field, component
@@ -21,18 +20,24 @@ QUICK = {**QUICK_MODEL, "train_subset": 20000}
 
 
 @component
-class Sec3Approximation(Cifar10Experiment):
+class Sec3(Cifar10Experiment):
+    """Shared by the §3 experiments: quick scale by default, 5 epochs, batch 100."""
+
+    section = "3"
+    scales = {"paper": {}, "quick": {**QUICK, "epochs": 5}, "tiny": TINY}
+    scale: str = Field("quick")
+    epochs: int = Field(5)
+    batch_size: int = Field(100)
+
+
+@component
+class Sec3Approximation(Sec3):
     """§3 approximation test: latent-weight Adam (ste_sign, clip 1, Xavier scaling,
     lr 1e-3); after training, accuracy with binary weights, with latent weights in
     their place, and with latent weights plus re-estimated batch-norm statistics
     (``approximation.json``). Paper (no numbers): comparable or lower."""
 
     name = "sec3_approximation"
-    section = "3"
-    scales = {"paper": {}, "quick": {**QUICK, "epochs": 5}, "tiny": TINY}
-    scale: str = Field("quick")
-    epochs: int = Field(5)
-    batch_size: int = Field(100)
     optimizer: Optimizer = ComponentField(
         LatentAdam, lr=PartialComponent(Constant, value=1e-3), clip=1.0, xavier_scaling=True)
 
@@ -48,17 +53,12 @@ class Sec3Approximation(Cifar10Experiment):
 
 
 @component
-class Sec3Sgd(Cifar10Experiment):
+class Sec3Sgd(Sec3):
     """§3 learning rate vs initial scale: SGD on latent weights with Glorot init, no
     clipping, an STE that passes the gradient at any |w~| (Theorem 1's conditions).
     The binary kernels' rate is ``lr * binary_lr_multiplier``; batch-norm keeps
     lr = 0.01 in every run so that only the latent weights differ."""
 
-    section = "3"
-    scales = {"paper": {}, "quick": {**QUICK, "epochs": 5}, "tiny": TINY}
-    scale: str = Field("quick")
-    epochs: int = Field(5)
-    batch_size: int = Field(100)
     optimizer: Optimizer = ComponentField(
         LatentSGD, lr=PartialComponent(Constant, value=0.01), clip=0.0, ste_clip_value=0.0)
 

@@ -11,7 +11,6 @@ step) is written after every epoch; re-running the same command restores it and 
 on. Data order and augmentation are pure functions of (seed, epoch), so a resumed run
 sees the same batches as an uninterrupted one.
 """
-import math
 import os
 import sys
 import tempfile

@@ -14,7 +14,6 @@ noisy) and the median is reported. Output: a JSON file with machine information.
     python scripts/bench.py --out results/bench.json data_dir=~/tensorflow_datasets
 """
 import argparse
-import json
 import os
 import statistics
 import sys

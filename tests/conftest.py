@@ -1,7 +1,6 @@
 """Shared fixtures. Importing ``experiments`` selects Keras 2 before TensorFlow loads."""
-import os
 
-import experiments  # noqa: F401
+import experiments  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import pytest
 
 

@@ -3,7 +3,6 @@ import json
 import os
 
 import pytest
-import yaml
 
 from configs import EXPERIMENTS
 from experiments import claims
