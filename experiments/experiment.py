@@ -55,7 +55,9 @@ class Cifar10Experiment:
     progress: bool = Field(True)
 
     def __pre_configure__(self, conf):
-        scale = conf.get("scale", "paper")
+        # Without scale= on the command line, the class's own default scale applies (§3
+        # experiments default to "quick"); its preset must follow it, not "paper".
+        scale = conf.get("scale", self.__component_fields__["scale"].get_default(self))
         if scale not in self.scales:
             raise ConfigError(
                 f"scale={scale!r} is not defined for {self.name}; choose one of "

@@ -92,3 +92,12 @@ def test_cli_reports_config_errors_without_traceback(capsys):
     assert main(["run-group", "cifar10", "epochs=0"]) == 2
     assert main(["run", "sec99"]) == 2
     assert "unknown experiment" in capsys.readouterr().err
+
+
+def test_default_scale_brings_its_preset():
+    """A class whose default scale is quick gets the quick preset without scale=quick."""
+    config = build(EXPERIMENTS["sec3_theorem1"]).resolved_config()
+    assert config["scale"] == "quick"
+    assert (config["model.filters"], config["train_subset"]) == (32, 5000)
+    config = build(EXPERIMENTS["sec52_bop"]).resolved_config()
+    assert (config["scale"], config["model.filters"]) == ("paper", 128)
