@@ -201,6 +201,10 @@ def check_decay_raises_inertia(decayed: list, constant: list, decay_epoch: int) 
 ROUNDING_TOLERANCE = 1e-4
 
 
+def _power_of_two(x: float) -> bool:
+    return x > 0 and math.frexp(x)[0] == 0.5
+
+
 def check_theorem1(results: dict) -> list:
     """One verdict per Theorem 1 comparison in ``theorem1.json``."""
     verdicts = []
@@ -213,11 +217,20 @@ def check_theorem1(results: dict) -> list:
         if r["conditions_hold"]:
             claim = f"Theorem 1 ({label}): the binary-weight sequence is unchanged"
             holds = r["max_differing_fraction"] < ROUNDING_TOLERANCE
+            exact_twins = [o for o in results.values() if o["variant"] == r["variant"]
+                           and o["conditions_hold"] and _power_of_two(o["factor"])
+                           and o["max_differing_fraction"] == 0]
             if r["max_differing_fraction"] == 0:
                 evidence += " - identical at every step"
             elif holds:
                 evidence += (" - identical up to floating-point rounding (c·w0 and c·α are not "
                              "exact in float32 unless c is a power of 2)")
+            elif exact_twins and not _power_of_two(r["factor"]):
+                evidence += (" - float32, not the theorem: with c = "
+                             + ", ".join(f"{o['factor']:g}" for o in exact_twins)
+                             + " (powers of 2, exact in float32) the runs are identical at every"
+                             " step; with this c, rounding of c·w and c·α flips a weight sitting"
+                             " at 0, and every later gradient differs from then on")
         else:
             claim = f"Converse ({label}): outside the theorem's conditions the sequence changes"
             holds = r["final_differing_fraction"] > 0

@@ -156,9 +156,12 @@ def inertia_section(runs, out_dir):
             cells = [_pct(*mean_std([t[key][part] for t in tables])) for part in ("train", "test")]
             lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
         lines.append("")
-        theorem = _newest_group(runs, "sec3_theorem1", scale)
-        path = os.path.join(theorem[0].path, "theorem1.json") if theorem else None
-        verdicts = claims.check_theorem1(json.load(open(path))) if path and os.path.exists(path) else []
+        pairs = {}  # every sec3_theorem1 run at this scale (e.g. c = 0.01/100 and 2^-7/2^7)
+        for run in runs:
+            path = os.path.join(run.path, "theorem1.json")
+            if run.experiment == "sec3_theorem1" and run.scale == scale and os.path.exists(path):
+                pairs.update(json.load(open(path)))
+        verdicts = claims.check_theorem1(pairs)
         lines += ["**The §3 claims** (each Theorem 1 row: runs (α, w0) and (c·α, c·w0) stepped in "
                   "lockstep on the same batches, binary weights compared after every step):", "",
                   "| claim | verdict | evidence |", "|---|---|---|"]

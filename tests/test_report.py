@@ -166,6 +166,9 @@ def _sec3_tree(root, scaled_match=True):
     json.dump({"sgd_c100": {**pair, "variant": "sgd", "factor": 100.0, "conditions_hold": True},
                "sgd_c0.01": {**pair, "variant": "sgd", "factor": 0.01, "conditions_hold": True,
                              "max_differing_fraction": 2e-5, "steps_with_any_difference": 3},
+               "adam_c100": {**pair, "variant": "adam", "factor": 100.0, "conditions_hold": True,
+                             "max_differing_fraction": 0.15, "final_differing_fraction": 0.15},
+               "adam_c128": {**pair, "variant": "adam", "factor": 128.0, "conditions_hold": True},
                "sgd_weight_clip_c100": {**pair, "variant": "sgd_weight_clip", "factor": 100.0,
                                         "conditions_hold": False, "final_differing_fraction": 0.3,
                                         "max_differing_fraction": 0.3}},
@@ -187,6 +190,9 @@ def test_report_sec3_section(tmp_path):
     assert "identical at every step" in lines["Theorem 1 (sgd, c = 100): the binary-weight sequence is unchanged"]
     assert "up to floating-point rounding" in lines["Theorem 1 (sgd, c = 0.01): the binary-weight sequence is unchanged"]
     assert "**holds**" in lines["Converse (sgd_weight_clip, c = 100): outside the theorem's conditions the sequence changes"]
+    adam = lines["Theorem 1 (adam, c = 100): the binary-weight sequence is unchanged"]
+    assert "**does not hold**" in adam and "float32, not the theorem: with c = 128" in adam
+    assert "identical at every step" in lines["Theorem 1 (adam, c = 128): the binary-weight sequence is unchanged"]
     lr_claim = [line for line in lines.values() if "lr 0.01 with the initial weights" in line][0]
     assert "**holds**" in lr_claim and "0.20 pp" in lr_claim
     decay = [line for line in lines.values() if "Learning-rate decay raises inertia" in line][0]
