@@ -93,10 +93,13 @@ class Sec3SgdLr001Init001(Sec3Sgd):
 @component
 class Sec3AdamConstant(Sec52Adam):
     """§3 "decay raises inertia": the §5.2 latent-weight Adam baseline with a constant
-    learning rate, to compare its flip rate with the decayed ``sec52_adam``."""
+    learning rate, to compare its flip rate with the decayed ``sec52_adam``. Quick by
+    default like every §3 experiment, so ``make inertia`` compares it with the quick
+    ``sec52_adam`` run; ``scale=paper`` pairs it with the paper-scale one."""
 
     name = "sec3_adam_constant"
     section = "3"
+    scale: str = Field("quick")
     scales = {"paper": {},
               "quick": {k: v for k, v in Sec52Adam.scales["quick"].items()
                         if not k.startswith("optimizer.lr")},

@@ -101,3 +101,12 @@ def test_default_scale_brings_its_preset():
     assert (config["model.filters"], config["train_subset"]) == (32, 5000)
     config = build(EXPERIMENTS["sec52_bop"]).resolved_config()
     assert (config["scale"], config["model.filters"]) == ("paper", 128)
+
+
+def test_make_inertia_runs_at_quick_scale_by_default():
+    """`make inertia` promises ~30 minutes: no §3 member may fall back to paper scale
+    (sec3_adam_constant inherits from the paper-scale sec52_adam and once did)."""
+    for member in GROUPS["sec3"]:
+        name, *overrides = member.split()
+        config = build(EXPERIMENTS[name], parse_overrides(overrides)).resolved_config()
+        assert (config["scale"], config["model.filters"]) == ("quick", 32), member
