@@ -6,6 +6,7 @@ as in the CIFAR-10 quick runs) and ``tiny`` (tests). ``paper`` uses the full mod
 data; the paper gives no epochs for these, so it keeps the quick epoch counts.
 """
 import os
+import time
 
 from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
@@ -154,7 +155,7 @@ class Sec3Theorem1(Sec3Sgd):
         runs.write_json(os.path.join(run_dir, "config.json"), self.resolved_config())
         path = os.path.join(run_dir, "theorem1.json")
         results = runs.read_json(path) if os.path.exists(path) else {}
-        started = runs.now()
+        started, t0 = runs.now(), time.time()
         for label, variant, conditions in THEOREM1_VARIANTS:
             for factor in self.factors:
                 key = f"{label}_c{factor:g}"
@@ -174,6 +175,8 @@ class Sec3Theorem1(Sec3Sgd):
                    "run_id": self.run_name(), "status": "completed", "scale": self.scale,
                    "epochs_done": self.epochs, "epochs_planned": self.epochs,
                    "started": started, "updated": runs.now(), "git": runs.git_commit(),
+                   # this process's time only: pairs finished before a resume are not counted
+                   "wall_time_s": round(time.time() - t0, 1),
                    "hardware": runs.hardware(), "packages": runs.package_versions()}
         runs.write_json(os.path.join(run_dir, "summary.json"), summary)
         return summary

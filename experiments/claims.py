@@ -234,5 +234,12 @@ def check_theorem1(results: dict) -> list:
         else:
             claim = f"Converse ({label}): outside the theorem's conditions the sequence changes"
             holds = r["final_differing_fraction"] > 0
+            reached = [r.get(f"max_abs_latent_{run}_run") for run in ("reference", "scaled")]
+            if None not in reached:
+                evidence += ("; largest \\|w~\\| reached: reference run {:.3g}, scaled run {:.3g}"
+                             .format(*reached))
+                if not holds and max(reached) < 1:
+                    evidence += (" - below 1 in both, so neither the clip nor the STE cut at 1 "
+                                 "ever acted: both runs stayed inside the theorem's conditions")
         verdicts.append(Verdict(claim, holds, evidence))
     return verdicts

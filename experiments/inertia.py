@@ -90,7 +90,13 @@ class Lockstep:
         def differing():
             return tf.add_n([count_flips(sign_bits(a), b) for a, b in zip(kernels_a, kernels_b)])
 
+        @tf.function
+        def max_abs_latent():
+            return [tf.reduce_max([tf.reduce_max(tf.abs(k)) for k in kernels])
+                    for kernels in (kernels_a, kernels_b)]
+
         self.differing = differing
+        self.max_abs_latent = max_abs_latent
 
     def step(self, iterators):
         flips = [state.train_steps(it, tf.constant(1))[0].numpy().sum()
@@ -103,6 +109,9 @@ def theorem1_pair(exp_a, exp_b, epochs: int) -> dict:
     builder, train_split, _, _, steps_per_epoch = prepare_data(exp_a)
     pair = Lockstep(exp_a, exp_b, steps_per_epoch)
     differing = [int(pair.differing().numpy())]  # step 0: c > 0 keeps every sign
+    # the largest |w~| each run reaches: clipping at 1 or an STE cut at |w~| > 1 can only
+    # matter once it exceeds 1, which explains a converse that "does not hold" at small c
+    max_abs = np.array([float(x) for x in pair.max_abs_latent()])
     flips_a = flips_b = 0
     for epoch in range(epochs):
         batches = [iter(data.train_dataset(builder, train_split, exp_a.batch_size, exp_a.seed, epoch))
@@ -110,6 +119,7 @@ def theorem1_pair(exp_a, exp_b, epochs: int) -> dict:
         for _ in range(steps_per_epoch):
             d, (fa, fb) = pair.step(batches)
             differing.append(d)
+            max_abs = np.maximum(max_abs, [float(x) for x in pair.max_abs_latent()])
             flips_a, flips_b = flips_a + fa, flips_b + fb
     fractions = np.array(differing) / pair.total
     nonzero = np.flatnonzero(differing)
@@ -124,5 +134,7 @@ def theorem1_pair(exp_a, exp_b, epochs: int) -> dict:
         "mean_differing_fraction": float(fractions.mean()),
         "final_differing_fraction": float(fractions[-1]),
         "differing_per_step": differing,
+        "max_abs_latent_reference_run": float(max_abs[0]),
+        "max_abs_latent_scaled_run": float(max_abs[1]),
         "git": runs.git_commit(),
     }

@@ -60,6 +60,8 @@ def test_theorem1_lockstep(overrides, conditions, tiny_overrides):
     result = inertia.theorem1_pair(build(Sec3Sgd, base), build(Sec3Sgd, scaled), epochs=2)
     assert result["steps"] == 6 and result["differing_per_step"][0] == 0
     assert result["flips_reference_run"] > 0, "the comparison must involve flips"
+    # the scaled run's weights are c = 100 times larger (up to rounding and divergence)
+    assert result["max_abs_latent_scaled_run"] > 10 * result["max_abs_latent_reference_run"]
     if conditions:  # c = 100 and exact arithmetic up to rounding: identical binary weights
         assert result["max_differing_fraction"] <= 1e-3, result["differing_per_step"]
     else:  # most of the scaled run's latent weights sit beyond the cut and never move

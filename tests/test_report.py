@@ -171,7 +171,11 @@ def _sec3_tree(root, scaled_match=True):
                "adam_c128": {**pair, "variant": "adam", "factor": 128.0, "conditions_hold": True},
                "sgd_weight_clip_c100": {**pair, "variant": "sgd_weight_clip", "factor": 100.0,
                                         "conditions_hold": False, "final_differing_fraction": 0.3,
-                                        "max_differing_fraction": 0.3}},
+                                        "max_differing_fraction": 0.3},
+               "sgd_weight_clip_c0.01": {**pair, "variant": "sgd_weight_clip", "factor": 0.01,
+                                         "conditions_hold": False,
+                                         "max_abs_latent_reference_run": 0.5,
+                                         "max_abs_latent_scaled_run": 0.005}},
               open(os.path.join(theorem, "theorem1.json"), "w"))
 
 
@@ -190,6 +194,9 @@ def test_report_sec3_section(tmp_path):
     assert "identical at every step" in lines["Theorem 1 (sgd, c = 100): the binary-weight sequence is unchanged"]
     assert "up to floating-point rounding" in lines["Theorem 1 (sgd, c = 0.01): the binary-weight sequence is unchanged"]
     assert "**holds**" in lines["Converse (sgd_weight_clip, c = 100): outside the theorem's conditions the sequence changes"]
+    small = lines["Converse (sgd_weight_clip, c = 0.01): outside the theorem's conditions the sequence changes"]
+    assert "**does not hold**" in small and "reference run 0.5, scaled run 0.005" in small
+    assert "neither the clip nor the STE cut at 1 ever acted" in small
     adam = lines["Theorem 1 (adam, c = 100): the binary-weight sequence is unchanged"]
     assert "**does not hold**" in adam and "float32, not the theorem: with c = 128" in adam
     assert "identical at every step" in lines["Theorem 1 (adam, c = 128): the binary-weight sequence is unchanged"]
