@@ -49,7 +49,9 @@ def _save(fig, out_dir, name):
     paths = []
     for ext in ("png", "pdf"):
         path = os.path.join(out_dir, f"{name}.{ext}")
-        fig.savefig(path, dpi=130, bbox_inches="tight")
+        # no creation date: re-drawing unchanged runs leaves the committed files unchanged
+        metadata = {"CreationDate": None} if ext == "pdf" else None
+        fig.savefig(path, dpi=130, bbox_inches="tight", metadata=metadata)
         paths.append(path)
     plt.close(fig)
     return paths

@@ -30,7 +30,7 @@ def test_every_experiment_has_a_reported_entry_and_every_entry_an_experiment():
 
 
 def write_run(root, experiment, run_id, *, val, train=None, flips=None, scale="quick", seed=0,
-              status="completed", planned=None, config_extra=None):
+              status="completed", planned=None, config_extra=None, flip_counts=None):
     """A run folder in the format experiments.train writes."""
     path = os.path.join(root, experiment, run_id)
     os.makedirs(path)
@@ -55,7 +55,8 @@ def write_run(root, experiment, run_id, *, val, train=None, flips=None, scale="q
         for i in range(len(val)):
             f.write(json.dumps({"epoch": i + 1, "step": 10 * (i + 1),
                                 "pi_t": {layer: -6.0 for layer in LAYERS},
-                                "flips": {layer: 3 for layer in LAYERS}}) + "\n")
+                                "flips": {layer: (flip_counts or [3] * len(val))[i]
+                                          for layer in LAYERS}}) + "\n")
     return path
 
 
@@ -150,7 +151,8 @@ def _sec3_tree(root, scaled_match=True):
     write_run(root, "sec3_sgd_lr_1", "q", val=[0.30, 0.40, 0.50])
     write_run(root, "sec3_sgd_lr_0.01", "q", val=[0.20, 0.22, 0.25])
     write_run(root, "sec3_sgd_lr_0.01_init_0.01", "q",
-              val=[0.30, 0.40, 0.502] if scaled_match else [0.20, 0.25, 0.30])
+              val=[0.30, 0.40, 0.502] if scaled_match else [0.20, 0.25, 0.30],
+              flip_counts=None if scaled_match else [3, 4, 5])
     write_run(root, "sec52_adam", "q", val=[0.3, 0.4, 0.5, 0.55], flips=[1e-2, 1e-2, 1e-3, 1e-3],
               config_extra={"optimizer.lr": "Staircase", "optimizer.lr.every_epochs": 2})
     write_run(root, "sec3_adam_constant", "q", val=[0.3, 0.4, 0.5, 0.5], flips=[1e-2] * 4)
@@ -202,6 +204,7 @@ def test_report_sec3_section(tmp_path):
     assert "identical at every step" in lines["Theorem 1 (adam, c = 128): the binary-weight sequence is unchanged"]
     lr_claim = [line for line in lines.values() if "lr 0.01 with the initial weights" in line][0]
     assert "**holds**" in lr_claim and "0.20 pp" in lr_claim
+    assert "flip counts identical at all 3 recorded steps" in lr_claim
     decay = [line for line in lines.values() if "Learning-rate decay raises inertia" in line][0]
     assert "**holds**" in decay and "with decay 1.00e-03, constant lr 1.00e-02" in decay
 
@@ -213,6 +216,8 @@ def test_lr_vs_init_verdict_fails_when_the_scaled_run_differs(tmp_path):
     groups = {n: [r for r in runs_ if r.experiment == n] for n in claims.SGD_RUNS.values()}
     verdict = claims.check_lr_vs_init(groups)
     assert verdict.holds is False and "20.00 pp" in verdict.evidence
+    assert ("flip counts identical at every recorded step up to step 10, different from "
+            "step 20 on (2 of 3 recorded steps differ)") in verdict.evidence
 
 
 def test_sec3_figures(tmp_path):
