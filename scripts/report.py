@@ -60,14 +60,24 @@ def _link(run, out_dir):
     return f"[{os.path.basename(run.path)}]({os.path.relpath(os.path.abspath(run.path), out_dir)})"
 
 
-def group_row(name, entry, runs, out_dir):
+def _config_differences(groups) -> list:
+    """Per group, the config values that set it apart from the experiment's other groups at
+    the same scale (e.g. Theorem 1's ``factors``), so that such rows can be told apart."""
+    configs = [{k: v for k, v in g[0].config.items() if k != "seed"} for g in groups]
+    keys = sorted({k for c in configs for k in c})
+    differing = [k for k in keys
+                 if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+    return [", ".join(f"{k}={c.get(k)}" for k in differing) for c in configs]
+
+
+def group_row(name, entry, runs, out_dir, distinct: str = ""):
     """One table row for a group of seeds of one experiment config."""
     first = runs[0]
     s = first.summary
     final = mean_std([r.summary.get("final_val_accuracy") for r in runs])
     best = mean_std([r.summary.get("best_val_accuracy") for r in runs])
     complete = all(r.complete for r in runs)
-    marks = []
+    marks = [f"config: {distinct}"] if distinct else []
     if first.scale != "paper":
         marks.append(f"⚠ reduced scale ({first.scale})")
     if not complete:
@@ -200,8 +210,12 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir):
             if not mine:
                 lines.append(f"| `{name}` | {_reported_text(reported[name])} | not run | | | | | | "
                              "| | | | | |")
-            for g in sorted(mine, key=lambda g: (g[0].scale != "paper", g[0].scale)):
-                lines.append(group_row(name, reported[name], g, out_dir))
+            mine.sort(key=lambda g: (g[0].scale != "paper", g[0].scale))
+            for scale in dict.fromkeys(g[0].scale for g in mine):
+                same_scale = [g for g in mine if g[0].scale == scale]
+                distinct = _config_differences(same_scale) if len(same_scale) > 1 else [""]
+                for g, d in zip(same_scale, distinct):
+                    lines.append(group_row(name, reported[name], g, out_dir, d))
         for name, entry in pending.items():
             if str(entry.get("section")) == section:
                 ref = entry.get("reference_latent_weights")

@@ -225,3 +225,18 @@ def test_sec3_figures(tmp_path):
     _sec3_tree(root)
     names = {os.path.basename(p) for p in figures.draw_all(root, str(tmp_path / "figures"))}
     assert {"figure3-lr-vs-init-quick.png", "figure3-flips-quick.png"} <= names
+
+
+def test_rows_of_one_experiment_with_different_configs_say_how_they_differ(tmp_path):
+    root = str(tmp_path / "runs")
+    write_run(root, "sec52_bop", "a", val=[0.5], config_extra={"optimizer.gamma.value": 1e-4})
+    write_run(root, "sec52_bop", "b", val=[0.6], config_extra={"optimizer.gamma.value": 1e-3})
+    write_run(root, "sec52_bop", "c", val=[0.6], config_extra={"optimizer.gamma.value": 1e-3},
+              seed=1)
+    out = tmp_path / "REPORT.md"
+    report.main(["--runs", root, "--reported", REPORTED, "--out", str(out),
+                 "--figures", str(tmp_path / "figures")])
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| `sec52_bop`")]
+    assert len(rows) == 2  # the two seeds of gamma 1e-3 share a row
+    assert any("config: optimizer.gamma.value=0.0001;" in r and "| 1 |" in r for r in rows)
+    assert any("config: optimizer.gamma.value=0.001;" in r and "| 2 |" in r for r in rows)
