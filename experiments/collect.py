@@ -41,10 +41,16 @@ class Run:
                 and self.summary.get("epochs_done") == self.summary.get("epochs_planned"))
 
     @property
+    def semantic_config(self) -> dict:
+        """The config without seed and bookkeeping (paths, progress bar): what a result
+        depends on besides the seed."""
+        return {k: v for k, v in self.config.items() if k not in SEED_FREE | NON_SEMANTIC}
+
+    @property
     def group_key(self) -> tuple:
         """Runs that differ only in their seed form one group (mean ± std over seeds)."""
-        rest = {k: v for k, v in self.config.items() if k not in SEED_FREE | NON_SEMANTIC}
-        return self.experiment, self.scale, json.dumps(rest, sort_keys=True, default=str)
+        return self.experiment, self.scale, json.dumps(self.semantic_config, sort_keys=True,
+                                                       default=str)
 
     def curve(self, key: str) -> list:
         return [row[key] for row in self.metrics]

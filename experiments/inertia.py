@@ -87,39 +87,41 @@ class Lockstep:
         self.total = int(sum(np.prod(k.shape) for k in kernels_a))
 
         @tf.function
-        def differing():
-            return tf.add_n([count_flips(sign_bits(a), b) for a, b in zip(kernels_a, kernels_b)])
+        def compare():
+            """Binary weights that differ, and each run's largest |w~| (clipping at 1 or an
+            STE cut at |w~| > 1 can only act once it exceeds 1)."""
+            differing = tf.add_n([count_flips(sign_bits(a), b)
+                                  for a, b in zip(kernels_a, kernels_b)])
+            max_abs = tf.stack([tf.reduce_max([tf.reduce_max(tf.abs(k)) for k in kernels])
+                                for kernels in (kernels_a, kernels_b)])
+            return differing, max_abs
 
-        @tf.function
-        def max_abs_latent():
-            return [tf.reduce_max([tf.reduce_max(tf.abs(k)) for k in kernels])
-                    for kernels in (kernels_a, kernels_b)]
+        self.compare = compare
 
-        self.differing = differing
-        self.max_abs_latent = max_abs_latent
+    def state(self):
+        differing, max_abs = self.compare()
+        return int(differing.numpy()), max_abs.numpy()
 
     def step(self, iterators):
         flips = [state.train_steps(it, tf.constant(1))[0].numpy().sum()
                  for state, it in zip(self.states, iterators)]
-        return int(self.differing().numpy()), flips
+        return (*self.state(), flips)
 
 
 def theorem1_pair(exp_a, exp_b, epochs: int) -> dict:
     """Run (α, w0) and (c·α, c·w0) in lockstep; count differing binary weights per step."""
     builder, train_split, _, _, steps_per_epoch = prepare_data(exp_a)
     pair = Lockstep(exp_a, exp_b, steps_per_epoch)
-    differing = [int(pair.differing().numpy())]  # step 0: c > 0 keeps every sign
-    # the largest |w~| each run reaches: clipping at 1 or an STE cut at |w~| > 1 can only
-    # matter once it exceeds 1, which explains a converse that "does not hold" at small c
-    max_abs = np.array([float(x) for x in pair.max_abs_latent()])
+    d, max_abs = pair.state()  # step 0: c > 0 keeps every sign
+    differing = [d]
     flips_a = flips_b = 0
     for epoch in range(epochs):
         batches = [iter(data.train_dataset(builder, train_split, exp_a.batch_size, exp_a.seed, epoch))
                    for _ in range(2)]
         for _ in range(steps_per_epoch):
-            d, (fa, fb) = pair.step(batches)
+            d, now_abs, (fa, fb) = pair.step(batches)
             differing.append(d)
-            max_abs = np.maximum(max_abs, [float(x) for x in pair.max_abs_latent()])
+            max_abs = np.maximum(max_abs, now_abs)
             flips_a, flips_b = flips_a + fa, flips_b + fb
     fractions = np.array(differing) / pair.total
     nonzero = np.flatnonzero(differing)

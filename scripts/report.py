@@ -63,7 +63,7 @@ def _link(run, out_dir):
 def _config_differences(groups) -> list:
     """Per group, the config values that set it apart from the experiment's other groups at
     the same scale (e.g. Theorem 1's ``factors``), so that such rows can be told apart."""
-    configs = [{k: v for k, v in g[0].config.items() if k != "seed"} for g in groups]
+    configs = [g[0].semantic_config for g in groups]
     keys = sorted({k for c in configs for k in c})
     differing = [k for k in keys
                  if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
