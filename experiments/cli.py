@@ -12,7 +12,7 @@ from experiments import _keras2  # noqa: F401
 from zookeeper.core.utils import parse_value_from_string
 
 from experiments import runs
-from experiments.errors import ConfigError, SuiteError
+from experiments.errors import ConfigError, RunLockedError, SuiteError
 from experiments.experiment import build
 
 
@@ -73,18 +73,23 @@ def cmd_run_group(args) -> int:
         name, *own = member.split()
         # a member's own overrides are its defaults; the command line still wins
         exps.append(build(_experiment_class(name), {**parse_overrides(own), **overrides}))
-    failed = []
+    failed, busy = [], []
     for i, exp in enumerate(exps, 1):
         print(f"\n=== [{i}/{len(exps)}] {exp.name} ===", flush=True)
         try:
             exp.run()
+        except RunLockedError as e:  # another process trains it: leave it to that one
+            print(f"skipped: {e}", file=sys.stderr)
+            busy.append(exp.name)
         except SuiteError as e:  # e.g. divergence: record it and go on with the others
             print(f"error: {e}", file=sys.stderr)
             failed.append(exp.name)
     if failed:
         print(f"\n{len(failed)} of {len(exps)} runs failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    if busy:
+        print(f"\n{len(busy)} of {len(exps)} runs are being trained by other processes: "
+              f"{', '.join(busy)}", file=sys.stderr)
+    return 1 if failed else 3 if busy else 0
 
 
 def main(argv=None) -> int:
@@ -105,3 +110,5 @@ def main(argv=None) -> int:
     except SuiteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the run has recorded `interrupted`
+        return 130

@@ -14,4 +14,12 @@ class DatasetError(SuiteError):
 
 
 class DivergenceError(SuiteError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became non-finite or exploded; the last good checkpoint is kept."""
+
+
+class RunFolderError(SuiteError):
+    """A file of a run folder cannot be read (corrupt, cut short) or written."""
+
+
+class RunLockedError(SuiteError):
+    """Another live process holds the run folder (or the data directory)."""

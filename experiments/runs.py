@@ -8,10 +8,13 @@
   ``flip_log_interval`` steps;
 * ``summary.json``  - status, final/best accuracy, epochs done of planned, wall time,
   hardware, package versions, git commit, scale (rewritten after every epoch);
-* ``tensorboard/``, ``checkpoints/`` - TensorBoard events, checkpoints with optimizer state.
+* ``tensorboard/``, ``checkpoints/`` - TensorBoard events, checkpoints with optimizer state;
+* ``.lock``         - held by the one process that trains the run (``experiments.locks``).
 
-Later tools (report, figures) read only these files. Files are replaced atomically so
-that a killed run never leaves half a JSON document behind.
+Later tools (report, figures) read only these files. JSON files are replaced atomically
+and JSON lines are appended whole, so a killed run or a full disk never leaves half a
+document or half a row behind; non-finite numbers are refused rather than written as
+``Infinity`` (which is not JSON).
 """
 import datetime
 import functools
@@ -19,9 +22,13 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
+import sys
 from importlib import metadata
+
+from experiments.errors import ConfigError, RunFolderError
 
 PACKAGES = ("tensorflow", "tf-keras", "larq", "larq-zoo", "zookeeper",
             "tensorflow-datasets", "numpy")
@@ -29,7 +36,7 @@ RUN_FILES = ("config.json", "metrics.jsonl", "flips.jsonl", "summary.json")
 # Config fields that say where things live or how they are shown, not what is computed:
 # they are left out of the run id, so the same command resumes the same run anywhere.
 NON_SEMANTIC = {"data_dir", "cifar10_archive", "results_dir", "run_id", "progress",
-                "tensorboard", "steps_per_loop", "flip_log_interval"}
+                "tensorboard", "steps_per_loop", "flip_log_interval", "divergence_factor"}
 
 
 def now() -> str:
@@ -42,52 +49,114 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(blob).hexdigest()[:8]
 
 
-def write_json(path: str, obj) -> None:
-    """Write JSON atomically (temp file + rename)."""
+def _replace(path: str, text: str) -> None:
+    """Replace a file atomically (temp file, fsync, rename): a kill or a full disk leaves
+    the old file or the new one, never half of one, and no temp file."""
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
-def read_json(path: str):
-    with open(path) as f:
-        return json.load(f)
+def write_json(path: str, obj) -> None:
+    """Write JSON atomically; non-finite numbers are refused (they are not JSON)."""
+    _replace(path, json.dumps(obj, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+
+
+def read_json(path: str, fix: str = ""):
+    """Read a JSON file; a missing, cut-short or edited file raises ``RunFolderError``
+    naming the file (and ``fix``, what to do about it)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise RunFolderError(
+            f"{path} is not valid JSON ({e}): it was cut short or edited by hand. "
+            f"{fix or 'Restore it or remove the run folder.'}") from None
 
 
 def append_jsonl(path: str, rows) -> None:
-    with open(path, "a") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
+    """Append whole lines: the rows go out in one write, and if the write fails (a full
+    disk, a kill) the file is cut back to where it was, so it never ends in half a row."""
+    text = "".join(json.dumps(row, sort_keys=True, allow_nan=False) + "\n" for row in rows)
+    if not text:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(text.encode())
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def read_jsonl(path: str) -> list:
+    """All rows of a JSON-lines file ([] if it does not exist).
+
+    A last line cut short (no newline, or not JSON: a kill while writing) is dropped with
+    a warning naming the file; a damaged line before the last raises ``RunFolderError``.
+    """
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        lines = f.read().split("\n")
+    # "a\nb\n" splits into [..., ""]; anything else after the last newline is cut short
+    tail = lines.pop()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines) and not tail:
+                _warn_cut(path, number)
+                continue
+            raise RunFolderError(
+                f"{path} line {number} is not valid JSON (the file was edited or damaged). "
+                "Remove that line, or the run folder to start the run again.") from None
+    if tail.strip():
+        _warn_cut(path, len(lines) + 1)
+    return rows
+
+
+def _warn_cut(path: str, number: int) -> None:
+    print(f"warning: {path}: line {number} is cut short (a kill or a full disk while "
+          "writing); it is dropped", file=sys.stderr)
 
 
 def truncate_jsonl(path: str, keep) -> None:
-    """Keep only rows for which ``keep(row)`` is true: drops what a killed run logged
-    after its last checkpoint, so a resumed run does not log those steps twice."""
+    """Keep only rows for which ``keep(row)`` is true (and drop a cut-short last line):
+    a resumed run drops what was logged after the checkpoint it restores, so no epoch
+    or step is logged twice."""
     if not os.path.exists(path):
         return
-    rows = []
-    with open(path) as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by a kill
-                continue
-            if keep(row):
-                rows.append(row)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        for row in rows:
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    rows = [row for row in read_jsonl(path) if keep(row)]
+    _replace(path, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows))
+
+
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+def check_run_id(run_id: str) -> None:
+    """``run_id`` names one folder under ``results_dir/<experiment>/``: a plain name."""
+    if run_id and (not RUN_ID.match(run_id) or ".." in run_id or len(run_id) > 128):
+        raise ConfigError(
+            f"run_id={run_id!r} is not a plain folder name; use letters, digits and . _ + - "
+            "(no '/', no '..', not starting with '.' or '-'), e.g. run_id=bop-gamma-1e-3")
 
 
 @functools.lru_cache(maxsize=None)

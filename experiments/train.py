@@ -10,17 +10,26 @@ Resumption: a checkpoint (model, optimizer with all slots and step counters, epo
 step) is written after every epoch; re-running the same command restores it and goes
 on. Data order and augmentation are pure functions of (seed, epoch), so a resumed run
 sees the same batches as an uninterrupted one.
+
+Failures: one process at a time holds a run folder (``experiments.locks``); on every
+start the logs are cut back to the checkpoint that is restored, so nothing is logged
+twice; SIGTERM is handled like Ctrl-C; a diverging loss, and any other exception, end
+the run as ``failed`` with the reason in ``summary.json``.
 """
+import contextlib
+import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 
 from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from experiments import data, runs
+from experiments import data, locks, runs
 from experiments.errors import ConfigError, DivergenceError
 from experiments.flips import count_flips, pi_t, sign_bits
 from experiments.optimizers import binary_kernels
@@ -68,6 +77,9 @@ class TrainState:
                 self.model, steps_per_epoch, exp.epochs)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            # the first step's loss: the yardstick of the divergence check (0 = not yet)
+            self.reference_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                              name="reference_loss")
             self.train_loss = tf.keras.metrics.Mean()
             self.train_acc = tf.keras.metrics.SparseCategoricalAccuracy()
             self.val_loss = tf.keras.metrics.Mean()
@@ -76,7 +88,8 @@ class TrainState:
         self.layer_names = [k.name.split("/")[0] for k in self.kernels]
         self.layer_sizes = np.array([int(np.prod(k.shape)) for k in self.kernels], np.float64)
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step)
+            model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
+            reference_loss=self.reference_loss)
 
         self.train_steps = tf.function(self._train_steps)
         self.evaluate_all = tf.function(self._evaluate_all)
@@ -125,31 +138,37 @@ class TrainState:
 
 
 def prepare_data(exp):
-    """Prepared builder, split names, training-set size and steps per epoch of a run."""
+    """Prepared builder, split names, training-set size and steps per epoch of a run.
+
+    The plan is checked from metadata before preparation (``exp.plan_data``) and again
+    from the prepared dataset's own metadata afterwards."""
+    exp.plan_data()
     builder = data.load_cifar10_builder(
         os.path.expanduser(exp.data_dir),
         archive=os.path.expanduser(exp.cifar10_archive) if exp.cifar10_archive else None,
     )
-    train_split, val_split = data.cifar10_splits(
-        exp.validation, train_subset=exp.train_subset or None, holdout=exp.holdout)
-    n_train = data.num_examples(builder, train_split)
+    plan = exp.plan_data()
+    n_train = data.num_examples(builder, plan.train_split)
     steps_per_epoch = n_train // exp.batch_size
     if steps_per_epoch < 1:
         raise ConfigError(
             f"batch_size={exp.batch_size} is larger than the {n_train} training images of "
-            f"split {train_split!r}; lower batch_size or raise train_subset")
-    return builder, train_split, val_split, n_train, steps_per_epoch
+            f"split {plan.train_split!r}; lower batch_size or raise train_subset")
+    return builder, plan.train_split, plan.val_split, n_train, steps_per_epoch
 
 
 def _resume(state, manager, run_dir) -> int:
-    """Restore the newest checkpoint; drop log rows written after it. Returns epochs done."""
-    if not manager.latest_checkpoint:
-        return 0
-    state.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    done = int(state.epoch.numpy())
+    """Restore the newest checkpoint (if any) and cut the logs back to it, so a run that
+    died anywhere - before its first checkpoint included - logs no epoch or step twice.
+    Returns the number of epochs done."""
+    done = 0
+    if manager.latest_checkpoint:
+        state.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        done = int(state.epoch.numpy())
+        print(f"Resuming from {manager.latest_checkpoint} (epoch {done}, "
+              f"step {int(state.step.numpy())})")
     for name in ("metrics.jsonl", "flips.jsonl"):
         runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["epoch"] <= done)
-    print(f"Resuming from {manager.latest_checkpoint} (epoch {done}, step {int(state.step.numpy())})")
     return done
 
 
@@ -178,12 +197,33 @@ def _summary(exp, run_dir, status, started, extra=None) -> dict:
     return summary
 
 
-def _claim_run_dir(run_dir: str, config: dict):
-    """Refuse a folder holding another config; return its summary if it is complete."""
+def _record_end(exp, run_dir, status, started, extra, done: int) -> bool:
+    """Record how a run ended, its logs cut back to its last checkpoint (``done`` epochs)
+    so that the folder states what a resume will start from. Best effort: a full disk may
+    refuse these writes too; then the summary keeps saying ``running``, and readers see
+    from the released claim that no process runs it."""
+    try:
+        for name in ("metrics.jsonl", "flips.jsonl"):
+            runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["epoch"] <= done)
+        _summary(exp, run_dir, status, started, extra)
+        return True
+    except Exception as e:  # noqa: BLE001 -- the original error matters more
+        print(f"warning: could not record status {status!r} in {run_dir}/summary.json: "
+              f"{type(e).__name__}: {e}", file=sys.stderr)
+        return False
+
+
+_SUMMARY_FIX = ("It is rewritten after every epoch: delete it and re-run the same command "
+                "(the run resumes from its checkpoint and writes it again).")
+
+
+def _existing_run(run_dir: str, config: dict):
+    """Refuse a folder holding another config; return its summary if it is complete.
+    Reads only: nothing is written before the run's folder is claimed."""
     config_path = os.path.join(run_dir, "config.json")
     summary_path = os.path.join(run_dir, "summary.json")
     if os.path.exists(config_path):
-        old = runs.read_json(config_path)
+        old = runs.read_json(config_path, fix="Remove the run folder to start the run again.")
         changed = sorted(k for k in set(old) | set(config)
                          if k not in runs.NON_SEMANTIC and old.get(k) != config.get(k))
         if changed:
@@ -191,20 +231,35 @@ def _claim_run_dir(run_dir: str, config: dict):
                 f"{run_dir} holds a run with a different config ({', '.join(changed)}); "
                 "choose another run_id= or remove that folder")
     if os.path.exists(summary_path):
-        previous = runs.read_json(summary_path)
+        previous = runs.read_json(summary_path, fix=_SUMMARY_FIX)
         if previous.get("status") == "completed":
             return previous
-    os.makedirs(run_dir, exist_ok=True)
-    runs.write_json(config_path, config)
     return None
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Handle SIGTERM (what cluster schedulers send before a kill) like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def train(exp) -> dict:
     """Run (or resume, or skip if finished) one experiment; return its summary."""
     strategy = make_strategy(exp.distribution)  # first: multi-worker set-up must precede ops
     run_dir = exp.run_dir() if is_chief(strategy) else tempfile.mkdtemp(prefix="bnn_worker_")
-    summary_path = os.path.join(run_dir, "summary.json")
-    finished = _claim_run_dir(run_dir, exp.resolved_config())
+    config = exp.resolved_config()
+    finished = _existing_run(run_dir, config)
     if finished:
         print(f"{exp.name}: already completed in {run_dir}, skipping "
               f"(val accuracy {finished['final_val_accuracy']:.4f})")
@@ -213,12 +268,23 @@ def train(exp) -> dict:
     tf.keras.utils.set_random_seed(exp.seed)
     if exp.deterministic:
         tf.config.experimental.enable_op_determinism()
-    builder, train_split, val_split, n_train, steps_per_epoch = prepare_data(exp)
-    state = TrainState(exp, strategy, steps_per_epoch)
-    manager = tf.train.CheckpointManager(
-        state.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2)
-    done = _resume(state, manager, run_dir)
-    previous = runs.read_json(summary_path) if os.path.exists(summary_path) else {}
+    prepared = prepare_data(exp)
+    os.makedirs(run_dir, exist_ok=True)
+    with locks.run_claim(run_dir) as claim, sigterm_as_interrupt():
+        if claim.took_over:
+            print(f"{run_dir}: taking over from {locks.describe_holder(claim.path)}, "
+                  f"which ended without releasing it")
+        finished = _existing_run(run_dir, config)  # finished while we prepared the data?
+        if finished:
+            return finished
+        runs.write_json(os.path.join(run_dir, "config.json"), config)
+        return _train_claimed(exp, strategy, run_dir, *prepared)
+
+
+def _train_claimed(exp, strategy, run_dir, builder, train_split, val_split, n_train,
+                   steps_per_epoch) -> dict:
+    summary_path = os.path.join(run_dir, "summary.json")
+    previous = runs.read_json(summary_path, fix=_SUMMARY_FIX) if os.path.exists(summary_path) else {}
     started = previous.get("started") or runs.now()
     # Provenance is taken when this process starts (the code that actually runs); a
     # resumed run lists every commit that contributed epochs to it.
@@ -227,18 +293,24 @@ def train(exp) -> dict:
     extra = {"git": git, "git_commits": commits, "hardware": runs.hardware(),
              "packages": runs.package_versions(),
              "train_split": train_split, "val_split": val_split, "train_examples": n_train,
-             "steps_per_epoch": steps_per_epoch, "global_batch_size": exp.batch_size,
-             "replicas": strategy.num_replicas_in_sync,
-             "binary_layer_order": state.layer_names,
-             "binary_layers": dict(zip(state.layer_names, state.layer_sizes.astype(int).tolist()))}
-    writer = (tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
-              if exp.tensorboard else tf.summary.create_noop_writer())
-    eval_data = strategy.experimental_distribute_dataset(
-        data.eval_dataset(builder, val_split, exp.batch_size))
-    print(f"{exp.name} [{exp.scale} scale] -> {run_dir}\n  {n_train} training images "
-          f"({train_split}), validation on {val_split}, {steps_per_epoch} steps/epoch, "
-          f"{exp.epochs} epochs, {strategy.num_replicas_in_sync} replica(s)")
+             "steps_per_epoch": steps_per_epoch, "global_batch_size": exp.batch_size}
+    done = 0
     try:
+        state = TrainState(exp, strategy, steps_per_epoch)
+        extra.update({
+            "replicas": strategy.num_replicas_in_sync,
+            "binary_layer_order": state.layer_names,
+            "binary_layers": dict(zip(state.layer_names, state.layer_sizes.astype(int).tolist()))})
+        manager = tf.train.CheckpointManager(
+            state.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2)
+        done = _resume(state, manager, run_dir)
+        writer = (tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
+                  if exp.tensorboard else tf.summary.create_noop_writer())
+        eval_data = strategy.experimental_distribute_dataset(
+            data.eval_dataset(builder, val_split, exp.batch_size))
+        print(f"{exp.name} [{exp.scale} scale] -> {run_dir}\n  {n_train} training images "
+              f"({train_split}), validation on {val_split}, {steps_per_epoch} steps/epoch, "
+              f"{exp.epochs} epochs, {strategy.num_replicas_in_sync} replica(s)")
         for epoch in range(done, exp.epochs):
             row, flip_rows = _train_epoch(exp, state, builder, train_split, epoch,
                                           steps_per_epoch, eval_data, writer)
@@ -246,14 +318,50 @@ def train(exp) -> dict:
             runs.append_jsonl(os.path.join(run_dir, "metrics.jsonl"), [row])
             state.epoch.assign(epoch + 1)
             manager.save(checkpoint_number=epoch + 1)
+            done = epoch + 1
             _summary(exp, run_dir, "running", started, extra)
     except DivergenceError as e:
-        _summary(exp, run_dir, "failed", started, {**extra, "error": str(e)})
+        _record_end(exp, run_dir, "failed", started, {**extra, "error": str(e)}, done)
         raise
-    except KeyboardInterrupt:
-        _summary(exp, run_dir, "interrupted", started, extra)
+    except KeyboardInterrupt as e:
+        _record_end(exp, run_dir, "interrupted", started,
+                    {**extra, "error": f"interrupted ({e or 'Ctrl-C'})"}, done)
+        print(f"\n{exp.name}: interrupted; {_kept(done)} Re-run the same command to resume.",
+              file=sys.stderr)
+        raise
+    except Exception as e:
+        recorded = _record_end(exp, run_dir, "failed", started,
+                               {**extra, "error": f"{type(e).__name__}: {e}"}, done)
+        where = f"marked `failed` in {summary_path}" if recorded else "could not be recorded"
+        print(f"\n{exp.name}: failed ({type(e).__name__}); {where}. {_kept(done)} Once the "
+              "cause is fixed, re-run the same command to resume.", file=sys.stderr)
         raise
     return _summary(exp, run_dir, "completed", started, extra)
+
+
+def _kept(done: int) -> str:
+    if done:
+        return f"The checkpoint of epoch {done} is kept."
+    return "No epoch had finished, so there is no checkpoint: the run starts from scratch."
+
+
+def check_losses(losses, first_step: int, reference: float, factor: float, epoch: int,
+                 name: str) -> None:
+    """Raise ``DivergenceError`` at the first step whose loss is non-finite, or larger
+    than ``factor`` times the ``reference`` (first-step) loss when ``factor`` > 0."""
+    losses = np.asarray(losses, dtype=np.float64)
+    bound = factor * reference if factor > 0 and reference > 0 else math.inf
+    bad = ~np.isfinite(losses) | (losses > bound)
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    why = ("became" if not np.isfinite(losses[i]) else
+           f"exceeded {factor:g} x the first step's loss {reference:.4g}:")
+    raise DivergenceError(
+        f"{name}: the training loss {why} {losses[i]:.4g} at epoch {epoch + 1}, step "
+        f"{first_step + i}. {_kept(epoch)} Lower the learning rate (optimizer.lr / "
+        "optimizer.real_lr) or gamma, which starts a new run folder (re-running the same "
+        "command would resume and diverge again); divergence_factor= sets the bound.")
 
 
 def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_data, writer):
@@ -275,12 +383,10 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_
         flips, losses = state.train_steps(iterator, tf.constant(n))
         flips, losses = flips.numpy(), losses.numpy()
         first_step = int(state.step.numpy()) - n + 1
-        if not np.all(np.isfinite(losses)):
-            bad = first_step + int(np.argmin(np.isfinite(losses)))
-            raise DivergenceError(
-                f"{exp.name}: loss became {losses[~np.isfinite(losses)][0]} at epoch "
-                f"{epoch + 1}, step {bad}. The checkpoint of epoch {epoch} is kept; lower "
-                "the learning rate (optimizer.lr / optimizer.real_lr) or gamma and re-run.")
+        if float(state.reference_loss.numpy()) == 0.0 and np.isfinite(losses[0]):
+            state.reference_loss.assign(float(losses[0]))
+        check_losses(losses, first_step, float(state.reference_loss.numpy()),
+                     exp.divergence_factor, epoch, exp.name)
         epoch_flips += flips.sum(axis=0)
         for i in range(n):
             step = first_step + i
@@ -302,6 +408,12 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_
     train_time = time.time() - start
     state.evaluate_all(eval_data)
     step = int(state.step.numpy())
+    for key, metric in (("training", state.train_loss), ("validation", state.val_loss)):
+        if not math.isfinite(float(metric.result())):
+            raise DivergenceError(
+                f"{exp.name}: the mean {key} loss of epoch {epoch + 1} is "
+                f"{float(metric.result())} (step {step}). {_kept(epoch)} Lower the learning "
+                "rate or gamma (a new run folder).")
     ratios = epoch_flips / (state.layer_sizes * steps_per_epoch)
     row = {
         "epoch": epoch + 1,
