@@ -7,10 +7,13 @@ SCALE ?= paper
 DATA_DIR ?= $(HOME)/tensorflow_datasets
 CIFAR10_ARCHIVE ?=
 RUN_ARGS ?=
+VERBOSE ?=
 # larq needs Keras 2; the suite's own modules also set this before importing TensorFlow.
 export TF_USE_LEGACY_KERAS := 1
 export PYTHONHASHSEED := 0
 export PYTHONUNBUFFERED := 1
+# VERBOSE=1 shows TensorFlow's C++ start-up lines, which the suite hides by default.
+export BNN_VERBOSE := $(VERBOSE)
 
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 

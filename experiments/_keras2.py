@@ -1,4 +1,14 @@
-"""Select Keras 2 (tf-keras) before TensorFlow is imported anywhere in the suite."""
+"""Select Keras 2 (tf-keras) before TensorFlow is imported anywhere in the suite, and
+keep TensorFlow's C++ start-up lines out of the user's way.
+
+Every command would otherwise open with dozens of lines such as "computation placer
+already registered" or, on a machine without a GPU, "failed call to cuInit: ... CUDA
+error": harmless, but they read like failures. They are written by C++ code to file
+descriptor 2 while TensorFlow is imported, before any logging setting applies, so the
+import runs with that descriptor pointed at /dev/null. ``BNN_VERBOSE=1`` (``make ...
+VERBOSE=1``) keeps all of TensorFlow's output. Python errors are unaffected: an
+exception raised by the import is printed after the descriptor is restored.
+"""
 import os
 import sys
 
@@ -9,4 +19,26 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         "or export TF_USE_LEGACY_KERAS=1."
     )
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+VERBOSE = os.environ.get("BNN_VERBOSE", "") not in ("", "0")
+if not VERBOSE:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _import_tensorflow_quietly() -> None:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+if "tensorflow" not in sys.modules:
+    if VERBOSE:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
+    else:
+        _import_tensorflow_quietly()

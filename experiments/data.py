@@ -15,14 +15,18 @@ TensorFlow seed, on earlier epochs or on how many epochs ran before a resume.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import posixpath
+import shutil
 import tarfile
 import tempfile
 import zlib
+from typing import NamedTuple
 
-from experiments.errors import DatasetError
+from experiments.errors import ConfigError, DatasetError
+from experiments.locks import Claim
 
 import requests
 import tensorflow as tf
@@ -33,6 +37,9 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 _ARCHIVE_NAME = "cifar-10-binary.tar.gz"
 _TOP_DIR = "cifar-10-batches-bin"
 _TRAIN_SIZE = 50000
+# The official split sizes, for checks made before the dataset is prepared.
+SPLIT_SIZES = {"train": 50000, "test": 10000}
+_TMP_PREFIX = ".cifar10_prepare_"
 
 # Official md5s of the extracted .bin files (e.g. pytorch-cpp's cmake/fetch_cifar10.cmake).
 CIFAR10_BIN_MD5: dict[str, str] = {
@@ -113,6 +120,10 @@ def verify_cifar10_archive(archive: str, md5s: dict = CIFAR10_BIN_MD5) -> None:
         )
 
 
+def _is_prepared(builder) -> bool:
+    return (builder.data_path / "dataset_info.json").exists()
+
+
 def load_cifar10_builder(
     data_dir: str, archive: str | None = None, md5s: dict = CIFAR10_BIN_MD5
 ) -> tfds.core.DatasetBuilder:
@@ -121,25 +132,55 @@ def load_cifar10_builder(
     Already prepared: returned as is (no network, archive ignored). With ``archive``:
     verified, then prepared offline. Otherwise TFDS downloads the official archive
     (it checks the archive's registered sha256 itself).
+
+    Preparation holds a claim on ``data_dir`` (``experiments.locks``): a second process
+    that needs the same new dataset waits for the first and then uses its result, rather
+    than racing it. Temporary folders of a preparation that was killed are removed first.
     """
     builder = tfds.builder("cifar10", data_dir=data_dir)
-    if (builder.data_path / "dataset_info.json").exists():
+    if _is_prepared(builder):
         return builder
-
-    if archive is not None:
-        if not os.path.isfile(archive):
-            raise DatasetError(
-                f"CIFAR-10 archive {archive} does not exist. {_HOW_TO_GET}"
-            )
-        verify_cifar10_archive(archive, md5s)
-        _prepare_offline(builder, archive)
+    os.makedirs(data_dir, exist_ok=True)
+    claim = Claim(os.path.join(data_dir, ".cifar10.prepare.lock"),
+                  what=f"CIFAR-10 preparation in {data_dir}")
+    claim.acquire(wait=True, on_wait=lambda who: print(
+        f"waiting for {who}, which is preparing CIFAR-10 in {data_dir}", flush=True))
+    try:
+        builder = tfds.builder("cifar10", data_dir=data_dir)
+        if _is_prepared(builder):  # the other process finished it meanwhile
+            return builder
+        remove_stale_temporaries(builder, data_dir)
+        if archive is not None:
+            if os.path.isdir(archive):
+                raise DatasetError(
+                    f"CIFAR-10 archive {archive} is a directory; give the path of the file "
+                    f"cifar-10-binary.tar.gz itself. {_HOW_TO_GET}")
+            if not os.path.isfile(archive):
+                raise DatasetError(
+                    f"CIFAR-10 archive {archive} does not exist. {_HOW_TO_GET}"
+                )
+            verify_cifar10_archive(archive, md5s)
+            _prepare_offline(builder, archive, data_dir)
+        else:
+            _prepare_online(builder)
         return builder
+    finally:
+        claim.release()
 
-    _prepare_online(builder)
-    return builder
+
+def remove_stale_temporaries(builder, data_dir: str) -> list:
+    """Remove what a killed preparation left behind (our temporary folder, TFDS's
+    ``<version>.incomplete*`` folder); only called while holding the data-dir claim,
+    so no live preparation owns them."""
+    stale = glob.glob(os.path.join(data_dir, _TMP_PREFIX + "*"))
+    stale += glob.glob(str(builder.data_path) + ".incomplete*")
+    for path in stale:
+        print(f"removing {path}, left by a preparation that did not finish", flush=True)
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
 
 
-def _prepare_offline(builder: tfds.core.DatasetBuilder, archive: str) -> None:
+def _prepare_offline(builder: tfds.core.DatasetBuilder, archive: str, data_dir: str) -> None:
     """Prepare from a local archive without any network access.
 
     TFDS 4.8's download manager looks in ``manual_dir`` for a file with the name it
@@ -149,7 +190,9 @@ def _prepare_offline(builder: tfds.core.DatasetBuilder, archive: str) -> None:
     check can hang, so it is switched off. Downloads/extraction go to a temporary
     directory, so ``data_dir`` only receives the prepared dataset.
     """
-    with tempfile.TemporaryDirectory(prefix="cifar10_prepare_") as tmp:
+    # Inside data_dir (not /tmp): a killed preparation's 180 MB are found and removed by
+    # the next start, and no other file system needs the space.
+    with tempfile.TemporaryDirectory(prefix=_TMP_PREFIX, dir=data_dir) as tmp:
         manual_dir = os.path.join(tmp, "manual")
         os.mkdir(manual_dir)
         os.symlink(os.path.abspath(archive), os.path.join(manual_dir, _ARCHIVE_NAME))
@@ -192,8 +235,49 @@ def _prepare_online(builder: tfds.core.DatasetBuilder, timeout_s: float = 10.0) 
         ) from e
 
 
+class DataPlan(NamedTuple):
+    train_split: str
+    val_split: str
+    n_train: int
+    n_val: int
+
+
+def split_sizes(data_dir: str) -> dict:
+    """Split sizes from the prepared dataset's metadata, or the official sizes if it is
+    not prepared yet: what every check before preparation relies on."""
+    builder = tfds.builder("cifar10", data_dir=data_dir)
+    if not _is_prepared(builder):
+        return dict(SPLIT_SIZES)
+    return {name: int(split.num_examples) for name, split in builder.info.splits.items()}
+
+
+def plan_cifar10(data_dir: str, validation: str = "test", train_subset: int | None = None,
+                 holdout: int = 5000) -> DataPlan:
+    """The (train, validation) splits of a run and their sizes, from metadata alone.
+
+    Raises ``ConfigError`` for a subset or holdout that the splits cannot provide.
+    """
+    sizes = split_sizes(data_dir)
+    n_all = sizes["train"]
+    if validation == "holdout":
+        if not 0 < holdout < n_all:
+            raise ConfigError(f"holdout must be in 1..{n_all - 1} (the train split has "
+                              f"{n_all} images), got {holdout}")
+        n_available, n_val = n_all - holdout, holdout
+    else:
+        n_available, n_val = n_all, sizes["test"]
+    if train_subset is not None and not 0 < train_subset <= n_available:
+        where = f" after the {holdout}-image holdout" if validation == "holdout" else ""
+        raise ConfigError(
+            f"train_subset={train_subset} is more than the {n_available} training images "
+            f"available{where}; use 1..{n_available} (0 = all)")
+    train_split, val_split = cifar10_splits(validation, train_subset, holdout, n_all)
+    return DataPlan(train_split, val_split, train_subset or n_available, n_val)
+
+
 def cifar10_splits(
-    validation: str = "test", train_subset: int | None = None, holdout: int = 5000
+    validation: str = "test", train_subset: int | None = None, holdout: int = 5000,
+    n_all: int = _TRAIN_SIZE,
 ) -> tuple[str, str]:
     """Return the (train, validation) TFDS split strings.
 
@@ -205,11 +289,11 @@ def cifar10_splits(
     """
     if validation not in ("test", "holdout"):
         raise DatasetError(f"validation must be 'test' or 'holdout', got {validation!r}")
-    n_train = _TRAIN_SIZE
+    n_train = n_all
     if validation == "holdout":
-        if not isinstance(holdout, int) or not 0 < holdout < _TRAIN_SIZE:
-            raise DatasetError(f"holdout must be an int in 1..{_TRAIN_SIZE - 1}, got {holdout!r}")
-        n_train = _TRAIN_SIZE - holdout
+        if not isinstance(holdout, int) or not 0 < holdout < n_all:
+            raise DatasetError(f"holdout must be an int in 1..{n_all - 1}, got {holdout!r}")
+        n_train = n_all - holdout
     if train_subset is not None and (
         not isinstance(train_subset, int) or not 0 < train_subset <= n_train
     ):
@@ -256,7 +340,15 @@ def _decoded(builder, split: str) -> tuple[tf.Tensor, tf.Tensor]:
     """
     key = (str(builder.data_dir), split)
     if key not in _DECODED:
-        images, labels = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        try:
+            images, labels = builder.as_dataset(split=split, batch_size=-1, as_supervised=True)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
+                tf.errors.FailedPreconditionError) as e:
+            raise DatasetError(
+                f"The prepared CIFAR-10 in {builder.data_path} is damaged ({type(e).__name__}: "
+                f"{str(e).splitlines()[0]}), e.g. a file cut short by a full disk. Delete "
+                f"{builder.data_path} and run again: it is prepared anew (offline with "
+                "cifar10_archive=...).") from None
         _DECODED[key] = (images, labels)
     return _DECODED[key]
 

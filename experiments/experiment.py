@@ -5,15 +5,19 @@ differ. Values resolve in this order: class defaults < the chosen ``scale`` pres
 ``key=value`` overrides from the command line. Unknown keys and wrong types are
 rejected by zookeeper; invalid values by :func:`validate`; both before data is loaded.
 """
+import importlib
+import math
 import os
+import re
+import sys
 
 from experiments import _keras2  # noqa: F401
 from zookeeper import ComponentField, Field, component, configure
 from zookeeper.core.field import ComponentField as _ComponentFieldType
-from zookeeper.core.utils import is_component_instance
+from zookeeper.core.utils import generate_component_subclasses, is_component_instance
 
 from experiments.errors import ConfigError
-from experiments.runs import NON_SEMANTIC
+from experiments.runs import NON_SEMANTIC, check_run_id
 from experiments.optimizers import Bop, Optimizer
 from models.base import Model
 from models.binarynet import BinaryNet
@@ -53,6 +57,9 @@ class Cifar10Experiment:
     run_id: str = Field("")
     tensorboard: bool = Field(True)
     progress: bool = Field(True)
+    # A run whose training loss exceeds this many times its first steps' loss has
+    # diverged and stops as `failed` (0 = only non-finite losses stop it).
+    divergence_factor: float = Field(1e4)
 
     def __pre_configure__(self, conf):
         # Without scale= on the command line, the class's own default scale applies (§3
@@ -63,7 +70,11 @@ class Cifar10Experiment:
                 f"scale={scale!r} is not defined for {self.name}; choose one of "
                 f"{sorted(self.scales)}"
             )
-        return {**self.scales[scale], **conf}
+        # Preset keys that do not apply to a component the user swapped in (e.g.
+        # sec52_bop's gamma.every_epochs under optimizer=LatentSGD) are left out by build().
+        skip = getattr(self, "_skip_preset", ())
+        preset = {k: v for k, v in self.scales[scale].items() if k not in skip}
+        return {**preset, **conf}
 
     def check(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size,
@@ -79,15 +90,47 @@ class Cifar10Experiment:
                 f"validation must be 'test' (the authors' choice) or 'holdout' (the last "
                 f"`holdout` training images), got {self.validation!r}"
             )
-        if not 0 < self.holdout < 50000:
-            raise ConfigError(f"holdout must be in [1, 49999], got {self.holdout}")
+        if self.holdout < 1:
+            raise ConfigError(f"holdout must be >= 1, got {self.holdout}")
         if self.distribution not in DISTRIBUTIONS:
             raise ConfigError(f"distribution must be one of {DISTRIBUTIONS}, got {self.distribution!r}")
-        if self.cifar10_archive and not os.path.isfile(os.path.expanduser(self.cifar10_archive)):
+        if self.divergence_factor < 0:
+            raise ConfigError(
+                f"divergence_factor must be >= 0 (0 = stop only on non-finite losses), got "
+                f"{self.divergence_factor}")
+        check_run_id(self.run_id)
+        self._check_archive()
+        self.plan_data()  # subset, holdout and batch size against the split sizes
+
+    def _check_archive(self) -> None:
+        if not self.cifar10_archive:
+            return
+        path = os.path.expanduser(self.cifar10_archive)
+        if os.path.isdir(path):
+            inside = os.path.join(path, "cifar-10-binary.tar.gz")
+            hint = (f"; it holds one: cifar10_archive={inside}" if os.path.isfile(inside) else "")
+            raise ConfigError(
+                f"cifar10_archive={self.cifar10_archive!r} is a directory; give the path of the "
+                f"file cifar-10-binary.tar.gz itself{hint}")
+        if not os.path.isfile(path):
             raise ConfigError(
                 f"cifar10_archive={self.cifar10_archive!r} does not exist; give the path of "
                 "cifar-10-binary.tar.gz, or leave it empty to let TFDS download CIFAR-10"
             )
+
+    def plan_data(self):
+        """The run's splits and sizes, computed from the dataset's metadata alone (the
+        prepared ``dataset_info.json`` if there is one, else the official sizes), so a
+        subset or batch size that cannot work is refused before any preparation."""
+        from experiments import data
+
+        plan = data.plan_cifar10(os.path.expanduser(self.data_dir), self.validation,
+                                 self.train_subset or None, self.holdout)
+        if plan.n_train // self.batch_size < 1:
+            raise ConfigError(
+                f"batch_size={self.batch_size} is larger than the {plan.n_train} training "
+                f"images of split {plan.train_split!r}; lower batch_size or raise train_subset")
+        return plan
 
     def run(self) -> dict:
         from experiments.train import train
@@ -127,30 +170,86 @@ def flatten(instance, prefix: str = "") -> dict:
     return out
 
 
-def validate(instance, prefix: str = "") -> None:
-    """Type-check every field and run every component's ``check()``, top-down."""
+def validate(instance) -> None:
+    """Type-check every field, refuse non-finite numbers, then run every component's
+    ``check()`` (parts before the whole): all before any data is read."""
+    _check_types(instance)
+    check_finite(flatten(instance))
+    _run_checks(instance)
+
+
+def _check_types(instance, prefix: str = "") -> None:
     for field_name, field in instance.__component_fields__.items():
         try:
             value = getattr(instance, field_name)
         except TypeError as e:  # zookeeper's type check
             raise ConfigError(f"{prefix}{field_name}: {e}") from None
         if isinstance(field, _ComponentFieldType) and is_component_instance(value):
-            validate(value, prefix + field_name + ".")
-    if hasattr(instance, "check"):
+            _check_types(value, prefix + field_name + ".")
+
+
+def _run_checks(instance) -> None:
+    for field_name, field in instance.__component_fields__.items():
+        value = getattr(instance, field_name)
+        if isinstance(field, _ComponentFieldType) and is_component_instance(value):
+            _run_checks(value)
+    if hasattr(instance, "check"):  # parts first: the run's own checks may rely on them
         instance.check()
+
+
+def check_finite(config: dict) -> None:
+    """Every number of a config is finite: ``1e400`` parses as inf, which would train
+    to nonsense (tau = inf: no flip ever) and cannot be written as JSON."""
+    for key, value in config.items():
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{key}={v!r} is not a finite number; give a finite value")
+
+
+_UNKNOWN_KEY = re.compile(r"Key '([^']+)' does not correspond to any field of component '([^']+)'")
+_BAD_COMPONENT = re.compile(r"Field '(\w+)' of component '([^']+)' is annotated with type "
+                            r"'<class '([\w.]+)'>', which is not satisfied by value '([^']*)'")
+
+
+def _component_names(type_path: str) -> list:
+    """The selectable component classes of a field's type, e.g. every ``Optimizer``."""
+    module, _, name = type_path.rpartition(".")
+    base = getattr(importlib.import_module(module), name)
+    return sorted({c.__name__ for c in generate_component_subclasses(base)
+                   if not c.__dict__.get("abstract", False)})
 
 
 def build(cls, overrides: dict | None = None) -> Cifar10Experiment:
     """Instantiate, configure and validate an experiment class; raise ``ConfigError``."""
-    instance = cls()
-    try:
-        configure(instance, dict(overrides or {}), name=cls.name)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as e:
-        message = str(e).split("\n\n")[0]
-        raise ConfigError(
-            f"{cls.name}: {message}\nValid keys: `python -m experiments show {cls.name}`"
-        ) from None
+    overrides = dict(overrides or {})
+    skipped = set()
+    while True:
+        instance = cls()
+        instance._skip_preset = skipped
+        try:
+            configure(instance, dict(overrides), name=cls.name)
+            break
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as e:
+            message = str(e).split("\n\n")[0]
+            unknown = _UNKNOWN_KEY.search(message)
+            if unknown:  # a scale-preset key for a component the user replaced: leave it out
+                key = ".".join(unknown.group(2).split(".")[1:] + [unknown.group(1)])
+                if key not in overrides and key not in skipped:
+                    skipped.add(key)
+                    continue
+            bad = _BAD_COMPONENT.search(message)
+            if bad:
+                field = ".".join(bad.group(2).split(".")[1:] + [bad.group(1)])
+                message = (f"{field}={bad.group(4)!r} is not a known component; choose one "
+                           f"of {', '.join(_component_names(bad.group(3)))}")
+            raise ConfigError(
+                f"{cls.name}: {message}\nValid keys: `python -m experiments show {cls.name}`"
+            ) from None
+    if skipped:
+        print(f"note: {cls.name}: scale preset setting(s) {', '.join(sorted(skipped))} do not "
+              "apply to the components chosen on the command line; left out", file=sys.stderr)
     validate(instance)
     return instance

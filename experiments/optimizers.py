@@ -137,6 +137,8 @@ class LatentWeights(Optimizer):
     magnitude-independent pseudo-gradient Theorem 1 assumes.
     """
 
+    abstract = True  # a base: LatentAdam, LatentSGD, LatentMomentum are the choices
+
     lr: Schedule = ComponentField(Constant, value=1e-3)
     clip: float = Field(1.0)
     xavier_scaling: bool = Field(False)

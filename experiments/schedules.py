@@ -18,6 +18,8 @@ from experiments.errors import ConfigError
 class Schedule:
     """Base class: ``value`` is the value at step 0."""
 
+    abstract = True  # not selectable itself
+
     value: float = Field()
 
     def build(self, steps_per_epoch: int, epochs: int):
