@@ -1,15 +1,19 @@
 """Read run folders back for reports and figures, tolerating broken ones.
 
 A run folder is ``<root>/<experiment>/<run-id>/`` as written by ``experiments.train``.
-Folders that cannot be read (missing or corrupt files, a run killed before its first
-epoch) are returned separately with the reason, so a report can list them instead of
-crashing or silently dropping them.
+Folders that cannot be read (missing or corrupt files) are returned separately with the
+reason, so a report can list them instead of crashing or silently dropping them. A last
+line cut short by a kill costs that line only. Failed, interrupted and stale runs (status
+``running`` but no live process holds the folder) are loaded and marked, never pooled
+with finished ones; two runs of one config and seed count once.
 """
 import json
 import os
 import statistics
 from dataclasses import dataclass, field
 
+from experiments import locks, runs as run_files
+from experiments.errors import RunFolderError
 from experiments.runs import NON_SEMANTIC
 
 SEED_FREE = {"seed", "run_id"}
@@ -22,6 +26,7 @@ class Run:
     summary: dict
     metrics: list
     flips: list = field(default_factory=list)
+    duplicates: list = field(default_factory=list)  # other folders with this config and seed
 
     @property
     def experiment(self) -> str:
@@ -36,9 +41,27 @@ class Run:
         return self.config.get("seed", 0)
 
     @property
+    def status(self) -> str:
+        """The recorded status, or ``stale`` for a ``running`` run that no live process
+        holds (killed by SIGKILL, or its last write refused by a full disk)."""
+        status = self.summary.get("status", "?")
+        if status == "running" and not locks.is_held(os.path.join(self.path, locks.LOCK_NAME)):
+            return "stale"
+        return status
+
+    @property
     def complete(self) -> bool:
         return (self.summary.get("status") == "completed"
                 and self.summary.get("epochs_done") == self.summary.get("epochs_planned"))
+
+    @property
+    def failed(self) -> bool:
+        return self.summary.get("status") == "failed"
+
+    @property
+    def analysable(self) -> bool:
+        """Has curves (or is a comparison run) and did not fail: fit for figures and claims."""
+        return not self.failed and (bool(self.metrics) or self.summary.get("kind") == "comparison")
 
     @property
     def semantic_config(self) -> dict:
@@ -48,9 +71,11 @@ class Run:
 
     @property
     def group_key(self) -> tuple:
-        """Runs that differ only in their seed form one group (mean ± std over seeds)."""
-        return self.experiment, self.scale, json.dumps(self.semantic_config, sort_keys=True,
-                                                       default=str)
+        """Runs that differ only in their seed form one group (mean ± std over seeds); a
+        failed run is a group of its own, so it is shown but never pooled."""
+        key = (self.experiment, self.scale,
+               json.dumps(self.semantic_config, sort_keys=True, default=str))
+        return key + (self.path,) if self.failed else key
 
     def curve(self, key: str) -> list:
         return [row[key] for row in self.metrics]
@@ -61,16 +86,10 @@ def _read_jsonl(path: str, required: bool) -> list:
         if required:
             raise ValueError(f"{os.path.basename(path)} is missing")
         return []
-    rows = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise ValueError(f"{os.path.basename(path)} line {number} is not valid JSON") from None
-    return rows
+    try:
+        return run_files.read_jsonl(path)  # a cut-short last line is dropped, with a warning
+    except RunFolderError as e:
+        raise ValueError(str(e).replace(path, os.path.basename(path)).split(" (")[0]) from None
 
 
 def load_run(path: str, with_flips: bool = True) -> Run:
@@ -91,8 +110,9 @@ def load_run(path: str, with_flips: bool = True) -> Run:
             raise ValueError(f"summary.json has no '{key}'")
     if summary.get("kind") == "comparison":  # e.g. Theorem 1: no training curves
         return Run(path=path, config=loaded["config.json"], summary=summary, metrics=[])
-    metrics = _read_jsonl(os.path.join(path, "metrics.jsonl"), required=True)
-    if not metrics:
+    metrics = _read_jsonl(os.path.join(path, "metrics.jsonl"),
+                          required=summary["status"] == "completed")
+    if not metrics and summary["status"] == "completed":
         raise ValueError("no finished epoch in metrics.jsonl")
     for row in metrics:
         for key in ("epoch", "train_accuracy", "val_accuracy"):
@@ -124,11 +144,25 @@ def load_runs(root: str, with_flips: bool = True):
 
 
 def group_runs(runs) -> dict:
-    """``{group_key: [runs sorted by seed]}``."""
+    """``{group_key: [runs sorted by seed]}``, one run per seed: a second folder with the
+    same config and seed (another run_id) is the same experiment run twice, not an
+    independent sample. The one kept is complete before incomplete, then the newest; the
+    others are listed in its ``duplicates``."""
     groups = {}
     for run in runs:
         groups.setdefault(run.group_key, []).append(run)
-    return {k: sorted(v, key=lambda r: r.seed) for k, v in groups.items()}
+    out = {}
+    for key, members in groups.items():
+        by_seed = {}
+        for run in members:
+            by_seed.setdefault(run.seed, []).append(run)
+        kept = []
+        for seed, same in by_seed.items():
+            same.sort(key=lambda r: (r.complete, r.summary.get("updated", "")), reverse=True)
+            same[0].duplicates = [r.path for r in same[1:]]
+            kept.append(same[0])
+        out[key] = sorted(kept, key=lambda r: r.seed)
+    return out
 
 
 def mean_std(values):

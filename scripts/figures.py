@@ -4,7 +4,9 @@
 
 One figure per scale (``figure1-quick.png``, ``figure1-paper.png``, ...): runs of
 different scales are never mixed in one plot, and every title states the scale and the
-epochs actually run. Where a setting has several seeds the lowest seed is drawn.
+epochs actually run. Where a setting has several seeds the lowest seed is drawn. Failed
+runs are never drawn, and a figure whose runs are gone or no longer readable is removed,
+so REPORT.md cannot embed a picture of data it no longer has.
 """
 import argparse
 import os
@@ -26,7 +28,8 @@ PI_T_FLOOR = -9.0
 def pick(runs, experiment, scale):
     """The run drawn for (experiment, scale): complete before incomplete, then newest,
     then the lowest seed of that group."""
-    candidates = [r for r in runs if r.experiment == experiment and r.scale == scale]
+    candidates = [r for r in runs if r.experiment == experiment and r.scale == scale
+                  and r.analysable and r.metrics]
     if not candidates:
         return None
     groups = group_runs(candidates).values()
@@ -209,9 +212,28 @@ def draw_all(runs_root, out_dir):
         paths += figure_lr_vs_init(runs, scale, out_dir)
         paths += figure_inertia_flips(runs, scale, out_dir)
     for run in runs:
-        if run.metrics:
+        if run.metrics and run.analysable:
             paths += flip_heatmap(run, out_dir)
+    remove_stale(out_dir, paths)
     return paths
+
+
+def remove_stale(out_dir, written) -> list:
+    """Delete figures this script made earlier but did not make now (their runs were
+    removed, became unreadable or failed)."""
+    written = {os.path.abspath(p) for p in written}
+    stale = []
+    for folder, prefix in ((out_dir, "figure"), (os.path.join(out_dir, "flips"), "")):
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            path = os.path.abspath(os.path.join(folder, name))
+            if (name.startswith(prefix) and name.endswith((".png", ".pdf"))
+                    and path not in written):
+                os.remove(path)
+                stale.append(path)
+                print(f"removed {path} (its runs are gone, unreadable or failed)")
+    return stale
 
 
 def main(argv=None):

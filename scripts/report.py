@@ -78,11 +78,20 @@ def group_row(name, entry, runs, out_dir, distinct: str = ""):
     best = mean_std([r.summary.get("best_val_accuracy") for r in runs])
     complete = all(r.complete for r in runs)
     marks = [f"config: {distinct}"] if distinct else []
+    if first.failed:
+        error = (s.get("error") or "no reason recorded").splitlines()[0]
+        marks.append(f"✗ failed, not pooled: {error[:160]}")
     if first.scale != "paper":
         marks.append(f"⚠ reduced scale ({first.scale})")
-    if not complete:
-        states = ", ".join(sorted({r.summary["status"] for r in runs}))
+    if not complete and not first.failed:
+        states = ", ".join(sorted({r.status for r in runs}))
+        if "stale" in states:
+            states += ": status says running, but no process holds the folder"
         marks.append(f"⚠ incomplete ({states})")
+    for r in runs:
+        if r.duplicates:
+            others = ", ".join(os.path.basename(p) for p in r.duplicates)
+            marks.append(f"⚠ seed {r.seed} run twice (also {others}); counted once")
     reported = (entry.get("metrics") or {}).get("test_top1")
     if reported is not None and first.scale == "paper" and complete and final[0] is not None:
         diff = f"{100 * final[0] - reported:+.2f}"
@@ -108,6 +117,7 @@ HEADER = ("| experiment | reported (%) | reproduced final (%) | best (%) | final
 
 def claims_section(runs):
     lines = ["### The paper's §5.1 claims, checked", ""]
+    runs = [r for r in runs if r.analysable]
     scales = sorted({r.scale for r in runs if r.experiment.startswith("sec51_")},
                     key=lambda s: (s != "paper", s))
     if not scales:
@@ -138,7 +148,8 @@ VERDICT = {True: "holds", False: "does not hold", None: "not checked"}
 
 
 def _newest_group(runs, experiment, scale):
-    members = [r for r in runs if r.experiment == experiment and r.scale == scale]
+    members = [r for r in runs if r.experiment == experiment and r.scale == scale
+               and r.analysable]
     if not members:
         return []
     return max(group_runs(members).values(),
@@ -147,6 +158,7 @@ def _newest_group(runs, experiment, scale):
 
 def inertia_section(runs, out_dir):
     """§3: approximation test, Theorem 1, learning rate vs initial scale, decay."""
+    runs = [r for r in runs if r.analysable]
     scales = sorted({r.scale for r in runs if r.experiment.startswith("sec3_")},
                     key=lambda s: (s != "paper", s))
     if not scales:
@@ -207,8 +219,11 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir):
         names = [n for n, e in reported.items() if str(e.get("section")) == section]
         for name in names:
             mine = [g for key, g in groups.items() if key[0] == name]
+            broken = [reason for path, reason in skipped
+                      if os.path.basename(os.path.dirname(os.path.normpath(path))) == name]
             if not mine:
-                lines.append(f"| `{name}` | {_reported_text(reported[name])} | not run | | | | | | "
+                state = f"skipped (corrupt: {'; '.join(broken)})" if broken else "not run"
+                lines.append(f"| `{name}` | {_reported_text(reported[name])} | {state} | | | | | | "
                              "| | | | | |")
             mine.sort(key=lambda g: (g[0].scale != "paper", g[0].scale))
             for scale in dict.fromkeys(g[0].scale for g in mine):

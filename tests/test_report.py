@@ -69,9 +69,13 @@ def run_tree(tmp_path):
     write_run(root, "sec52_bop", "paper-seed0-cccc", val=[0.3], scale="paper",
               status="interrupted", planned=500)
     write_run(root, "sec52_adam", "paper-seed0-dddd", val=[0.85, 0.9], scale="paper")
-    broken = write_run(root, "sec52_adam", "quick-seed0-eeee", val=[0.4])
-    with open(os.path.join(broken, "metrics.jsonl"), "a") as f:
-        f.write('{"epoch": 2, "train_acc')  # cut short by a kill
+    cut = write_run(root, "sec52_adam", "quick-seed0-eeee", val=[0.4])
+    with open(os.path.join(cut, "metrics.jsonl"), "a") as f:
+        f.write('{"epoch": 2, "train_acc')  # cut short by a kill: that line only is lost
+    damaged = write_run(root, "sec52_adam", "quick-seed0-gggg", val=[0.4, 0.5], scale="tiny")
+    text = open(os.path.join(damaged, "metrics.jsonl")).read().split("\n")
+    with open(os.path.join(damaged, "metrics.jsonl"), "w") as f:
+        f.write("\n".join(["{not json"] + text[1:]))  # damaged before the last line
     os.makedirs(os.path.join(root, "sec51_tau_0", "quick-seed0-ffff"))  # killed before epoch 1
     return root
 
@@ -94,9 +98,12 @@ def test_report_tables(run_tree, tmp_path):
     assert adam.split("|")[5].strip() == "-0.90"  # 90.00 - 90.9: paper scale and complete
     assert "✓" in adam
     assert "[paper-seed0-dddd](runs/sec52_adam/paper-seed0-dddd)" in adam  # relative link
+    cut = rows["`sec52_adam`quick"]
+    assert "40.00" in cut and "1/1" in cut  # the cut-short second line is dropped, not the run
     skipped = text.split("## Skipped run folders")[1]
-    assert "quick-seed0-eeee`: metrics.jsonl line 2 is not valid JSON" in skipped
+    assert "quick-seed0-gggg`: metrics.jsonl line 1 is not valid JSON" in skipped
     assert "quick-seed0-ffff`: config.json is missing" in skipped
+    assert "skipped (corrupt: config.json is missing)" in rows["`sec51_tau_0`"]
     assert "not built yet" in text and "41.1" in text
 
 
