@@ -27,3 +27,56 @@ def tiny_overrides(fake_cifar10, tmp_path):
     data_dir, _, _ = fake_cifar10
     return {"scale": "tiny", "data_dir": data_dir, "results_dir": str(tmp_path / "runs"),
             "progress": False}
+
+
+def block_network(mp):
+    """Make any network access fail loudly (TFDS must prepare offline)."""
+    import socket
+
+    from tensorflow_datasets.core.download import downloader
+    from tensorflow_datasets.core.utils import gcs_utils
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    mp.setattr(socket, "getaddrinfo", no_network)
+    mp.setattr(socket.socket, "connect", no_network)
+    mp.setattr(gcs_utils, "is_dataset_on_gcs", no_network)
+    mp.setattr(downloader, "_open_url", no_network)
+
+
+@pytest.fixture(scope="session")
+def fake_imagenet(tmp_path_factory):
+    """TFDS ``imagenet2012`` prepared offline, by TFDS's own builder, from a fake manual
+    download of 100 real JPEGs (100 train, 100 validation), with the network blocked.
+
+    Returns the manifest of `write_fake_imagenet_manual_dir` plus ``data_dir`` and ``builder``.
+    """
+    from experiments import imagenet
+    from tests.fake_imagenet import write_fake_imagenet_manual_dir
+
+    root = tmp_path_factory.mktemp("imagenet")
+    fake = write_fake_imagenet_manual_dir(str(root / "manual"))
+    data_dir = str(root / "tfds")
+    with pytest.MonkeyPatch.context() as mp:
+        block_network(mp)
+        builder = imagenet.load_imagenet_builder(data_dir, manual_dir=fake["manual_dir"])
+    return {**fake, "data_dir": data_dir, "builder": builder}
+
+
+@pytest.fixture
+def imagenet_overrides(fake_imagenet, tmp_path):
+    """Overrides that make any ImageNet experiment a seconds-long run on the 100 JPEGs."""
+    return {"scale": "tiny", "data_dir": fake_imagenet["data_dir"],
+            "results_dir": str(tmp_path / "runs"), "progress": False}
+
+
+@pytest.fixture
+def overrides_for(request):
+    """``overrides_for(experiment_class)``: the tiny overrides of the class's dataset."""
+    def pick(cls):
+        from experiments.datasets import ImageNet
+
+        is_imagenet = isinstance(cls().dataset, ImageNet)
+        return request.getfixturevalue("imagenet_overrides" if is_imagenet else "tiny_overrides")
+    return pick
