@@ -21,6 +21,10 @@ accuracy, §5.2 (see ``results/reported.yaml``).
 from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
+from zookeeper import Field, component
+
+from experiments.errors import ConfigError
+from models.base import Model, binary_kernel_args
 
 FIRST_CONV_PADDINGS = ("valid", "same")
 
@@ -75,12 +79,10 @@ def binarynet(
     initializer = "glorot_uniform"
     if kernel_init_scale != 1.0:
         initializer = ScaledInitializer("glorot_uniform", kernel_init_scale)
-    binary = dict(
-        kernel_initializer=initializer,
-        kernel_quantizer=kernel_quantizer,
-        kernel_constraint=kernel_constraint,
-        use_bias=False,
-    )
+    # "model_default": Courbariaux et al.'s latent weights, ste_sign clipped to [-1, 1]
+    binary = dict(kernel_initializer=initializer, use_bias=False,
+                  **binary_kernel_args(kernel_quantizer, kernel_constraint, "ste_sign",
+                                       "weight_clip"))
     binary_in = dict(input_quantizer="ste_sign", **binary)
 
     def bn(name):
@@ -112,11 +114,6 @@ def binarynet(
     outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
     return tf.keras.Model(inputs, outputs, name="binarynet")
 
-
-from zookeeper import Field, component  # noqa: E402
-
-from experiments.errors import ConfigError  # noqa: E402
-from models.base import Model  # noqa: E402
 
 
 @component
