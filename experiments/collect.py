@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 from experiments import locks, runs as run_files
 from experiments.errors import RunFolderError
-from experiments.runs import NON_SEMANTIC
 
 SEED_FREE = {"seed", "run_id"}
 
@@ -67,7 +66,7 @@ class Run:
     def semantic_config(self) -> dict:
         """The config without seed and bookkeeping (paths, progress bar): what a result
         depends on besides the seed."""
-        return {k: v for k, v in self.config.items() if k not in SEED_FREE | NON_SEMANTIC}
+        return {k: v for k, v in run_files.semantic(self.config).items() if k not in SEED_FREE}
 
     @property
     def group_key(self) -> tuple:

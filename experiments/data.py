@@ -15,18 +15,15 @@ TensorFlow seed, on earlier epochs or on how many epochs ran before a resume.
 """
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import posixpath
-import shutil
 import tarfile
 import tempfile
 import zlib
-from typing import NamedTuple
 
-from experiments.errors import ConfigError, DatasetError
-from experiments.locks import Claim
+from experiments.errors import DatasetError
+from experiments.locks import preparing
 
 import requests
 import tensorflow as tf
@@ -120,6 +117,17 @@ def verify_cifar10_archive(archive: str, md5s: dict = CIFAR10_BIN_MD5) -> None:
         )
 
 
+def archive_problem(archive: str) -> str | None:
+    """What makes ``archive`` unusable as the CIFAR-10 archive path (None: nothing)."""
+    if os.path.isdir(archive):
+        inside = os.path.join(archive, _ARCHIVE_NAME)
+        hint = f"; it holds one: {inside}" if os.path.isfile(inside) else ""
+        return f"{archive} is a directory; give the path of the file {_ARCHIVE_NAME} itself{hint}"
+    if not os.path.isfile(archive):
+        return f"{archive} does not exist"
+    return None
+
+
 def _is_prepared(builder) -> bool:
     return (builder.data_path / "dataset_info.json").exists()
 
@@ -140,44 +148,20 @@ def load_cifar10_builder(
     builder = tfds.builder("cifar10", data_dir=data_dir)
     if _is_prepared(builder):
         return builder
-    os.makedirs(data_dir, exist_ok=True)
-    claim = Claim(os.path.join(data_dir, ".cifar10.prepare.lock"),
-                  what=f"CIFAR-10 preparation in {data_dir}")
-    claim.acquire(wait=True, on_wait=lambda who: print(
-        f"waiting for {who}, which is preparing CIFAR-10 in {data_dir}", flush=True))
-    try:
+    stale = (os.path.join(data_dir, _TMP_PREFIX + "*"), str(builder.data_path) + ".incomplete*")
+    with preparing(data_dir, "cifar10", stale):
         builder = tfds.builder("cifar10", data_dir=data_dir)
         if _is_prepared(builder):  # the other process finished it meanwhile
             return builder
-        remove_stale_temporaries(builder, data_dir)
         if archive is not None:
-            if os.path.isdir(archive):
-                raise DatasetError(
-                    f"CIFAR-10 archive {archive} is a directory; give the path of the file "
-                    f"cifar-10-binary.tar.gz itself. {_HOW_TO_GET}")
-            if not os.path.isfile(archive):
-                raise DatasetError(
-                    f"CIFAR-10 archive {archive} does not exist. {_HOW_TO_GET}"
-                )
+            problem = archive_problem(archive)
+            if problem:
+                raise DatasetError(f"CIFAR-10 archive {problem}. {_HOW_TO_GET}")
             verify_cifar10_archive(archive, md5s)
             _prepare_offline(builder, archive, data_dir)
         else:
             _prepare_online(builder)
         return builder
-    finally:
-        claim.release()
-
-
-def remove_stale_temporaries(builder, data_dir: str) -> list:
-    """Remove what a killed preparation left behind (our temporary folder, TFDS's
-    ``<version>.incomplete*`` folder); only called while holding the data-dir claim,
-    so no live preparation owns them."""
-    stale = glob.glob(os.path.join(data_dir, _TMP_PREFIX + "*"))
-    stale += glob.glob(str(builder.data_path) + ".incomplete*")
-    for path in stale:
-        print(f"removing {path}, left by a preparation that did not finish", flush=True)
-        shutil.rmtree(path, ignore_errors=True)
-    return stale
 
 
 def _prepare_offline(builder: tfds.core.DatasetBuilder, archive: str, data_dir: str) -> None:
@@ -235,13 +219,6 @@ def _prepare_online(builder: tfds.core.DatasetBuilder, timeout_s: float = 10.0) 
         ) from e
 
 
-class DataPlan(NamedTuple):
-    train_split: str
-    val_split: str
-    n_train: int
-    n_val: int
-
-
 def split_sizes(data_dir: str) -> dict:
     """Split sizes from the prepared dataset's metadata, or the official sizes if it is
     not prepared yet: what every check before preparation relies on."""
@@ -249,30 +226,6 @@ def split_sizes(data_dir: str) -> dict:
     if not _is_prepared(builder):
         return dict(SPLIT_SIZES)
     return {name: int(split.num_examples) for name, split in builder.info.splits.items()}
-
-
-def plan_cifar10(data_dir: str, validation: str = "test", train_subset: int | None = None,
-                 holdout: int = 5000) -> DataPlan:
-    """The (train, validation) splits of a run and their sizes, from metadata alone.
-
-    Raises ``ConfigError`` for a subset or holdout that the splits cannot provide.
-    """
-    sizes = split_sizes(data_dir)
-    n_all = sizes["train"]
-    if validation == "holdout":
-        if not 0 < holdout < n_all:
-            raise ConfigError(f"holdout must be in 1..{n_all - 1} (the train split has "
-                              f"{n_all} images), got {holdout}")
-        n_available, n_val = n_all - holdout, holdout
-    else:
-        n_available, n_val = n_all, sizes["test"]
-    if train_subset is not None and not 0 < train_subset <= n_available:
-        where = f" after the {holdout}-image holdout" if validation == "holdout" else ""
-        raise ConfigError(
-            f"train_subset={train_subset} is more than the {n_available} training images "
-            f"available{where}; use 1..{n_available} (0 = all)")
-    train_split, val_split = cifar10_splits(validation, train_subset, holdout, n_all)
-    return DataPlan(train_split, val_split, train_subset or n_available, n_val)
 
 
 def cifar10_splits(
@@ -313,7 +266,7 @@ def normalize(image):
     return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
-def augment(image, seed):
+def augment(image, seed, padding: int = 4):
     """Paper §5.2 augmentation of one uint8 32x32x3 image, a pure function of ``seed``.
 
     Zero-pad 4 px on each side (40x40; black, i.e. -1 after `normalize`, as in the
@@ -321,7 +274,7 @@ def augment(image, seed):
     ``seed`` is a shape-[2] integer tensor; crop and flip use independent sub-seeds.
     """
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-    image = tf.pad(image, [[4, 4], [4, 4], [0, 0]])
+    image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
     image = tf.image.stateless_random_crop(image, [32, 32, 3], seed=crop_seed)
     return tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
 
@@ -354,13 +307,23 @@ def _decoded(builder, split: str) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def train_dataset(
-    builder, split: str, batch_size: int, seed: int, epoch: int, drop_remainder: bool = True
+    builder, split: str, batch_size: int, seed: int, epoch: int, drop_remainder: bool = True,
+    skip_examples: int = 0, input_context: tf.distribute.InputContext | None = None,
+    padding: int = 4,
 ) -> tf.data.Dataset:
     """One epoch of augmented (images float32 in [-1, 1], labels int64) batches.
 
     The whole split is permuted with the stateless seed ``[seed*1000003 + epoch, -1]``
     and example i of the epoch is augmented with ``[seed*1000003 + epoch, i]``, so an
     epoch is reproducible on its own, e.g. after resuming from a checkpoint.
+    ``skip_examples`` starts the epoch that far in (a mid-epoch checkpoint): the same
+    examples with the same augmentation as the rest of an uninterrupted epoch.
+
+    ``batch_size`` is the global batch. With an ``input_context`` (one pipeline per
+    worker, ``distribute_datasets_from_function``) pipeline k of N takes every N-th
+    example of the epoch's order and batches per replica, so the replicas of all workers
+    together see exactly the examples of the one-replica global batch, each with the
+    same augmentation.
     """
     images, labels = _decoded(builder, split)
     epoch_seed = tf.constant(seed * 1000003 + epoch, tf.int64)
@@ -372,16 +335,30 @@ def train_dataset(
 
     def prepare(index, example):
         image, label = example
-        return normalize(augment(image, tf.stack([epoch_seed, index]))), label
+        return normalize(augment(image, tf.stack([epoch_seed, index]), padding)), label
 
-    ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.enumerate().skip(skip_examples)
+    ds, batch_size = _per_pipeline(ds, batch_size, input_context)
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(builder, split: str, batch_size: int) -> tf.data.Dataset:
-    """Unaugmented, normalised batches in the stored order; the last batch may be short."""
+def _per_pipeline(ds, global_batch: int, input_context):
+    """This input pipeline's share of the examples, and its (per-replica) batch size."""
+    if input_context is None:
+        return ds, global_batch
+    if input_context.num_input_pipelines > 1:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    return ds, input_context.get_per_replica_batch_size(global_batch)
+
+
+def eval_dataset(builder, split: str, batch_size: int,
+                 input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+    """Unaugmented, normalised batches in the stored order; the last batch may be short.
+    With an ``input_context``, this pipeline's share (every N-th example), per replica."""
     images, labels = _decoded(builder, split)
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    ds, batch_size = _per_pipeline(ds, batch_size, input_context)
     ds = ds.map(lambda x, y: (normalize(x), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

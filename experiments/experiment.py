@@ -1,4 +1,4 @@
-"""The CIFAR-10 experiment component: every field of a run, validated before any work.
+"""The experiment component: every field of a run, validated before any work.
 
 A paper experiment (``configs/``) is a subclass that changes only the defaults that
 differ. Values resolve in this order: class defaults < the chosen ``scale`` preset <
@@ -16,25 +16,28 @@ from zookeeper import ComponentField, Field, component, configure
 from zookeeper.core.field import ComponentField as _ComponentFieldType
 from zookeeper.core.utils import generate_component_subclasses, is_component_instance
 
+from experiments.datasets import Cifar10, Dataset, ImageNet
 from experiments.errors import ConfigError
-from experiments.runs import NON_SEMANTIC, check_run_id
+from experiments.runs import check_run_id, semantic
 from experiments.optimizers import Bop, Optimizer
 from models.base import Model
 from models.binarynet import BinaryNet
+from models.birealnet import BiRealNet
 
-DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
+# "default" picks for itself (see experiments.train.make_strategy); "auto" is its alias.
+DISTRIBUTIONS = ("default", "one_device", "mirrored", "multi_worker")
 VALIDATIONS = ("test", "holdout")
 
 
 @component
-class Cifar10Experiment:
-    """Train a model on CIFAR-10 (paper §5) and write a run directory (``experiments.runs``).
+class Experiment:
+    """Train a model on a dataset (paper §5) and write a run directory (``experiments.runs``).
 
     Class attributes of subclasses (not config fields): ``name`` (the CLI name and run
     folder), ``section`` (paper section), ``scales`` (preset overrides per scale).
     """
 
-    name = "cifar10"
+    name = "experiment"
     section = ""
     scales = {"paper": {}}
 
@@ -46,7 +49,9 @@ class Cifar10Experiment:
     holdout: int = Field(5000)
     train_subset: int = Field(0)
     data_dir: str = Field(os.path.join("~", "tensorflow_datasets"))
-    cifar10_archive: str = Field("")
+    cifar10_archive: str = Field("")  # CIFAR-10 offline: a copy of cifar-10-binary.tar.gz
+    imagenet_dir: str = Field("")  # ImageNet: the folder with the ILSVRC2012_img_*.tar files
+    dataset: Dataset = ComponentField(Cifar10)
     model: Model = ComponentField(BinaryNet)
     optimizer: Optimizer = ComponentField(Bop)
     flip_log_interval: int = Field(10)
@@ -60,6 +65,14 @@ class Cifar10Experiment:
     # A run whose training loss exceeds this many times its first steps' loss has
     # diverged and stops as `failed` (0 = only non-finite losses stop it).
     divergence_factor: float = Field(1e4)
+    # Checkpoints also every N steps / M minutes within an epoch (0 = off); a run resumed
+    # from one continues mid-epoch exactly where it stopped.
+    checkpoint_every_steps: int = Field(0)
+    checkpoint_every_minutes: float = Field(0.0)
+    cluster_timeout_s: float = Field(300.0)  # multi-worker: how long to wait for the others
+    # With several replicas, batch-norm statistics over the global batch (as on one
+    # device); False: per replica, as plain Keras does under MirroredStrategy.
+    sync_batchnorm: bool = Field(True)
 
     def __pre_configure__(self, conf):
         # Without scale= on the command line, the class's own default scale applies (§3
@@ -74,7 +87,10 @@ class Cifar10Experiment:
         # sec52_bop's gamma.every_epochs under optimizer=LatentSGD) are left out by build().
         skip = getattr(self, "_skip_preset", ())
         preset = {k: v for k, v in self.scales[scale].items() if k not in skip}
-        return {**preset, **conf}
+        conf = {**preset, **conf}
+        if conf.get("distribution") == "auto":
+            conf["distribution"] = "default"
+        return conf
 
     def check(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size,
@@ -93,7 +109,12 @@ class Cifar10Experiment:
         if self.holdout < 1:
             raise ConfigError(f"holdout must be >= 1, got {self.holdout}")
         if self.distribution not in DISTRIBUTIONS:
-            raise ConfigError(f"distribution must be one of {DISTRIBUTIONS}, got {self.distribution!r}")
+            raise ConfigError(
+                f"distribution must be one of {DISTRIBUTIONS} ('default' = auto: mirrored on "
+                f"several GPUs, multi_worker under TF_CONFIG), got {self.distribution!r}")
+        if self.checkpoint_every_steps < 0 or self.checkpoint_every_minutes < 0:
+            raise ConfigError("checkpoint_every_steps and checkpoint_every_minutes must be >= 0 "
+                              "(0 = only at epoch ends)")
         if self.divergence_factor < 0:
             raise ConfigError(
                 f"divergence_factor must be >= 0 (0 = stop only on non-finite losses), got "
@@ -103,28 +124,19 @@ class Cifar10Experiment:
         self.plan_data()  # subset, holdout and batch size against the split sizes
 
     def _check_archive(self) -> None:
-        if not self.cifar10_archive:
-            return
-        path = os.path.expanduser(self.cifar10_archive)
-        if os.path.isdir(path):
-            inside = os.path.join(path, "cifar-10-binary.tar.gz")
-            hint = (f"; it holds one: cifar10_archive={inside}" if os.path.isfile(inside) else "")
-            raise ConfigError(
-                f"cifar10_archive={self.cifar10_archive!r} is a directory; give the path of the "
-                f"file cifar-10-binary.tar.gz itself{hint}")
-        if not os.path.isfile(path):
-            raise ConfigError(
-                f"cifar10_archive={self.cifar10_archive!r} does not exist; give the path of "
-                "cifar-10-binary.tar.gz, or leave it empty to let TFDS download CIFAR-10"
-            )
+        from experiments.data import archive_problem
+
+        problem = self.cifar10_archive and archive_problem(os.path.expanduser(self.cifar10_archive))
+        if problem:
+            hint = ("" if "directory" in problem else "; give the path of cifar-10-binary.tar.gz, "
+                    "or leave it empty to let TFDS download CIFAR-10")
+            raise ConfigError(f"cifar10_archive: {problem}{hint}")
 
     def plan_data(self):
         """The run's splits and sizes, computed from the dataset's metadata alone (the
         prepared ``dataset_info.json`` if there is one, else the official sizes), so a
         subset or batch size that cannot work is refused before any preparation."""
-        from experiments import data
-
-        plan = data.plan_cifar10(os.path.expanduser(self.data_dir), self.validation,
+        plan = self.dataset.plan(os.path.expanduser(self.data_dir), self.validation,
                                  self.train_subset or None, self.holdout)
         if plan.n_train // self.batch_size < 1:
             raise ConfigError(
@@ -143,7 +155,7 @@ class Cifar10Experiment:
         return flatten(self)
 
     def semantic_config(self) -> dict:
-        return {k: v for k, v in self.resolved_config().items() if k not in NON_SEMANTIC}
+        return semantic(self.resolved_config())
 
     def run_name(self) -> str:
         from experiments.runs import config_hash
@@ -154,6 +166,24 @@ class Cifar10Experiment:
 
     def run_dir(self) -> str:
         return os.path.join(self.results_dir, self.name, self.run_name())
+
+
+@component
+class Cifar10Experiment(Experiment):
+    """Train a model on CIFAR-10 (§5.1, §5.2): BinaryNet by default."""
+
+    name = "cifar10"
+
+
+@component
+class ImageNetExperiment(Experiment):
+    """Train a model on ImageNet (§5.3): the camera-ready shared settings by default
+    (batch 1024; the configs in ``configs/imagenet.py`` set model, epochs and schedules)."""
+
+    name = "imagenet"
+    dataset: Dataset = ComponentField(ImageNet)
+    model: Model = ComponentField(BiRealNet)
+    batch_size: int = Field(1024)
 
 
 def flatten(instance, prefix: str = "") -> dict:
@@ -220,7 +250,7 @@ def _component_names(type_path: str) -> list:
                    if not c.__dict__.get("abstract", False)})
 
 
-def build(cls, overrides: dict | None = None) -> Cifar10Experiment:
+def build(cls, overrides: dict | None = None) -> Experiment:
     """Instantiate, configure and validate an experiment class; raise ``ConfigError``."""
     overrides = dict(overrides or {})
     skipped = set()

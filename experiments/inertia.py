@@ -13,9 +13,9 @@ from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from experiments import data, runs
+from experiments import runs
 from experiments.flips import count_flips, sign_bits
-from experiments.train import INPUT_SHAPE, NUM_CLASSES, TrainState, prepare_data
+from experiments.train import TrainState, prepare_data
 
 
 def accuracy(model, dataset) -> float:
@@ -28,7 +28,8 @@ def accuracy(model, dataset) -> float:
 def latent_copy(exp, model) -> tf.keras.Model:
     """The same network with the real latent kernels used as they are: no kernel
     quantizer, while every input quantizer still binarises the activations."""
-    twin = exp.model.build(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES,
+    twin = exp.model.build(input_shape=exp.dataset.input_shape(),
+                           num_classes=exp.dataset.num_classes,
                            kernel_quantizer=None, kernel_constraint=None)
     twin.set_weights(model.get_weights())
     return twin
@@ -60,8 +61,8 @@ def approximation_test(exp, run_dir: str) -> dict:
     if not manager.latest_checkpoint:
         raise FileNotFoundError(f"no checkpoint in {run_dir}; train the run first")
     tf.train.Checkpoint(model=state.model).restore(manager.latest_checkpoint).expect_partial()
-    train_eval = data.eval_dataset(builder, train_split, 500)
-    test_eval = data.eval_dataset(builder, val_split, 500)
+    train_eval = exp.dataset.eval_dataset(builder, train_split, 500)
+    test_eval = exp.dataset.eval_dataset(builder, val_split, 500)
     latent = latent_copy(exp, state.model)
     results = {
         "binary": {"train": accuracy(state.model, train_eval), "test": accuracy(state.model, test_eval)},
@@ -116,7 +117,8 @@ def theorem1_pair(exp_a, exp_b, epochs: int) -> dict:
     differing = [d]
     flips_a = flips_b = 0
     for epoch in range(epochs):
-        batches = [iter(data.train_dataset(builder, train_split, exp_a.batch_size, exp_a.seed, epoch))
+        batches = [iter(exp_a.dataset.train_dataset(builder, train_split, exp_a.batch_size,
+                                                 exp_a.seed, epoch))
                    for _ in range(2)]
         for _ in range(steps_per_epoch):
             d, now_abs, (fa, fb) = pair.step(batches)

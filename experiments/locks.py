@@ -20,10 +20,13 @@ folder), and a process never opens a lock file it holds a second time: with the
 byte-range locks of NFS, closing any descriptor of a file drops all of the process's
 locks on it.
 """
+import contextlib
 import errno
 import fcntl
+import glob
 import json
 import os
+import shutil
 import socket
 import threading
 import time
@@ -230,3 +233,24 @@ def describe_holder(path: str) -> str:
 def run_claim(run_dir: str) -> Claim:
     """The claim on one run folder (the folder must exist)."""
     return Claim(os.path.join(run_dir, LOCK_NAME), what=f"run folder {run_dir}")
+
+
+@contextlib.contextmanager
+def preparing(data_dir: str, name: str, stale_patterns=()):
+    """Hold the claim on preparing dataset ``name`` in ``data_dir``, waiting for another
+    process that prepares it (so the second uses the first's result instead of racing
+    it). Once held, what a killed preparation left (``stale_patterns``, globs) is removed:
+    no live process owns it."""
+    os.makedirs(data_dir, exist_ok=True)
+    claim = Claim(os.path.join(data_dir, f".{name}.prepare.lock"),
+                  what=f"{name} preparation in {data_dir}")
+    claim.acquire(wait=True, on_wait=lambda who: print(
+        f"waiting for {who}, which is preparing {name} in {data_dir}", flush=True))
+    try:
+        for pattern in stale_patterns:
+            for path in glob.glob(pattern):
+                print(f"removing {path}, left by a preparation that did not finish", flush=True)
+                shutil.rmtree(path, ignore_errors=True)
+        yield
+    finally:
+        claim.release()

@@ -25,6 +25,9 @@ from experiments.errors import ConfigError
 from experiments.schedules import Constant, Schedule, scaled
 
 legacy = tf.keras.optimizers.legacy
+# `ste`/kernel quantizer value meaning: each binary layer keeps the latent quantizer and
+# constraint of the model's own (larq-zoo) definition, e.g. XNOR-Net's scaled sign.
+MODEL_DEFAULT = "model_default"
 
 
 def xavier_lr_multiplier(shape) -> float:
@@ -131,7 +134,8 @@ class LatentWeights(Optimizer):
     learning rate by ``xavier_lr_multiplier``; ``binary_lr_multiplier`` multiplies the
     learning rate of all binary kernels (Theorem 1 scales it together with the initial
     latent weights); real-valued variables keep ``lr``.
-    ``ste`` is the larq quantizer used in the forward pass. For ``ste_sign``,
+    ``ste`` is the larq quantizer used in the forward pass (``model_default``: each
+    model's own, as larq-zoo defines it; needs ``clip=0``). For ``ste_sign``,
     ``ste_clip_value`` is where its straight-through gradient is cut to zero (larq's
     default 1.0: |w~| > 1 gets no gradient); 0 passes the gradient everywhere, the
     magnitude-independent pseudo-gradient Theorem 1 assumes.
@@ -151,6 +155,8 @@ class LatentWeights(Optimizer):
         raise NotImplementedError
 
     def kernel_quantizer(self):
+        if self.ste == MODEL_DEFAULT:  # the model's own latent quantizer (larq-zoo's)
+            return MODEL_DEFAULT
         if self.ste == "ste_sign":
             return lq.quantizers.SteSign(clip_value=float(self.ste_clip_value) or None)
         return lq.quantizers.get(self.ste)
@@ -168,12 +174,18 @@ class LatentWeights(Optimizer):
         if self.ste_clip_value < 0:
             raise ConfigError(
                 f"optimizer.ste_clip_value must be >= 0 (0 = never cut), got {self.ste_clip_value}")
+        if self.ste == MODEL_DEFAULT:
+            if self.clip > 0:
+                raise ConfigError(
+                    "optimizer.ste='model_default' brings the model's own weight constraint; "
+                    "set optimizer.clip=0.0")
+            return
         try:
             lq.quantizers.get(self.ste)
         except ValueError as e:
             raise ConfigError(
                 f"optimizer.ste={self.ste!r} is not a larq quantizer (e.g. ste_sign, "
-                f"approx_sign, swish_sign): {e}"
+                f"approx_sign, swish_sign), nor 'model_default' (the model's own): {e}"
             ) from None
 
     def build(self, model, steps_per_epoch, epochs):

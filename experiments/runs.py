@@ -35,8 +35,19 @@ PACKAGES = ("tensorflow", "tf-keras", "larq", "larq-zoo", "zookeeper",
 RUN_FILES = ("config.json", "metrics.jsonl", "flips.jsonl", "summary.json")
 # Config fields that say where things live or how they are shown, not what is computed:
 # they are left out of the run id, so the same command resumes the same run anywhere.
-NON_SEMANTIC = {"data_dir", "cifar10_archive", "results_dir", "run_id", "progress",
-                "tensorboard", "steps_per_loop", "flip_log_interval", "divergence_factor"}
+NON_SEMANTIC = {"data_dir", "cifar10_archive", "imagenet_dir", "results_dir", "run_id",
+                "progress", "tensorboard", "steps_per_loop", "flip_log_interval",
+                "divergence_factor", "checkpoint_every_steps", "checkpoint_every_minutes",
+                "cluster_timeout_s"}
+# Fields added after runs were made, at the value that computes what those runs computed:
+# left out of the run id and of config comparisons, so existing run ids stay valid.
+NEUTRAL_DEFAULTS = {"dataset": "Cifar10", "dataset.augment_padding": 4, "sync_batchnorm": True}
+
+
+def semantic(config: dict) -> dict:
+    """The part of a flat config that determines the result (what the run id hashes)."""
+    return {k: v for k, v in config.items()
+            if k not in NON_SEMANTIC and not (k in NEUTRAL_DEFAULTS and NEUTRAL_DEFAULTS[k] == v)}
 
 
 def now() -> str:

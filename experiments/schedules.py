@@ -2,8 +2,12 @@
 
 The paper uses three shapes: constant (§5.1), staircase x0.1 every 100 epochs (§5.2) and
 linear decay over the whole run (§5.3, ``PolynomialDecay`` with power 1 in the authors'
-code). Schedules are defined in epochs and built into Keras schedules of optimizer
-steps once the number of steps per epoch is known; larq's ``Bop`` evaluates a schedule
+code); larq-zoo's latent-weight recipes add piecewise-constant steps. Schedules are
+defined in epochs and built into Keras schedules of optimizer steps once the number of
+steps per epoch is known. That number comes as ``n_train / batch_size``, which need not
+be whole: epoch boundaries (staircase) fall on the loop's whole-step epochs,
+``int(steps_per_epoch)``, while linear decay spans the authors' ``epochs * n // batch``
+steps; larq's ``Bop`` evaluates a schedule
 for gamma or tau at its own step counter, which is checkpointed with it.
 """
 
@@ -52,7 +56,7 @@ class Staircase(Schedule):
     def build(self, steps_per_epoch: int, epochs: int):
         return tf.keras.optimizers.schedules.ExponentialDecay(
             float(self.value),
-            decay_steps=self.every_epochs * steps_per_epoch,
+            decay_steps=self.every_epochs * int(steps_per_epoch),
             decay_rate=float(self.factor),
             staircase=True,
         )
@@ -75,7 +79,7 @@ class Linear(Schedule):
 
     def build(self, steps_per_epoch: int, epochs: int):
         return tf.keras.optimizers.schedules.PolynomialDecay(
-            float(self.value), decay_steps=epochs * steps_per_epoch,
+            float(self.value), decay_steps=int(epochs * steps_per_epoch),
             end_learning_rate=float(self.end), power=1.0,
         )
 
@@ -112,3 +116,48 @@ def evaluate(schedule, step: int) -> float:
     if isinstance(schedule, (int, float)):
         return float(schedule)
     return float(schedule(step))
+
+
+@component
+class PiecewiseConstant(Schedule):
+    """``value * multipliers[i]`` from epoch ``boundary_epochs[i - 1]`` on (``multipliers[0]``
+    before the first boundary): an epoch-indexed step function such as larq-zoo's
+    ``TrainXNORNet.learning_rate_schedule`` (§5.3 latent-weight baseline). A boundary may
+    be a fraction of an epoch (reduced scales); it becomes step
+    ``int(boundary * int(steps_per_epoch))`` (whole-step epochs, as the training loop
+    counts them), the first step that uses the next value."""
+
+    boundary_epochs: tuple = Field(())
+    multipliers: tuple = Field((1.0,))
+
+    def boundary_steps(self, steps_per_epoch) -> list[int]:
+        return [int(b * int(steps_per_epoch)) for b in self.boundary_epochs]
+
+    def build(self, steps_per_epoch, epochs: int):
+        values = [float(self.value * m) for m in self.multipliers]
+        if not self.boundary_epochs:
+            return values[0]
+        steps = self.boundary_steps(steps_per_epoch)
+        if any(b < 1 for b in steps) or any(a >= b for a, b in zip(steps, steps[1:])):
+            raise ConfigError(
+                f"boundary_epochs {tuple(self.boundary_epochs)} give boundary steps {steps} "
+                f"at {steps_per_epoch} steps per epoch; they must be >= 1 and increasing")
+        # Keras switches to values[i + 1] at step > boundaries[i]; here the switch is *at*
+        # the boundary step (the first step of that epoch), as a per-epoch scheduler does.
+        return tf.keras.optimizers.schedules.PiecewiseConstantDecay(
+            [b - 1 for b in steps], values)
+
+    def check_schedule(self, name: str) -> None:
+        bounds, mults = tuple(self.boundary_epochs), tuple(self.multipliers)
+        if len(mults) != len(bounds) + 1:
+            raise ConfigError(
+                f"{name}.multipliers needs one value more than {name}.boundary_epochs "
+                f"(one per interval), got {len(mults)} and {len(bounds)}")
+        if any(b <= 0 for b in bounds) or any(a >= b for a, b in zip(bounds, bounds[1:])):
+            raise ConfigError(
+                f"{name}.boundary_epochs must be positive and increasing, got {bounds}")
+        if any(m <= 0 for m in mults):
+            raise ConfigError(f"{name}.multipliers must be > 0, got {mults}")
+
+    def values(self) -> list[float]:
+        return [self.value * m for m in self.multipliers]

@@ -7,9 +7,16 @@ losses are averaged over it, and the same code runs under the default, mirrored
 (multi-GPU) or multi-worker strategy.
 
 Resumption: a checkpoint (model, optimizer with all slots and step counters, epoch and
-step) is written after every epoch; re-running the same command restores it and goes
-on. Data order and augmentation are pure functions of (seed, epoch), so a resumed run
-sees the same batches as an uninterrupted one.
+step, and the running sums of the epoch) is written after every epoch and, optionally,
+every N steps or M minutes; re-running the same command restores it and goes on from
+that step. Data order and augmentation are pure functions of (seed, epoch), and the
+epoch's pipeline starts at the restored step, so a resumed run sees the same batches as
+an uninterrupted one.
+
+Data: the dataset component (``exp.dataset``) gives input shape, classes and pipelines;
+each input pipeline (one per worker) is built by ``distribute_datasets_from_function``
+with per-replica batches, and one global step always consumes the same examples, however
+many replicas share it.
 
 Failures: one process at a time holds a run folder (``experiments.locks``); on every
 start the logs are cut back to the checkpoint that is restored, so nothing is logged
@@ -17,6 +24,7 @@ twice; SIGTERM is handled like Ctrl-C; a diverging loss, and any other exception
 the run as ``failed`` with the reason in ``summary.json``.
 """
 import contextlib
+import hashlib
 import math
 import os
 import signal
@@ -29,47 +37,35 @@ from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from experiments import data, locks, runs
+from experiments import locks, runs
+from experiments.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
 from experiments.flips import count_flips, pi_t, sign_bits
 from experiments.optimizers import binary_kernels
 from experiments.schedules import evaluate
 
-INPUT_SHAPE = (32, 32, 3)
-NUM_CLASSES = 10
 LOG_EVERY_S = 60
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """``mirrored``: all local GPUs; ``multi_worker``: the cluster in ``TF_CONFIG``."""
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def is_chief(strategy) -> bool:
-    """Only the chief of a multi-worker cluster writes the run folder; the others
-    write their (required) checkpoint copies to a scratch folder."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
 class TrainState:
-    """Model, optimizer and the compiled step functions of one run."""
+    """Model, optimizer, the epoch's running sums and the compiled step functions of a run.
 
-    def __init__(self, exp, strategy, steps_per_epoch: int):
+    Everything a resume needs is in ``checkpoint``: weights, optimizer slots (Bop's m,
+    Adam's moments) and step counters (hence schedule positions), the epoch and global
+    step, the divergence yardstick, and the epoch so far (loss/accuracy sums, flip
+    counts, seconds) so that a run resumed mid-epoch reports the same epoch row.
+    """
+
+    def __init__(self, exp, strategy, steps_per_epoch: float):
         self.strategy = strategy
         self._global_batch = exp.batch_size  # losses average over the global batch
+        num_classes = exp.dataset.num_classes
+        # Layer names are the keys of the flip logs: numbered from 0 in every build (larq-zoo's
+        # models are unnamed, so a second model in one process would get other names).
+        tf.keras.backend.reset_uids()
         with strategy.scope():
             self.model = exp.model.build(
-                input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES,
+                input_shape=exp.dataset.input_shape(), num_classes=num_classes,
                 kernel_quantizer=exp.optimizer.kernel_quantizer(),
                 kernel_constraint=exp.optimizer.kernel_constraint(),
             )
@@ -84,12 +80,22 @@ class TrainState:
             self.train_acc = tf.keras.metrics.SparseCategoricalAccuracy()
             self.val_loss = tf.keras.metrics.Mean()
             self.val_acc = tf.keras.metrics.SparseCategoricalAccuracy()
+            self.val_top5 = tf.keras.metrics.SparseTopKCategoricalAccuracy(
+                k=min(5, num_classes))
+        if exp.sync_batchnorm and strategy.num_replicas_in_sync > 1:
+            synchronize_batchnorm(self.model)
         self.kernels = binary_kernels(self.model)
         self.layer_names = [k.name.split("/")[0] for k in self.kernels]
         self.layer_sizes = np.array([int(np.prod(k.shape)) for k in self.kernels], np.float64)
+        self.epoch_flips = tf.Variable(np.zeros(len(self.kernels)), trainable=False,
+                                       name="epoch_flips")
+        self.epoch_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                         name="epoch_seconds")
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
-            reference_loss=self.reference_loss)
+            reference_loss=self.reference_loss, train_loss=self.train_loss,
+            train_acc=self.train_acc, epoch_flips=self.epoch_flips,
+            epoch_seconds=self.epoch_seconds)
 
         self.train_steps = tf.function(self._train_steps)
         self.evaluate_all = tf.function(self._evaluate_all)
@@ -131,10 +137,36 @@ class TrainState:
         probs = self.model(images, training=False)
         self.val_loss.update_state(tf.keras.losses.sparse_categorical_crossentropy(labels, probs))
         self.val_acc.update_state(labels, probs)
+        self.val_top5.update_state(labels, probs)
 
     def _evaluate_all(self, dataset):
         for images, labels in dataset:
             self.strategy.run(self._eval_step, args=(images, labels))
+
+    def digest(self) -> str:
+        """sha256 of every model and optimizer variable: equal digests, equal states
+        (compared across workers and between interrupted and uninterrupted runs)."""
+        def one(v):
+            value = np.ascontiguousarray(v.numpy())
+            return hashlib.sha256(str(value.shape).encode() + value.tobytes()).hexdigest()
+
+        # the model's variables in layer order; the optimizer's as a sorted set, since a
+        # restored optimizer creates its slots in another order (and under other names)
+        parts = [one(v) for v in self.model.weights] + sorted(one(v) for v in self.optimizer.weights)
+        return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def synchronize_batchnorm(model) -> int:
+    """Batch norm over the global batch: every replica normalises with the statistics of
+    all replicas' examples, so N replicas compute what one device does for the same
+    global batch (``batch_size`` means the same on 1 or 8 GPUs). The fused kernel cannot
+    synchronise, so it is switched off for these layers. Returns how many were changed."""
+    layers = [layer for layer in model.submodules
+              if isinstance(layer, tf.keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.synchronized = True
+        layer.fused = False
+    return len(layers)
 
 
 def prepare_data(exp):
@@ -143,12 +175,9 @@ def prepare_data(exp):
     The plan is checked from metadata before preparation (``exp.plan_data``) and again
     from the prepared dataset's own metadata afterwards."""
     exp.plan_data()
-    builder = data.load_cifar10_builder(
-        os.path.expanduser(exp.data_dir),
-        archive=os.path.expanduser(exp.cifar10_archive) if exp.cifar10_archive else None,
-    )
+    builder = exp.dataset.prepare(exp)
     plan = exp.plan_data()
-    n_train = data.num_examples(builder, plan.train_split)
+    n_train = exp.dataset.num_examples(builder, plan.train_split)
     steps_per_epoch = n_train // exp.batch_size
     if steps_per_epoch < 1:
         raise ConfigError(
@@ -157,19 +186,59 @@ def prepare_data(exp):
     return builder, plan.train_split, plan.val_split, n_train, steps_per_epoch
 
 
-def _resume(state, manager, run_dir) -> int:
-    """Restore the newest checkpoint (if any) and cut the logs back to it, so a run that
-    died anywhere - before its first checkpoint included - logs no epoch or step twice.
-    Returns the number of epochs done."""
-    done = 0
-    if manager.latest_checkpoint:
-        state.checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        done = int(state.epoch.numpy())
-        print(f"Resuming from {manager.latest_checkpoint} (epoch {done}, "
-              f"step {int(state.step.numpy())})")
-    for name in ("metrics.jsonl", "flips.jsonl"):
-        runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["epoch"] <= done)
-    return done
+def train_iterator(exp, strategy, builder, split, epoch, skip_batches=0):
+    """The distributed iterator over one epoch, from ``skip_batches`` global steps in."""
+    def dataset_fn(input_context):
+        return exp.dataset.train_dataset(builder, split, exp.batch_size, exp.seed, epoch,
+                                         skip_batches=skip_batches, input_context=input_context)
+    return iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+
+def eval_data(exp, strategy, builder, split):
+    def dataset_fn(input_context):
+        return exp.dataset.eval_dataset(builder, split, exp.batch_size,
+                                        input_context=input_context)
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+class Progress:
+    """What the latest checkpoint holds, for messages and for cutting the logs back:
+    read from the checkpoint files themselves (``ckpt-<global step>``), so an interrupt
+    that lands right after a save still counts that save."""
+
+    def __init__(self, steps_per_epoch: int):
+        self.steps_per_epoch = steps_per_epoch
+        self.manager = None
+        self.restored = 0
+
+    @property
+    def step(self) -> int:
+        latest = self.manager.latest_checkpoint if self.manager else None
+        return int(latest.rsplit("-", 1)[1]) if latest else self.restored
+
+    def kept(self) -> str:
+        if not self.step:
+            return "There is no checkpoint yet, so a re-run starts from scratch."
+        epochs, within = divmod(self.step, self.steps_per_epoch)
+        where = f"{epochs} epochs" + (f" and {within} steps" if within else "")
+        return f"The checkpoint at step {self.step} ({where} done) is kept."
+
+
+def _resume(state, manager, run_dir, restore_dir, chief) -> int:
+    """Restore the newest checkpoint (if any) and cut the logs back to its step, so a
+    run that died anywhere - before its first checkpoint included - logs no epoch or
+    step twice. Workers other than the chief restore the chief's checkpoint. Returns
+    the restored global step."""
+    latest = tf.train.latest_checkpoint(restore_dir)
+    step = 0
+    if latest:
+        state.checkpoint.restore(latest).assert_existing_objects_matched()
+        step = int(state.step.numpy())
+        print(f"Resuming from {latest} (epoch {int(state.epoch.numpy())}, step {step})")
+    if chief:
+        for name in ("metrics.jsonl", "flips.jsonl"):
+            runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["step"] <= step)
+    return step
 
 
 def _summary(exp, run_dir, status, started, extra=None) -> dict:
@@ -181,10 +250,12 @@ def _summary(exp, run_dir, status, started, extra=None) -> dict:
         "run_id": exp.run_name(),
         "status": status,
         "scale": exp.scale,
+        "dataset": type(exp.dataset).__name__,
         "epochs_done": len(rows),
         "epochs_planned": exp.epochs,
         "validation_split": exp.validation,
         "final_val_accuracy": rows[-1]["val_accuracy"] if rows else None,
+        "final_val_top5_accuracy": rows[-1].get("val_top5_accuracy") if rows else None,
         "final_train_accuracy": rows[-1]["train_accuracy"] if rows else None,
         "best_val_accuracy": best["val_accuracy"] if best else None,
         "best_epoch": best["epoch"] if best else None,
@@ -197,14 +268,15 @@ def _summary(exp, run_dir, status, started, extra=None) -> dict:
     return summary
 
 
-def _record_end(exp, run_dir, status, started, extra, done: int) -> bool:
-    """Record how a run ended, its logs cut back to its last checkpoint (``done`` epochs)
-    so that the folder states what a resume will start from. Best effort: a full disk may
-    refuse these writes too; then the summary keeps saying ``running``, and readers see
-    from the released claim that no process runs it."""
+def _record_end(exp, run_dir, status, started, extra, saved_step: int) -> bool:
+    """Record how a run ended, its logs cut back to its last checkpoint so that the
+    folder states what a resume will start from. Best effort: a full disk may refuse
+    these writes too; then the summary keeps saying ``running``, and readers see from
+    the released claim that no process runs it."""
     try:
         for name in ("metrics.jsonl", "flips.jsonl"):
-            runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["epoch"] <= done)
+            runs.truncate_jsonl(os.path.join(run_dir, name),
+                                lambda row: row["step"] <= saved_step)
         _summary(exp, run_dir, status, started, extra)
         return True
     except Exception as e:  # noqa: BLE001 -- the original error matters more
@@ -223,9 +295,10 @@ def _existing_run(run_dir: str, config: dict):
     config_path = os.path.join(run_dir, "config.json")
     summary_path = os.path.join(run_dir, "summary.json")
     if os.path.exists(config_path):
-        old = runs.read_json(config_path, fix="Remove the run folder to start the run again.")
-        changed = sorted(k for k in set(old) | set(config)
-                         if k not in runs.NON_SEMANTIC and old.get(k) != config.get(k))
+        old = runs.semantic(runs.read_json(
+            config_path, fix="Remove the run folder to start the run again."))
+        new = runs.semantic(config)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if changed:
             raise ConfigError(
                 f"{run_dir} holds a run with a different config ({', '.join(changed)}); "
@@ -256,12 +329,21 @@ def sigterm_as_interrupt():
 
 def train(exp) -> dict:
     """Run (or resume, or skip if finished) one experiment; return its summary."""
-    strategy = make_strategy(exp.distribution)  # first: multi-worker set-up must precede ops
-    run_dir = exp.run_dir() if is_chief(strategy) else tempfile.mkdtemp(prefix="bnn_worker_")
+    if not os.path.exists(os.path.join(exp.run_dir(), "summary.json")):
+        exp.dataset.check_source(exp)  # missing raw data: said before anything starts
+    # first: multi-worker set-up must precede ops
+    strategy = make_strategy(exp.distribution, exp.cluster_timeout_s)
+    replicas = strategy.num_replicas_in_sync
+    if exp.batch_size % replicas:
+        raise ConfigError(
+            f"batch_size={exp.batch_size} (the global batch) does not split evenly over "
+            f"{replicas} replicas; use a multiple of {replicas}")
+    chief = is_chief(strategy)
+    run_dir = exp.run_dir() if chief else tempfile.mkdtemp(prefix="bnn_worker_")
     config = exp.resolved_config()
-    finished = _existing_run(run_dir, config)
+    finished = _existing_run(exp.run_dir(), config)
     if finished:
-        print(f"{exp.name}: already completed in {run_dir}, skipping "
+        print(f"{exp.name}: already completed in {exp.run_dir()}, skipping "
               f"(val accuracy {finished['final_val_accuracy']:.4f})")
         return finished
 
@@ -274,14 +356,15 @@ def train(exp) -> dict:
         if claim.took_over:
             print(f"{run_dir}: taking over from {locks.describe_holder(claim.path)}, "
                   f"which ended without releasing it")
-        finished = _existing_run(run_dir, config)  # finished while we prepared the data?
-        if finished:
-            return finished
-        runs.write_json(os.path.join(run_dir, "config.json"), config)
-        return _train_claimed(exp, strategy, run_dir, *prepared)
+        if chief:
+            finished = _existing_run(run_dir, config)  # finished while data was prepared?
+            if finished:
+                return finished
+            runs.write_json(os.path.join(run_dir, "config.json"), config)
+        return _train_claimed(exp, strategy, run_dir, chief, *prepared)
 
 
-def _train_claimed(exp, strategy, run_dir, builder, train_split, val_split, n_train,
+def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_split, n_train,
                    steps_per_epoch) -> dict:
     summary_path = os.path.join(run_dir, "summary.json")
     previous = runs.read_json(summary_path, fix=_SUMMARY_FIX) if os.path.exists(summary_path) else {}
@@ -294,59 +377,73 @@ def _train_claimed(exp, strategy, run_dir, builder, train_split, val_split, n_tr
              "packages": runs.package_versions(),
              "train_split": train_split, "val_split": val_split, "train_examples": n_train,
              "steps_per_epoch": steps_per_epoch, "global_batch_size": exp.batch_size}
-    done = 0
+    progress = Progress(steps_per_epoch)
     try:
-        state = TrainState(exp, strategy, steps_per_epoch)
+        # schedules count in exact epochs of n_train / batch images (the authors'
+        # `epochs * n // batch` decay steps), the loop in whole steps per epoch
+        state = TrainState(exp, strategy, n_train / exp.batch_size)
         extra.update({
             "replicas": strategy.num_replicas_in_sync,
             "binary_layer_order": state.layer_names,
             "binary_layers": dict(zip(state.layer_names, state.layer_sizes.astype(int).tolist()))})
         manager = tf.train.CheckpointManager(
             state.checkpoint, os.path.join(run_dir, "checkpoints"), max_to_keep=2)
-        done = _resume(state, manager, run_dir)
+        progress.restored = _resume(state, manager, run_dir,
+                                    os.path.join(exp.run_dir(), "checkpoints"), chief)
+        progress.manager = manager
         writer = (tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard"))
-                  if exp.tensorboard else tf.summary.create_noop_writer())
-        eval_data = strategy.experimental_distribute_dataset(
-            data.eval_dataset(builder, val_split, exp.batch_size))
+                  if exp.tensorboard and chief else tf.summary.create_noop_writer())
+        evaluation = eval_data(exp, strategy, builder, val_split)
         print(f"{exp.name} [{exp.scale} scale] -> {run_dir}\n  {n_train} training images "
               f"({train_split}), validation on {val_split}, {steps_per_epoch} steps/epoch, "
               f"{exp.epochs} epochs, {strategy.num_replicas_in_sync} replica(s)")
-        for epoch in range(done, exp.epochs):
-            row, flip_rows = _train_epoch(exp, state, builder, train_split, epoch,
-                                          steps_per_epoch, eval_data, writer)
+
+        def save(flip_rows):
+            """Log the steps since the last save, then checkpoint (logs never run ahead
+            of a checkpoint by more than what the next start cuts back)."""
             runs.append_jsonl(os.path.join(run_dir, "flips.jsonl"), flip_rows)
+            _write_flips(writer, flip_rows)
+            manager.save(checkpoint_number=int(state.step.numpy()))
+
+        for epoch in range(int(state.epoch.numpy()), exp.epochs):
+            row, flip_rows = _train_epoch(exp, state, builder, train_split, epoch,
+                                          steps_per_epoch, evaluation, writer, save, progress)
+            runs.append_jsonl(os.path.join(run_dir, "flips.jsonl"), flip_rows)
+            _write_flips(writer, flip_rows)
             runs.append_jsonl(os.path.join(run_dir, "metrics.jsonl"), [row])
             state.epoch.assign(epoch + 1)
-            manager.save(checkpoint_number=epoch + 1)
-            done = epoch + 1
-            _summary(exp, run_dir, "running", started, extra)
+            manager.save(checkpoint_number=int(state.step.numpy()))
+            if chief:
+                _summary(exp, run_dir, "running", started, extra)
     except DivergenceError as e:
-        _record_end(exp, run_dir, "failed", started, {**extra, "error": str(e)}, done)
+        _record_end(exp, run_dir, "failed", started, {**extra, "error": str(e)}, progress.step)
         raise
     except KeyboardInterrupt as e:
         _record_end(exp, run_dir, "interrupted", started,
-                    {**extra, "error": f"interrupted ({e or 'Ctrl-C'})"}, done)
-        print(f"\n{exp.name}: interrupted; {_kept(done)} Re-run the same command to resume.",
+                    {**extra, "error": f"interrupted ({e or 'Ctrl-C'})"}, progress.step)
+        print(f"\n{exp.name}: interrupted; {progress.kept()} Re-run the same command to resume.",
               file=sys.stderr)
         raise
     except Exception as e:
         recorded = _record_end(exp, run_dir, "failed", started,
-                               {**extra, "error": f"{type(e).__name__}: {e}"}, done)
+                               {**extra, "error": f"{type(e).__name__}: {e}"}, progress.step)
         where = f"marked `failed` in {summary_path}" if recorded else "could not be recorded"
-        print(f"\n{exp.name}: failed ({type(e).__name__}); {where}. {_kept(done)} Once the "
-              "cause is fixed, re-run the same command to resume.", file=sys.stderr)
+        print(f"\n{exp.name}: failed ({type(e).__name__}); {where}. {progress.kept()} Once "
+              "the cause is fixed, re-run the same command to resume.", file=sys.stderr)
         raise
-    return _summary(exp, run_dir, "completed", started, extra)
+    digest = state.digest()
+    print(f"final weights and optimizer state: sha256 {digest}")
+    return _summary(exp, run_dir, "completed", started, {**extra, "state_sha256": digest})
 
 
-def _kept(done: int) -> str:
-    if done:
-        return f"The checkpoint of epoch {done} is kept."
-    return "No epoch had finished, so there is no checkpoint: the run starts from scratch."
+def _kept(epochs_done: int) -> str:
+    if epochs_done:
+        return f"The checkpoint of epoch {epochs_done} is kept."
+    return "No epoch had finished, so there is no checkpoint yet: a re-run starts from scratch."
 
 
 def check_losses(losses, first_step: int, reference: float, factor: float, epoch: int,
-                 name: str) -> None:
+                 name: str, kept: str = "") -> None:
     """Raise ``DivergenceError`` at the first step whose loss is non-finite, or larger
     than ``factor`` times the ``reference`` (first-step) loss when ``factor`` > 0."""
     losses = np.asarray(losses, dtype=np.float64)
@@ -359,35 +456,53 @@ def check_losses(losses, first_step: int, reference: float, factor: float, epoch
            f"exceeded {factor:g} x the first step's loss {reference:.4g}:")
     raise DivergenceError(
         f"{name}: the training loss {why} {losses[i]:.4g} at epoch {epoch + 1}, step "
-        f"{first_step + i}. {_kept(epoch)} Lower the learning rate (optimizer.lr / "
+        f"{first_step + i}. {kept or _kept(epoch)} Lower the learning rate (optimizer.lr / "
         "optimizer.real_lr) or gamma, which starts a new run folder (re-running the same "
         "command would resume and diverge again); divergence_factor= sets the bound.")
 
 
-def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_data, writer):
+def _write_flips(writer, flip_rows) -> None:
+    with writer.as_default():
+        for flip_row in flip_rows:
+            for name, value in flip_row["pi_t"].items():
+                tf.summary.scalar(f"pi_t/{name}", value, step=flip_row["step"])
+
+
+def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evaluation, writer,
+                 save, progress):
+    """Train (the rest of) one epoch and evaluate; ``save(flip_rows)`` is called for the
+    step checkpoints within it. Returns the epoch's metrics row and its unsaved flip rows."""
     strategy = state.strategy
-    for metric in (state.train_loss, state.train_acc, state.val_loss, state.val_acc):
+    done = int(state.step.numpy()) - epoch * steps_per_epoch  # > 0: resumed mid-epoch
+    if done == 0:
+        for metric in (state.train_loss, state.train_acc):
+            metric.reset_state()
+        state.epoch_flips.assign(np.zeros(len(state.kernels)))
+        state.epoch_seconds.assign(0.0)
+    for metric in (state.val_loss, state.val_acc, state.val_top5):
         metric.reset_state()
-    dataset = data.train_dataset(builder, train_split, exp.batch_size, exp.seed, epoch)
-    iterator = iter(strategy.experimental_distribute_dataset(dataset))
+    iterator = train_iterator(exp, strategy, builder, train_split, epoch, skip_batches=done)
     # A live bar on a terminal; in a log file, a line every LOG_EVERY_S seconds instead.
     interactive = exp.progress and sys.stdout.isatty()
     progbar = tf.keras.utils.Progbar(
         steps_per_epoch, stateful_metrics=["loss", "accuracy"], verbose=int(interactive))
-    last_log = time.time()
-    epoch_flips = np.zeros(len(state.kernels))
     flip_rows = []
-    start, done = time.time(), 0
+    start = last_log = last_save = segment = time.time()
+    first_done = done
+    every_steps = exp.checkpoint_every_steps
+    every_s = 60 * exp.checkpoint_every_minutes
     while done < steps_per_epoch:
         n = min(exp.steps_per_loop, steps_per_epoch - done)
+        if every_steps:  # stop at the next multiple of checkpoint_every_steps
+            n = min(n, every_steps - int(state.step.numpy()) % every_steps)
         flips, losses = state.train_steps(iterator, tf.constant(n))
         flips, losses = flips.numpy(), losses.numpy()
         first_step = int(state.step.numpy()) - n + 1
         if float(state.reference_loss.numpy()) == 0.0 and np.isfinite(losses[0]):
             state.reference_loss.assign(float(losses[0]))
         check_losses(losses, first_step, float(state.reference_loss.numpy()),
-                     exp.divergence_factor, epoch, exp.name)
-        epoch_flips += flips.sum(axis=0)
+                     exp.divergence_factor, epoch, exp.name, progress.kept())
+        state.epoch_flips.assign_add(flips.sum(axis=0).astype(np.float64))
         for i in range(n):
             step = first_step + i
             if step % exp.flip_log_interval == 0:
@@ -400,21 +515,30 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_
         done += n
         loss, accuracy = float(state.train_loss.result()), float(state.train_acc.result())
         progbar.update(done, [("loss", loss), ("accuracy", accuracy)])
-        if exp.progress and not interactive and time.time() - last_log > LOG_EVERY_S:
-            last_log = time.time()
-            rate = done * exp.batch_size / (last_log - start)
+        now = time.time()
+        if exp.progress and not interactive and now - last_log > LOG_EVERY_S:
+            last_log = now
+            rate = (done - first_done) * exp.batch_size / (now - start)
             print(f"  epoch {epoch + 1} step {done}/{steps_per_epoch}  loss {loss:.4f}  "
                   f"acc {accuracy:.4f}  {rate:.0f} images/s", flush=True)
+        step_due = every_steps and int(state.step.numpy()) % every_steps == 0
+        time_due = every_s and now - last_save >= every_s
+        if done < steps_per_epoch and (step_due or time_due):
+            state.epoch_seconds.assign_add(now - segment)
+            segment = last_save = now
+            save(flip_rows)
+            flip_rows = []
     train_time = time.time() - start
-    state.evaluate_all(eval_data)
+    state.evaluate_all(evaluation)
     step = int(state.step.numpy())
+    kept = progress.kept()
     for key, metric in (("training", state.train_loss), ("validation", state.val_loss)):
         if not math.isfinite(float(metric.result())):
             raise DivergenceError(
                 f"{exp.name}: the mean {key} loss of epoch {epoch + 1} is "
-                f"{float(metric.result())} (step {step}). {_kept(epoch)} Lower the learning "
+                f"{float(metric.result())} (step {step}). {kept} Lower the learning "
                 "rate or gamma (a new run folder).")
-    ratios = epoch_flips / (state.layer_sizes * steps_per_epoch)
+    ratios = state.epoch_flips.numpy() / (state.layer_sizes * steps_per_epoch)
     row = {
         "epoch": epoch + 1,
         "step": step,
@@ -422,26 +546,27 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, eval_
         "train_accuracy": float(state.train_acc.result()),
         "val_loss": float(state.val_loss.result()),
         "val_accuracy": float(state.val_acc.result()),
+        "val_top5_accuracy": float(state.val_top5.result()),
         "flip_ratio": dict(zip(state.layer_names, ratios.tolist())),
         "log_flip_ratio": dict(zip(state.layer_names, pi_t(ratios, 1.0).round(5).tolist())),
         "hyperparameters": {k: evaluate(s, step) for k, s in state.schedules.items()},
-        "epoch_time_s": round(time.time() - start, 2),
-        "train_images_per_s": round(steps_per_epoch * exp.batch_size / train_time, 1),
+        "epoch_time_s": round(float(state.epoch_seconds.numpy()) + time.time() - segment, 2),
+        "train_images_per_s": round((done - first_done) * exp.batch_size / train_time, 1)
+        if done > first_done else None,
     }
     with writer.as_default():
-        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                    "val_top5_accuracy"):
             tf.summary.scalar(key, row[key], step=step)
         for key, value in row["hyperparameters"].items():
             tf.summary.scalar(f"hyperparameters/{key}", value, step=step)
         for name, ratio in row["flip_ratio"].items():
             tf.summary.scalar(f"flip_ratio/{name}", ratio, step=step)
-        for flip_row in flip_rows:
-            for name, value in flip_row["pi_t"].items():
-                tf.summary.scalar(f"pi_t/{name}", value, step=flip_row["step"])
     writer.flush()
     last = state.layer_names[-1]
     print(f"epoch {epoch + 1}/{exp.epochs}  loss {row['train_loss']:.4f}  "
           f"acc {row['train_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  "
-          f"val_acc {row['val_accuracy']:.4f}  flip_ratio[{last}] "
-          f"{row['flip_ratio'][last]:.2e}  {row['epoch_time_s']:.0f}s", flush=True)
+          f"val_acc {row['val_accuracy']:.4f}  top5 {row['val_top5_accuracy']:.4f}  "
+          f"flip_ratio[{last}] {row['flip_ratio'][last]:.2e}  {row['epoch_time_s']:.0f}s",
+          flush=True)
     return row, flip_rows

@@ -1,10 +1,14 @@
 """Config validation: every bad input fails before data is loaded, naming the field."""
+import os
+
 import pytest
 
 from configs import EXPERIMENTS, GROUPS
 from experiments.cli import main, parse_overrides
 from experiments.errors import ConfigError
 from experiments.experiment import build
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.mark.parametrize("overrides,match", [
@@ -80,7 +84,7 @@ def test_every_group_member_is_registered():
     names = {g: {m.split()[0] for m in members} for g, members in GROUPS.items()}
     for members in names.values():
         assert members <= set(EXPERIMENTS)
-    assert names["cifar10"] | names["sec3"] == set(EXPERIMENTS)
+    assert names["cifar10"] | names["sec3"] | names.get("imagenet", set()) == set(EXPERIMENTS)
     seeds = [build(EXPERIMENTS["sec3_approximation"], parse_overrides(m.split()[1:])).seed
              for m in GROUPS["sec3"] if m.startswith("sec3_approximation")]
     assert seeds == [0, 1, 2]  # the approximation test runs over three seeds
@@ -110,3 +114,27 @@ def test_make_inertia_runs_at_quick_scale_by_default():
         name, *overrides = member.split()
         config = build(EXPERIMENTS[name], parse_overrides(overrides)).resolved_config()
         assert (config["scale"], config["model.filters"]) == ("quick", 32), member
+
+
+# Committed run folders (results/runs/) are found by their config hash: adding fields to
+# the config (dataset, checkpoint intervals, ...) must not move them.
+COMMITTED = {"sec52_bop": "quick-seed0-59d4a3e6", "sec52_adam": "quick-seed0-e946a10e",
+             "sec51_tau_0": "quick-seed0-27c4565e", "sec3_theorem1": "quick-seed0-f8079fe1",
+             "sec3_approximation": "quick-seed0-ab8fa4ba"}
+
+
+@pytest.mark.parametrize("name,run_id", sorted(COMMITTED.items()))
+def test_committed_runs_keep_their_run_ids(name, run_id):
+    exp = build(EXPERIMENTS[name], {"scale": "quick"})
+    assert exp.run_name() == run_id
+    assert os.path.isdir(os.path.join(REPO, "results", "runs", name, run_id))
+
+
+def test_a_changed_semantic_field_changes_the_run_id():
+    base = build(EXPERIMENTS["sec52_bop"], {"scale": "quick"}).run_name()
+    for overrides in ({"dataset.augment_padding": 2}, {"sync_batchnorm": False},
+                      {"optimizer.gamma.value": 1e-3}, {"seed": 1}):
+        assert build(EXPERIMENTS["sec52_bop"], {"scale": "quick", **overrides}).run_name() != base
+    for overrides in ({"checkpoint_every_steps": 100}, {"divergence_factor": 10.0},
+                      {"data_dir": "/elsewhere"}):
+        assert build(EXPERIMENTS["sec52_bop"], {"scale": "quick", **overrides}).run_name() == base
