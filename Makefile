@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 SCALE ?= paper
 DATA_DIR ?= $(HOME)/tensorflow_datasets
 CIFAR10_ARCHIVE ?=
+IMAGENET_DIR ?=
+IMAGENET_SAMPLE ?= ../shared/data/imagenet-sample/imagenet-sample-100.tar
 RUN_ARGS ?=
 VERBOSE ?=
 # larq needs Keras 2; the suite's own modules also set this before importing TensorFlow.
@@ -16,8 +18,9 @@ export PYTHONUNBUFFERED := 1
 export BNN_VERBOSE := $(VERBOSE)
 
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
+IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 inertia report figures bench list clean-venv
+.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 inertia imagenet imagenet-smoke report figures bench gpu-hours list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -57,6 +60,12 @@ sec52: install  ## §5.2 Bop vs latent-weight Adam only (Figure 2)
 
 inertia: install  ## §3 inertia experiments, quick scale unless SCALE= is given (~30 min)
 	$(PY) -m experiments run-group sec3 $(if $(filter command line,$(origin SCALE)),scale=$(SCALE)) $(DATA_ARGS) $(RUN_ARGS)
+
+imagenet: install  ## §5.3: Bop and latent Adam on Binary AlexNet, XNOR-Net, Bi-Real Net (SCALE=paper|quick; IMAGENET_DIR=the folder with the ILSVRC2012 tars)
+	$(PY) -m experiments run-group imagenet scale=$(SCALE) $(IMAGENET_ARGS) $(RUN_ARGS)
+
+imagenet-smoke: install  ## One tiny Bi-Real Net run end to end on the 100-JPEG sample (-> .smoke/)
+	$(PY) -m scripts.imagenet_smoke --sample $(IMAGENET_SAMPLE) --work .smoke
 
 figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
 	$(PY) scripts/figures.py --runs results/runs --out results/figures

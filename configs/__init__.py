@@ -4,7 +4,7 @@ The CLI, the Makefile and the tests all read ``EXPERIMENTS`` and ``GROUPS`` from
 so an experiment cannot exist in one and be missing from another.
 """
 from experiments import _keras2  # noqa: F401
-from configs import cifar10, inertia
+from configs import cifar10, imagenet, inertia
 
 _CLASSES = [
     cifar10.Sec51Gamma1em2, cifar10.Sec51Gamma1em3Tau1em6, cifar10.Sec51Gamma1em4,
@@ -12,6 +12,10 @@ _CLASSES = [
     cifar10.Sec52Bop, cifar10.Sec52Adam,
     inertia.Sec3Approximation, inertia.Sec3SgdLr1, inertia.Sec3SgdLr001,
     inertia.Sec3SgdLr001Init001, inertia.Sec3AdamConstant, inertia.Sec3Theorem1,
+    imagenet.Sec53BinaryAlexNet, imagenet.Sec53XNORNet, imagenet.Sec53BiRealNet,
+    imagenet.Sec53BiRealNetArxivV1,
+    imagenet.Sec53BinaryAlexNetLatentAdam, imagenet.Sec53XNORNetLatentAdam,
+    imagenet.Sec53BiRealNetLatentAdam,
 ]
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
@@ -24,6 +28,11 @@ GROUPS = {
     "sec52": ["sec52_bop", "sec52_adam"],
 }
 GROUPS["cifar10"] = GROUPS["sec51"] + GROUPS["sec52"]
+# §5.3: the camera-ready Bop runs, the arXiv v1 run, larq-zoo's latent-weight baselines.
+GROUPS["sec53"] = ["sec53_binary_alexnet", "sec53_xnornet", "sec53_birealnet"]
+GROUPS["sec53_latent"] = ["sec53_binary_alexnet_latent_adam", "sec53_xnornet_latent_adam",
+                          "sec53_birealnet_latent_adam"]
+GROUPS["imagenet"] = GROUPS["sec53"] + ["sec53_birealnet_arxiv_v1"] + GROUPS["sec53_latent"]
 # §3 at the quick scale. A member may carry its own defaults ("name key=value ..."): extra
 # seeds, c = 2^-7 and 2^7 for Theorem 1 (exact in float32, unlike 0.01 and 100), and the
 # §5.2 quick runs its flip comparison needs (skipped if already done).

@@ -70,11 +70,13 @@ def _config_differences(groups) -> list:
     return [", ".join(f"{k}={c.get(k)}" for k in differing) for c in configs]
 
 
-def group_row(name, entry, runs, out_dir, distinct: str = ""):
-    """One table row for a group of seeds of one experiment config."""
+def group_row(name, entry, runs, out_dir, distinct: str = "", top5: bool = False):
+    """One table row for a group of seeds of one experiment config (with a top-5 cell
+    after the top-1 one when ``top5``)."""
     first = runs[0]
     s = first.summary
     final = mean_std([r.summary.get("final_val_accuracy") for r in runs])
+    final5 = mean_std([r.summary.get("final_val_top5_accuracy") for r in runs])
     best = mean_std([r.summary.get("best_val_accuracy") for r in runs])
     complete = all(r.complete for r in runs)
     marks = [f"config: {distinct}"] if distinct else []
@@ -104,7 +106,8 @@ def group_row(name, entry, runs, out_dir, distinct: str = ""):
     wall = mean_std([r.summary.get("wall_time_s") for r in runs])[0]
     date = max(r.summary.get("updated", "") for r in runs)[:10]
     split = s.get("validation_split", "test")
-    return (f"| `{name}` | {_reported_text(entry)} | {_pct(*final)} | {_pct(*best)} | {diff} | "
+    top5_cell = f" {_pct(*final5)} |" if top5 else ""
+    return (f"| `{name}` | {_reported_text(entry)} | {_pct(*final)} |{top5_cell} {_pct(*best)} | {diff} | "
             f"{len(runs)} | {epochs} | {first.scale} | {split} | {hardware} | "
             f"{_duration(wall) if wall else '—'} | {date} | "
             f"{' '.join(_link(r, out_dir) for r in runs)} | {'; '.join(marks) or '✓'} |")
@@ -113,6 +116,10 @@ def group_row(name, entry, runs, out_dir, distinct: str = ""):
 HEADER = ("| experiment | reported (%) | reproduced final (%) | best (%) | final − reported (pp) | "
           "n | epochs done/planned | scale | validated on | hardware | wall time | date | runs | "
           "marks |\n|" + "---|" * 14)
+# §5.3 (ImageNet): top-1 and top-5 of the final epoch
+HEADER_TOP5 = ("| experiment | reported (%) | reproduced final top-1 (%) | top-5 (%) | best top-1 (%) "
+               "| final − reported (pp) | n | epochs done/planned | scale | validated on | "
+               "hardware | wall time | date | runs | marks |\n|" + "---|" * 15)
 
 
 def claims_section(runs):
@@ -215,7 +222,8 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir):
         "",
     ]
     for section, title in SECTIONS.items():
-        lines += [f"## {title}", "", HEADER]
+        top5 = section == "5.3"
+        lines += [f"## {title}", "", HEADER_TOP5 if top5 else HEADER]
         names = [n for n, e in reported.items() if str(e.get("section")) == section]
         for name in names:
             mine = [g for key, g in groups.items() if key[0] == name]
@@ -224,13 +232,13 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir):
             if not mine:
                 state = f"skipped (corrupt: {'; '.join(broken)})" if broken else "not run"
                 lines.append(f"| `{name}` | {_reported_text(reported[name])} | {state} | | | | | | "
-                             "| | | | | |")
+                             "| | | | | |" + (" |" if top5 else ""))
             mine.sort(key=lambda g: (g[0].scale != "paper", g[0].scale))
             for scale in dict.fromkeys(g[0].scale for g in mine):
                 same_scale = [g for g in mine if g[0].scale == scale]
                 distinct = _config_differences(same_scale) if len(same_scale) > 1 else [""]
                 for g, d in zip(same_scale, distinct):
-                    lines.append(group_row(name, reported[name], g, out_dir, d))
+                    lines.append(group_row(name, reported[name], g, out_dir, d, top5))
         for name, entry in pending.items():
             if str(entry.get("section")) == section:
                 ref = entry.get("reference_latent_weights")
