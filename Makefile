@@ -20,7 +20,7 @@ export BNN_VERBOSE := $(VERBOSE)
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 inertia imagenet imagenet-smoke report figures bench gpu-hours list clean-venv
+.PHONY: help install lock test cifar10 cifar10-quick sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -73,8 +73,14 @@ figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
 report: figures  ## Runs vs the paper's numbers -> results/REPORT.md
 	$(PY) scripts/report.py --runs results/runs --reported results/reported.yaml --out results/REPORT.md
 
-bench: install  ## Training and input-pipeline throughput -> results/bench.json
+bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet -> results/bench.json
 	$(PY) scripts/bench.py --out results/bench.json $(DATA_ARGS)
+
+bench-imagenet: install  ## ImageNet part only (~3 min on 2 CPU cores) -> results/bench.json
+	$(PY) scripts/bench.py --only imagenet --out results/bench.json data_dir=$(DATA_DIR)
+
+gpu-hours: install  ## ESTIMATED GPU time of the §5.3 runs from MAC counts -> results/gpu_hours.json
+	$(PY) scripts/gpu_hours.py --out results/gpu_hours.json $(if $(TFLOPS),--sustained-tflops $(TFLOPS))
 
 clean-venv:
 	rm -rf $(VENV)

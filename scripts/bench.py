@@ -1,36 +1,114 @@
-"""Throughput benchmark: the suite's training step against a plain ``model.fit``.
+"""Throughput benchmark: the suite's training step against a plain ``model.fit``, and
+the input pipelines. Two parts, each written into its own keys of one JSON file.
 
-Measures, in one process, images/s for full-width BinaryNet at batch 50 (§5.2) under
+CIFAR-10 (``--only cifar10``; top-level keys ``sec52_bop``, ``sec52_adam``,
+``input_pipeline_images_per_s``, ...): full-width BinaryNet at batch 50 (§5.2) under
 
-* the suite's step (``experiments.train.TrainState``: per-step, per-layer flip counts),
-  with the §5.2 Bop optimizer and with the §5.2 latent-weight Adam baseline;
+* the suite's step (``experiments.train.TrainState`` through ``train_iterator``,
+  per-step, per-layer flip counts, the host work of the real loop), with the §5.2 Bop
+  optimizer and with the §5.2 latent-weight Adam baseline;
 * a plain ``model.compile`` + ``model.fit`` of the same larq model and optimizer, with
   none of the suite's extras;
 * the input pipeline alone (augmented CIFAR-10 batches, no model).
 
-Each training variant is timed in ``--rounds`` alternating rounds (the machine is
-noisy) and the median is reported. Output: a JSON file with machine information.
+ImageNet (``--only imagenet``; key ``imagenet``):
+
+* the §5.3 training pipeline alone (JPEG decode, random resized crop, bicubic resize,
+  flip, normalise), in images/s PER CPU CORE -- measured in a child process pinned to
+  one core with ``os.sched_setaffinity`` before TensorFlow starts, so TensorFlow and
+  tf.data size their thread pools for one core -- and on all cores, at 224 px and at
+  the quick scale's 64 px;
+* a §5.3 model (default Bi-Real Net, larq-zoo's factory) with the §5.3 Bop optimizer at
+  a reduced input size: the suite's step against a plain ``model.fit``, both fed by the
+  ImageNet pipeline.
+
+The ImageNet part reads the ``imagenet2012`` prepared in ``data_dir`` if there is one;
+otherwise it builds one from the 100-image sample (``../shared/data/imagenet-sample``,
+with ``tests/fake_imagenet.py``), each training image repeated ``--sample-repeat`` times,
+in a cache folder, and says so in the JSON (``"data"``).
+
+Each training variant is timed in ``--rounds`` rounds (the machine is noisy); ImageNet
+rounds are paired and interleaved (the two variants alternate which goes first) and
+the medians are reported, with every round's number. The JSON carries the machine,
+the git commit, the package versions and the date. On a GPU machine the same command
+works unchanged, e.g. ``--imagenet-size 224 --imagenet-batch 256 --distribution
+mirrored``.
 
     python scripts/bench.py --out results/bench.json data_dir=~/tensorflow_datasets
+    python scripts/bench.py --only imagenet data_dir=~/tensorflow_datasets
+    python scripts/bench.py --only imagenet --quick-smoke      # seconds; /tmp output
 """
 import argparse
+import json
+import math
 import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments import _keras2  # noqa: E402,F401
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from configs import EXPERIMENTS  # noqa: E402
-from experiments import data, runs  # noqa: E402
+from experiments import imagenet, runs  # noqa: E402
 from experiments.cli import parse_overrides  # noqa: E402
+from experiments.distribute import make_strategy  # noqa: E402
 from experiments.experiment import build  # noqa: E402
-from experiments.train import INPUT_SHAPE, NUM_CLASSES, TrainState  # noqa: E402
+from experiments.flips import pi_t  # noqa: E402
+from experiments.train import (TrainState, check_losses, prepare_data,  # noqa: E402
+                               synchronize_batchnorm, train_iterator)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join("results", "bench.json")
+TARGET_RATIO = 0.95
+SAMPLE_DATA = "100-image sample, repeated"
+# The child that measures the per-core pipeline rate: pinned to one CPU before Python
+# imports anything, then runs this script as __main__.
+_PINNED_CHILD = ("import os, runpy, sys; os.sched_setaffinity(0, {int(sys.argv[1])}); "
+                 "sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+_RESULT_MARK = "BENCH_RESULT "
+# Keys of the JSON file written by the CIFAR-10 part (top level, as before the ImageNet part).
+CIFAR10_KEYS = ("what", "command", "date", "hardware", "packages", "git", "settings",
+                "input_pipeline_images_per_s", "sec52_bop", "sec52_adam")
+
+
+# --- the JSON file --------------------------------------------------------------------------
+
+
+def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None = None) -> dict:
+    """Write one part's results into ``path``, keeping the other part's: the CIFAR-10
+    part owns the top-level keys (``CIFAR10_KEYS``), the ImageNet part the key
+    ``imagenet``. Returns what was written."""
+    report = runs.read_json(path, fix="Remove it and re-run the benchmark.") \
+        if os.path.exists(path) else {}
+    if cifar10 is not None:
+        for key in CIFAR10_KEYS:
+            report.pop(key, None)
+        report.update({k: v for k, v in cifar10.items() if k != "imagenet"})
+    if imagenet is not None:
+        report["imagenet"] = imagenet
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    runs.write_json(path, report)
+    return report
+
+
+def provenance(command: str) -> dict:
+    return {"command": command, "date": runs.now(), "hardware": runs.hardware(),
+            "packages": runs.package_versions(), "git": runs.git_commit()}
+
+
+# --- timing ---------------------------------------------------------------------------------
 
 
 class BatchTimes(tf.keras.callbacks.Callback):
+    """A time stamp after every batch. Keras hands a callback that does not take
+    tensor logs numpy values, so every step is finished (also on a GPU) when it fires."""
+
     def __init__(self):
         super().__init__()
         self.times = []
@@ -45,31 +123,122 @@ def images_per_s(times, batch_size, warmup):
     return steps * batch_size / (times[-1] - times[warmup])
 
 
-def suite_rate(exp, builder, split, steps, warmup):
-    state = TrainState(exp, tf.distribute.get_strategy(), steps_per_epoch=1000)
-    iterator = iter(data.train_dataset(builder, split, exp.batch_size, seed=0, epoch=0))
-    times = []
-    for _ in range(warmup + steps + 1):
-        flips, losses = state.train_steps(iterator, tf.constant(1))
-        flips.numpy(), losses.numpy()  # the real loop reads both back every step
+def suite_round(exp, state, iterator, steps, warmup):
+    """Time ``warmup + steps + 1`` steps of the suite's loop: ``train_steps`` (one compiled
+    call of ``exp.steps_per_loop`` steps) and the host work ``_train_epoch`` does per
+    call: read flips and losses back, the divergence check, the epoch's flip sums, the
+    flip-log rows and the running metrics."""
+    n = exp.steps_per_loop
+    calls = math.ceil((warmup + steps + 1) / n)
+    reference = 0.0
+    times, flip_rows = [], []
+    for _ in range(calls):
+        flips, losses = state.train_steps(iterator, tf.constant(n))
+        flips, losses = flips.numpy(), losses.numpy()
+        first_step = int(state.step.numpy()) - n + 1
+        reference = reference or float(losses[0])
+        check_losses(losses, first_step, reference, exp.divergence_factor, 0, exp.name)
+        state.epoch_flips.assign_add(flips.sum(axis=0).astype(np.float64))
+        flip_rows.extend(
+            {"step": first_step + i,
+             "flips": dict(zip(state.layer_names, flips[i].astype(int).tolist())),
+             "pi_t": dict(zip(state.layer_names,
+                              pi_t(flips[i], state.layer_sizes).round(5).tolist()))}
+            for i in range(n) if (first_step + i) % exp.flip_log_interval == 0)
+        float(state.train_loss.result()), float(state.train_acc.result())
         times.append(time.perf_counter())
-    return images_per_s(times, exp.batch_size, warmup)
+    return images_per_s(times, n * exp.batch_size, math.ceil(warmup / n))
 
 
-def fit_rate(exp, builder, split, steps, warmup):
-    model = exp.model.build(input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES,
-                            kernel_quantizer=exp.optimizer.kernel_quantizer(),
-                            kernel_constraint=exp.optimizer.kernel_constraint())
-    optimizer, _ = exp.optimizer.build(model, steps_per_epoch=1000, epochs=exp.epochs)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    dataset = data.train_dataset(builder, split, exp.batch_size, seed=0, epoch=0)
+def fit_model(exp, strategy, steps_per_epoch):
+    """The same larq model and optimizer as the suite's, compiled for a plain fit."""
+    tf.keras.backend.reset_uids()
+    with strategy.scope():
+        model = exp.model.build(input_shape=exp.dataset.input_shape(),
+                                num_classes=exp.dataset.num_classes,
+                                kernel_quantizer=exp.optimizer.kernel_quantizer(),
+                                kernel_constraint=exp.optimizer.kernel_constraint())
+        optimizer, _ = exp.optimizer.build(model, steps_per_epoch, exp.epochs)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    if exp.sync_batchnorm and strategy.num_replicas_in_sync > 1:
+        synchronize_batchnorm(model)  # as TrainState does: the same model
+    return model
+
+
+def fit_round(model, dataset, batch_size, steps, warmup):
     timer = BatchTimes()
     model.fit(dataset.take(warmup + steps + 1), epochs=1, verbose=0, callbacks=[timer])
-    return images_per_s(timer.times, exp.batch_size, warmup)
+    return images_per_s(timer.times, batch_size, warmup)
 
 
-def pipeline_rate(builder, split, batch_size, batches):
-    dataset = data.train_dataset(builder, split, batch_size, seed=0, epoch=1)
+def medians(rounds: dict) -> dict:
+    suite, fit = statistics.median(rounds["suite"]), statistics.median(rounds["plain_fit"])
+    paired = [s / f for s, f in zip(rounds["suite"], rounds["plain_fit"])]
+    return {"suite_images_per_s": round(suite, 2), "plain_fit_images_per_s": round(fit, 2),
+            "suite_over_plain_fit": round(suite / fit, 3),
+            "paired_ratio_median": round(statistics.median(paired), 3)}
+
+
+# --- CIFAR-10 -------------------------------------------------------------------------------
+
+
+def cifar10_part(args, overrides) -> dict:
+    unknown = set(overrides) - {"data_dir", "cifar10_archive"}
+    if unknown:
+        raise SystemExit(f"error: the CIFAR-10 part accepts only data_dir= and "
+                         f"cifar10_archive=, got {sorted(unknown)}")
+    exps = {name: build(EXPERIMENTS[name], overrides) for name in ("sec52_bop", "sec52_adam")}
+    some = exps["sec52_bop"]
+    builder, split, _, n_train, _ = prepare_data(some)
+    strategy = tf.distribute.get_strategy()
+    steps_per_epoch = n_train / some.batch_size
+
+    results = {name: {"suite": [], "plain_fit": []} for name in exps}
+    for r in range(args.rounds):
+        for name, exp in exps.items():
+            # fresh model, optimizer and compiled functions every round
+            tf.keras.backend.clear_session()
+            state = TrainState(exp, strategy, steps_per_epoch)
+            iterator = train_iterator(exp, strategy, builder, split, epoch=0)
+            rate = suite_round(exp, state, iterator, args.steps, args.warmup)
+            results[name]["suite"].append(round(rate, 2))
+            print(f"round {r + 1}/{args.rounds}  {name:<11} suite     {rate:7.1f} images/s",
+                  flush=True)
+            tf.keras.backend.clear_session()
+            model = fit_model(exp, strategy, steps_per_epoch)
+            dataset = exp.dataset.train_dataset(builder, split, exp.batch_size, 0, 0)
+            rate = fit_round(model, dataset, exp.batch_size, args.steps, args.warmup)
+            results[name]["plain_fit"].append(round(rate, 2))
+            print(f"round {r + 1}/{args.rounds}  {name:<11} plain_fit {rate:7.1f} images/s",
+                  flush=True)
+    pipeline = cifar10_pipeline_rate(some, builder, split, batches=args.pipeline_batches)
+    print(f"input pipeline alone: {pipeline:.0f} images/s")
+
+    report = {
+        "what": "training images/s, full-width BinaryNet (128 filters, 1024 units, valid "
+                "first conv), batch 50, CIFAR-10 train split; median of rounds",
+        **provenance("make bench"),
+        "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds},
+        "input_pipeline_images_per_s": round(pipeline, 1),
+    }
+    for name, variants in results.items():
+        m = medians(variants)
+        suite, fit = m["suite_images_per_s"], m["plain_fit_images_per_s"]
+        report[name] = {
+            "suite_images_per_s": suite, "plain_fit_images_per_s": fit,
+            "suite_over_plain_fit": m["suite_over_plain_fit"],
+            "input_pipeline_over_suite": round(pipeline / suite, 1),
+            "rounds": variants,
+        }
+        print(f"{name}: suite {suite:.1f} vs plain fit {fit:.1f} images/s -> ratio "
+              f"{suite / fit:.3f} (target >= {TARGET_RATIO}); pipeline/suite "
+              f"{pipeline / suite:.0f}x (target >= 20x)")
+    return report
+
+
+def cifar10_pipeline_rate(exp, builder, split, batches):
+    dataset = exp.dataset.train_dataset(builder, split, exp.batch_size, 0, 1)
     next(iter(dataset))  # decode the split into memory first
     start = time.perf_counter()
     n = 0
@@ -78,65 +247,375 @@ def pipeline_rate(builder, split, batch_size, batches):
     return n / (time.perf_counter() - start)
 
 
-def main(argv=None):
+# --- ImageNet: data -------------------------------------------------------------------------
+
+
+def imagenet_is_prepared(data_dir: str) -> bool:
+    import tensorflow_datasets as tfds
+
+    return (tfds.builder(imagenet.NAME, data_dir=data_dir).data_path
+            / "dataset_info.json").exists()
+
+
+def write_sample_manual_dir(out_dir: str, sample_tar: str, repeat: int) -> dict:
+    """A manual download in the ILSVRC-2012 layout from the 100-image sample, each
+    training image stored ``repeat`` times (``<wnid>_<k>.JPEG``, the same bytes)."""
+    from tests import fake_imagenet
+
+    fake = fake_imagenet.write_fake_imagenet_manual_dir(out_dir, sample_tar=sample_tar)
+    if repeat > 1:
+        rows = fake_imagenet.read_sample(sample_tar)
+        class_tars = {f"{row['wnid']}.tar": fake_imagenet.tar_bytes(
+            {f"{row['wnid']}_{k + 1}.JPEG": row["bytes"] for k in range(repeat)})
+            for row in rows}
+        with open(fake["train_tar"], "wb") as f:
+            f.write(fake_imagenet.tar_bytes(class_tars))
+    return fake
+
+
+def sample_stats(sample_tar: str) -> dict:
+    """Mean file size and resolution of the sample's JPEGs (full-size ILSVRC-2012 images)."""
+    from tests import fake_imagenet
+
+    rows = fake_imagenet.read_sample(sample_tar)
+    return {"images": len(rows),
+            "mean_jpeg_bytes": round(statistics.mean(len(r["bytes"]) for r in rows)),
+            "mean_width": round(statistics.mean(int(r["width"]) for r in rows)),
+            "mean_height": round(statistics.mean(int(r["height"]) for r in rows))}
+
+
+def imagenet_data(data_dir: str, sample_tar: str, cache: str, repeat: int):
+    """``(data_dir, description)`` of the imagenet2012 to measure on: the one prepared in
+    ``data_dir``, else the sample, prepared once in ``cache``."""
+    if imagenet_is_prepared(data_dir):
+        return data_dir, {"data": f"imagenet2012 prepared in {data_dir}"}
+    if not os.path.isfile(sample_tar):
+        raise SystemExit(f"error: no imagenet2012 is prepared in {data_dir} and the sample "
+                         f"{sample_tar} does not exist; give --sample-tar")
+    cache_dir = os.path.join(cache, f"repeat{repeat}")
+    tfds_dir = os.path.join(cache_dir, "tfds")
+    if not imagenet_is_prepared(tfds_dir):
+        print(f"no imagenet2012 prepared in {data_dir}: preparing the 100-image sample "
+              f"(each training image x{repeat}) in {cache_dir}", flush=True)
+        manual = write_sample_manual_dir(os.path.join(cache_dir, "manual"), sample_tar, repeat)
+        imagenet.load_imagenet_builder(tfds_dir, manual_dir=manual["manual_dir"])
+        shutil.rmtree(manual["manual_dir"], ignore_errors=True)  # the archives: 10 MB x repeat
+    else:
+        print(f"no imagenet2012 prepared in {data_dir}: using the 100-image sample "
+              f"prepared in {cache_dir}", flush=True)
+    return tfds_dir, {"data": SAMPLE_DATA, "sample": os.path.relpath(sample_tar, REPO),
+                      "sample_repeat": repeat, "sample_jpegs": sample_stats(sample_tar),
+                      "note": "read from the page cache (a small file set): JPEG decoding and "
+                              "augmentation are measured, disk reads are not"}
+
+
+# --- ImageNet: input pipeline ---------------------------------------------------------------
+
+
+def imagenet_pipeline_rate(data_dir, image_size, batch, images, warmup, epoch,
+                           one_thread=False):
+    """Images/s of ``experiments.imagenet.train_dataset`` alone (no model): ``warmup``
+    batches, then at least ``images`` images timed; consecutive epochs from ``epoch``
+    (each with its own order and crops) when the split is small."""
+    from configs.imagenet import crop_padding
+
+    builder = imagenet.load_imagenet_builder(data_dir)
+    n_train = imagenet.num_examples(builder, "train")
+    batches = warmup + math.ceil(images / batch)
+    per_epoch = n_train // batch
+    ds = None
+    for e in range(math.ceil(batches / per_epoch)):
+        one = imagenet.train_dataset(builder, "train", batch, seed=0, epoch=epoch + e,
+                                     image_size=image_size, crop_padding=crop_padding(image_size))
+        ds = one if ds is None else ds.concatenate(one)
+    ds = ds.take(batches)
+    if one_thread:  # fallback where the process cannot be pinned
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = 1
+        options.threading.max_intra_op_parallelism = 1
+        ds = ds.with_options(options)
+    it = iter(ds)
+    for _ in range(warmup):
+        next(it)
+    start = time.perf_counter()
+    n = 0
+    for x, _ in it:
+        n += int(x.shape[0])
+    return n / (time.perf_counter() - start)
+
+
+def pipeline_rounds(spec: dict, one_thread=False) -> dict:
+    """``{size: [rate per round]}``; sizes interleaved within each round."""
+    out = {str(s): [] for s in spec["sizes"]}
+    for r in range(spec["rounds"]):
+        for size in spec["sizes"]:
+            rate = imagenet_pipeline_rate(spec["data_dir"], size, spec["batch"], spec["images"],
+                                          spec["warmup"], epoch=100 + r, one_thread=one_thread)
+            out[str(size)].append(round(rate, 1))
+    return out
+
+
+def pipeline_worker(spec_json: str) -> None:
+    """The pinned child: measure and print one result line."""
+    spec = json.loads(spec_json)
+    pinned = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    rates = pipeline_rounds(spec, one_thread=spec.get("one_thread", False))
+    print(_RESULT_MARK + json.dumps({"rates": rates, "cpus_visible": pinned}), flush=True)
+
+
+def per_core_pipeline(spec: dict) -> dict:
+    """Run `pipeline_worker` in a child pinned to one CPU (the last this process may
+    use); where that is impossible, unpinned with tf.data limited to one thread."""
+    script = os.path.abspath(__file__)
+    can_pin = hasattr(os, "sched_setaffinity") and hasattr(os, "sched_getaffinity")
+    if can_pin:
+        cpu = max(os.sched_getaffinity(0))
+        cmd = [sys.executable, "-c", _PINNED_CHILD, str(cpu), script, "--pipeline-worker",
+               json.dumps(spec)]
+        method = (f"child process pinned to CPU {cpu} with os.sched_setaffinity before "
+                  "TensorFlow starts (TensorFlow and tf.data then size their pools for one "
+                  "core)")
+    else:
+        cmd = [sys.executable, script, "--pipeline-worker",
+               json.dumps({**spec, "one_thread": True})]
+        method = ("no CPU affinity on this platform: tf.data private thread pool of 1 thread "
+                  "and max_intra_op_parallelism 1 (an approximation of one core)")
+    # CPU work only: the child leaves the GPUs alone (the parent may hold their memory)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT_MARK)]
+    if done.returncode or not lines:
+        raise RuntimeError(f"the per-core pipeline measurement failed (exit {done.returncode}):"
+                           f"\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    result = json.loads(lines[-1][len(_RESULT_MARK):])
+    if can_pin and result["cpus_visible"] != 1:
+        raise RuntimeError(f"the child saw {result['cpus_visible']} CPUs, not 1")
+    return {"method": method, "rates": result["rates"]}
+
+
+# --- ImageNet: training ---------------------------------------------------------------------
+
+WIDTH_KEYS = ("model.filters", "model.conv_filters", "model.dense_units")
+
+
+def imagenet_experiment(name, data_dir, image_size, batch, width, distribution):
+    """The §5.3 config ``name`` (paper scale, its Bop or Adam optimizer) at ``image_size``
+    and ``batch``, with its paper widths or its quick scale's (``width``). Below 224 px
+    the quick preset's other model keys apply too (XNOR-Net's ``fc_kernel_size``)."""
+    from configs.imagenet import data_scale
+
+    cls = EXPERIMENTS[name]
+    quick = {k: v for k, v in cls.scales.get("quick", {}).items() if k.startswith("model.")}
+    model_keys = {k: v for k, v in quick.items()
+                  if (k in WIDTH_KEYS and width == "quick")
+                  or (k not in WIDTH_KEYS and image_size < 224)}
+    overrides = {"scale": "paper", "data_dir": data_dir, "batch_size": batch,
+                 "distribution": distribution, "progress": False, **data_scale(image_size),
+                 **model_keys}
+    return build(cls, overrides), model_keys
+
+
+def imagenet_training(args, name, data_dir, log) -> dict:
+    exp, model_keys = imagenet_experiment(name, data_dir, args.imagenet_size, args.imagenet_batch,
+                                          args.imagenet_width, args.distribution)
+    strategy = make_strategy(exp.distribution)
+    builder, split, _, n_train, _ = prepare_data(exp)
+    needed = args.imagenet_warmup + args.imagenet_steps + 1
+    if needed > n_train // exp.batch_size:
+        raise SystemExit(f"error: a round needs {needed} batches of {exp.batch_size}, the train "
+                         f"split has {n_train} images; raise --sample-repeat or lower the steps")
+    steps_per_epoch = n_train / exp.batch_size
+    print(f"{name}: building the suite's TrainState and a compiled plain model "
+          f"({exp.dataset.image_size} px, batch {exp.batch_size}, "
+          f"{strategy.num_replicas_in_sync} replica(s))", flush=True)
+    state = TrainState(exp, strategy, steps_per_epoch)
+    model = fit_model(exp, strategy, steps_per_epoch)
+    rounds = {"suite": [], "plain_fit": []}
+    for r in range(args.imagenet_rounds):
+        order = ["suite", "plain_fit"] if r % 2 == 0 else ["plain_fit", "suite"]
+        for variant in order:
+            # round r: both variants train on epoch r of the data (same images and crops)
+            if variant == "suite":
+                iterator = train_iterator(exp, strategy, builder, split, epoch=r)
+                rate = suite_round(exp, state, iterator, args.imagenet_steps, args.imagenet_warmup)
+            else:
+                dataset = exp.dataset.train_dataset(builder, split, exp.batch_size, exp.seed, r)
+                rate = fit_round(model, dataset, exp.batch_size, args.imagenet_steps,
+                                 args.imagenet_warmup)
+            rounds[variant].append(round(rate, 2))
+            log(f"round {r + 1}/{args.imagenet_rounds}  {name} {variant:<9} {rate:8.2f} images/s")
+    m = medians(rounds)
+    from experiments.optimizers import binary_kernels
+    return {
+        "experiment": name,
+        "model": type(exp.model).__name__,
+        "image_size": exp.dataset.image_size,
+        "width": args.imagenet_width,
+        "model_overrides": model_keys,
+        "binary_weights": int(sum(np.prod(k.shape) for k in binary_kernels(model))),
+        "parameters": int(model.count_params()),
+        "optimizer": type(exp.optimizer).__name__,
+        "batch_size": exp.batch_size,
+        "distribution": exp.distribution,
+        "replicas": strategy.num_replicas_in_sync,
+        "steps_per_loop": exp.steps_per_loop,
+        **m,
+        "target_suite_over_plain_fit": TARGET_RATIO,
+        "meets_target": m["suite_over_plain_fit"] >= TARGET_RATIO,
+        "rounds": rounds,
+        "n_rounds": args.imagenet_rounds,
+        "timed_steps_per_round": args.imagenet_steps,
+        "warmup_steps_per_round": args.imagenet_warmup,
+        "how": "one TrainState and one compiled Keras model, built once; each round times "
+               "both on a fresh pipeline of the same epoch (suite: train_iterator; fit: the "
+               "dataset component's train_dataset), alternating which goes first; "
+               "warm-up steps (compilation) excluded; the input pipeline runs concurrently "
+               "on the same CPU for both",
+    }
+
+
+def imagenet_part(args, overrides, command: str) -> dict:
+    unknown = set(overrides) - {"data_dir", "cifar10_archive"}
+    if unknown:
+        raise SystemExit(f"error: the ImageNet part accepts only data_dir=, got {sorted(unknown)}")
+    started = time.perf_counter()
+    data_dir = os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))
+    data_dir, data_info = imagenet_data(data_dir, args.sample_tar, args.sample_cache,
+                                        args.sample_repeat)
+    data_info["train_examples"] = imagenet.num_examples(
+        imagenet.load_imagenet_builder(data_dir), "train")
+    sizes = list(dict.fromkeys(args.pipeline_sizes + [args.imagenet_size]))
+    spec = {"data_dir": data_dir, "sizes": sizes, "batch": args.pipeline_batch,
+            "images": args.pipeline_images, "warmup": args.pipeline_warmup,
+            "rounds": args.pipeline_rounds}
+    print(f"input pipeline, one core: {sizes} px, {args.pipeline_rounds} rounds of "
+          f">= {args.pipeline_images} images", flush=True)
+    per_core = per_core_pipeline(spec)
+    print(f"input pipeline, all cores ({os.cpu_count()})", flush=True)
+    all_cores = pipeline_rounds(spec)
+    pipeline = {
+        "what": "experiments.imagenet.train_dataset alone (decode, random resized crop, "
+                "bicubic resize, flip, normalise; no model), images/s; median of rounds",
+        "per_core_method": per_core["method"],
+        "batch": args.pipeline_batch, "images_per_round": args.pipeline_images,
+        "warmup_batches": args.pipeline_warmup, "rounds": args.pipeline_rounds,
+        "per_core_images_per_s": {s: statistics.median(v) for s, v in per_core["rates"].items()},
+        "all_cores_images_per_s": {s: statistics.median(v) for s, v in all_cores.items()},
+        "all_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "per_core_rounds": per_core["rates"], "all_cores_rounds": all_cores,
+    }
+    for s in map(str, sizes):
+        print(f"  {s:>3} px: {pipeline['per_core_images_per_s'][s]:8.1f} images/s per core, "
+              f"{pipeline['all_cores_images_per_s'][s]:8.1f} on all cores", flush=True)
+
+    training = {}
+    for name in args.imagenet_models:
+        result = imagenet_training(args, name, data_dir, lambda m: print(m, flush=True))
+        result["input_pipeline_over_suite"] = round(
+            pipeline["all_cores_images_per_s"][str(args.imagenet_size)]
+            / result["suite_images_per_s"], 1)
+        training[name] = result
+        print(f"{name}: suite {result['suite_images_per_s']:.2f} vs plain fit "
+              f"{result['plain_fit_images_per_s']:.2f} images/s -> ratio "
+              f"{result['suite_over_plain_fit']:.3f} (paired median "
+              f"{result['paired_ratio_median']:.3f}; target >= {TARGET_RATIO}) over "
+              f"{args.imagenet_rounds} rounds", flush=True)
+    return {
+        "what": "ImageNet (§5.3): the training input pipeline per CPU core and on all cores, "
+                "and the suite's training step against a plain model.fit of the same "
+                "§5.3 model and optimizer at a reduced input size; medians of rounds",
+        **provenance(command),
+        **data_info,
+        "smoke": args.quick_smoke,
+        "input_pipeline": pipeline,
+        "training": training,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
+
+
+# --- command line ---------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    from tests.fake_imagenet import SAMPLE_TAR
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="results/bench.json")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps per round")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT}; "
+                        "with --quick-smoke a file in the temp folder)")
+    parser.add_argument("--only", choices=("cifar10", "imagenet"),
+                        help="run one part (default: both); the other part's keys are kept")
+    parser.add_argument("--quick-smoke", action="store_true",
+                        help="tiny settings that only check that the benchmark runs")
+    cifar = parser.add_argument_group("CIFAR-10")
+    cifar.add_argument("--steps", type=int, default=20, help="timed steps per round")
+    cifar.add_argument("--warmup", type=int, default=3)
+    cifar.add_argument("--rounds", type=int, default=3)
+    cifar.add_argument("--pipeline-batches", type=int, default=400)
+    inet = parser.add_argument_group("ImageNet")
+    inet.add_argument("--imagenet-models", nargs="+", default=None,
+                      choices=sorted(n for n in EXPERIMENTS if n.startswith("sec53")),
+                      metavar="NAME", help="§5.3 configs to train (default: Bi-Real Net and "
+                                           "Binary AlexNet)")
+    inet.add_argument("--imagenet-size", type=int, default=64, help="training input side (px)")
+    inet.add_argument("--imagenet-width", choices=("paper", "quick"), default="paper",
+                      help="the config's paper widths or its quick scale's")
+    inet.add_argument("--imagenet-batch", type=int, default=32, help="global batch")
+    inet.add_argument("--imagenet-steps", type=int, default=10, help="timed steps per round")
+    inet.add_argument("--imagenet-warmup", type=int, default=2)
+    inet.add_argument("--imagenet-rounds", type=int, default=4)
+    inet.add_argument("--distribution", default="default",
+                      choices=("default", "one_device", "mirrored"))
+    inet.add_argument("--pipeline-sizes", type=int, nargs="+", default=[224, 64])
+    inet.add_argument("--pipeline-batch", type=int, default=50)
+    inet.add_argument("--pipeline-images", type=int, default=300,
+                      help="images timed per size and round")
+    inet.add_argument("--pipeline-warmup", type=int, default=2, help="batches not timed")
+    inet.add_argument("--pipeline-rounds", type=int, default=3)
+    inet.add_argument("--sample-tar", default=os.path.normpath(SAMPLE_TAR))
+    inet.add_argument("--sample-repeat", type=int, default=None,
+                      help="copies of each sample image in the train split (sample only; "
+                           "default: enough for one epoch per round, at least 10)")
+    inet.add_argument("--sample-cache", default=os.path.join(tempfile.gettempdir(),
+                                                             "bnn_bench_imagenet_sample"))
+    parser.add_argument("--pipeline-worker", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="data_dir=... and/or cifar10_archive=... (as for experiments)")
     args = parser.parse_args(argv)
-    git = runs.git_commit()  # the code imported now
+    if args.quick_smoke:
+        args.steps, args.warmup, args.rounds, args.pipeline_batches = 1, 0, 1, 5
+        args.imagenet_models = args.imagenet_models or ["sec53_birealnet"]
+        args.imagenet_size, args.imagenet_width, args.imagenet_batch = 64, "quick", 8
+        args.imagenet_steps, args.imagenet_warmup, args.imagenet_rounds = 2, 1, 2
+        args.pipeline_sizes, args.pipeline_batch, args.pipeline_images = [224], 10, 20
+        args.pipeline_rounds, args.pipeline_warmup = 1, 1
+    args.imagenet_models = args.imagenet_models or ["sec53_birealnet", "sec53_binary_alexnet"]
+    if args.sample_repeat is None:  # each round reads one epoch: enough batches in it
+        images = max((args.imagenet_warmup + args.imagenet_steps + 1) * args.imagenet_batch,
+                     args.pipeline_warmup * args.pipeline_batch + args.pipeline_images)
+        args.sample_repeat = max(1 if args.quick_smoke else 10, math.ceil(images / 100))
+    args.out = args.out or (os.path.join(tempfile.gettempdir(), "bench_smoke.json")
+                            if args.quick_smoke else DEFAULT_OUT)
+    return args
+
+
+def main(argv=None):
+    raw = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(raw)
+    if args.pipeline_worker:
+        pipeline_worker(args.pipeline_worker)
+        return
+    runs.git_commit()  # the code imported now
     overrides = parse_overrides(args.overrides)
-    unknown = set(overrides) - {"data_dir", "cifar10_archive"}
-    if unknown:
-        parser.error(f"only data_dir= and cifar10_archive= are accepted, got {sorted(unknown)}")
     overrides.setdefault("data_dir", os.path.expanduser("~/tensorflow_datasets"))
-    exps = {name: build(EXPERIMENTS[name], overrides) for name in ("sec52_bop", "sec52_adam")}
-    some = exps["sec52_bop"]
-    builder = data.load_cifar10_builder(
-        os.path.expanduser(some.data_dir),
-        archive=os.path.expanduser(some.cifar10_archive) if some.cifar10_archive else None)
-    split = "train"
-
-    results = {name: {"suite": [], "plain_fit": []} for name in exps}
-    for r in range(args.rounds):
-        for name, exp in exps.items():
-            for variant, fn in (("suite", suite_rate), ("plain_fit", fit_rate)):
-                tf.keras.backend.clear_session()
-                rate = fn(exp, builder, split, args.steps, args.warmup)
-                results[name][variant].append(round(rate, 2))
-                print(f"round {r + 1}/{args.rounds}  {name:<11} {variant:<9} {rate:7.1f} images/s",
-                      flush=True)
-    pipeline = pipeline_rate(builder, split, some.batch_size, batches=400)
-    print(f"input pipeline alone: {pipeline:.0f} images/s")
-
-    report = {
-        "what": "training images/s, full-width BinaryNet (128 filters, 1024 units, valid "
-                "first conv), batch 50, CIFAR-10 train split; median of rounds",
-        "command": "make bench",
-        "date": runs.now(),
-        "hardware": runs.hardware(),
-        "packages": runs.package_versions(),
-        "git": git,
-        "settings": {"steps": args.steps, "warmup": args.warmup, "rounds": args.rounds},
-        "input_pipeline_images_per_s": round(pipeline, 1),
-    }
-    for name, variants in results.items():
-        suite, fit = statistics.median(variants["suite"]), statistics.median(variants["plain_fit"])
-        report[name] = {
-            "suite_images_per_s": suite, "plain_fit_images_per_s": fit,
-            "suite_over_plain_fit": round(suite / fit, 3),
-            "input_pipeline_over_suite": round(pipeline / suite, 1),
-            "rounds": variants,
-        }
-        print(f"{name}: suite {suite:.1f} vs plain fit {fit:.1f} images/s "
-              f"-> ratio {suite / fit:.3f} (target >= 0.95); pipeline/suite {pipeline / suite:.0f}x "
-              f"(target >= 20x)")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    runs.write_json(args.out, report)
-    print(f"wrote {args.out}")
+    if args.only in (None, "cifar10"):
+        merge_report(args.out, cifar10=cifar10_part(args, overrides))
+        print(f"wrote the CIFAR-10 part into {args.out}")
+    if args.only in (None, "imagenet"):
+        tf.keras.backend.clear_session()
+        command = "python scripts/bench.py " + " ".join(raw)
+        merge_report(args.out, imagenet=imagenet_part(args, overrides, command.strip()))
+        print(f"wrote the ImageNet part into {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,116 @@
+"""The benchmark's and the GPU-hour estimate's own logic, without timing anything: the MAC
+counter against a hand count, the GPU-hour arithmetic on hand-made numbers, and the JSON
+file keeping one part's keys when the other part is written."""
+import json
+import os
+
+import larq as lq
+import pytest
+import tensorflow as tf
+
+from scripts import bench, gpu_hours
+
+
+def tiny_model():
+    """8x8x3 input; MACs by hand (biases not counted):
+    conv_a  real input, binary weights, 3x3x3x4 "same" -> 8x8:   108 x 64 = 6912
+    conv_b  binary x binary, 3x3x4x2 "valid" -> 6x6:               72 x 36 = 2592
+    dw      real depthwise 3x3x2x1 "same" -> 6x6:                  18 x 36 =  648
+    dense_a binary x binary, 72 -> 5:                                          360
+    dense_b real, 5 -> 3:                                                       15
+    """
+    binary = dict(kernel_quantizer=lq.quantizers.NoOp(precision=1), kernel_constraint=None)
+    x = inputs = tf.keras.Input((8, 8, 3))
+    x = lq.layers.QuantConv2D(4, 3, padding="same", use_bias=False, name="conv_a", **binary)(x)
+    x = tf.keras.layers.BatchNormalization()(x)
+    x = lq.layers.QuantConv2D(2, 3, input_quantizer="ste_sign", name="conv_b", **binary)(x)
+    x = tf.keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = tf.keras.layers.Flatten()(x)
+    x = lq.layers.QuantDense(5, input_quantizer="ste_sign", name="dense_a", **binary)(x)
+    x = tf.keras.layers.Dense(3, name="dense_b")(x)
+    return tf.keras.Model(inputs, x)
+
+
+def test_mac_counter_matches_a_hand_count_and_larq():
+    model = tiny_model()
+    macs = gpu_hours.count_macs(model)
+    assert macs["binary"] == 2592 + 360
+    assert macs["real"] == 6912 + 648 + 15
+    assert macs["real_input_binary_weights"] == 6912
+    assert macs["total"] == 6912 + 2592 + 648 + 360 + 15
+    assert [row[0] for row in macs["layers"]] == ["conv_a", "conv_b", "dw", "dense_a", "dense_b"]
+    assert gpu_hours.larq_macs(model) == {"total": macs["total"], "binary": macs["binary"]}
+
+
+def test_gpu_hour_arithmetic_on_hand_numbers():
+    est = gpu_hours.estimate(macs_per_image=1e9, epochs=10, sustained_tflops=1.0, gpus=2,
+                             train_images=1000, val_images=100)
+    assert est["train_flops"] == pytest.approx(10 * 1000 * 3 * 1e9 * 2)  # 6e13
+    assert est["eval_flops"] == pytest.approx(10 * 100 * 1e9 * 2)  # 2e12
+    assert est["gpu_hours"] == pytest.approx(62.0 / 3600)  # 6.2e13 FLOPs at 1e12 FLOP/s
+    assert est["wall_days"] == pytest.approx(62.0 / 3600 / 2 / 24)
+    assert est["train_images_per_s_per_gpu"] == pytest.approx(1e12 / 6e9)
+    # the defaults are the ImageNet sizes
+    full = gpu_hours.estimate(1e9, 1, 1.0, 1)
+    assert full["train_flops"] == pytest.approx(1281167 * 6e9)
+    assert full["eval_flops"] == pytest.approx(50000 * 2e9)
+
+
+def test_the_gpu_hour_table_says_estimate():
+    result = {"assumptions": {"sustained_tflops_per_gpu": 5.0, "gpus": 8, "backward_factor": 3},
+              "runs": {"sec53_x": {"model": "M", "epochs": 100,
+                                   "macs_per_image": {"total": 2e9, "binary": 1.5e9, "real": 5e8},
+                                   "estimated_gpu_hours": 100.0,
+                                   "estimated_wall_days_on_8_gpus": 0.52}}}
+    table = gpu_hours.markdown(result)
+    assert "ESTIMATE" in table and "est. GPU-hours @ 5 TFLOP/s" in table
+    assert "| sec53_x | M | 100 | 2.000 (1.500 / 0.500) | 100 | 0.5 |" in table
+
+
+CIFAR = {"what": "cifar", "command": "make bench", "date": "d", "hardware": {"label": "h"},
+         "packages": {}, "git": {"commit": "c"}, "settings": {"steps": 20},
+         "input_pipeline_images_per_s": 1.0,
+         "sec52_bop": {"suite_images_per_s": 1.0}, "sec52_adam": {"suite_images_per_s": 2.0}}
+
+
+def test_imagenet_part_is_merged_without_dropping_cifar10_keys(tmp_path):
+    path = str(tmp_path / "bench.json")
+    with open(path, "w") as f:
+        json.dump(CIFAR, f)
+    bench.merge_report(path, imagenet={"data": bench.SAMPLE_DATA, "training": {}})
+    with open(path) as f:
+        written = json.load(f)
+    assert {k: written[k] for k in CIFAR} == CIFAR
+    assert written["imagenet"]["data"] == "100-image sample, repeated"
+
+    # a new CIFAR-10 part replaces the CIFAR-10 keys and keeps the ImageNet part
+    bench.merge_report(path, cifar10={**CIFAR, "sec52_bop": {"suite_images_per_s": 9.0}})
+    with open(path) as f:
+        again = json.load(f)
+    assert again["sec52_bop"] == {"suite_images_per_s": 9.0}
+    assert again["imagenet"] == written["imagenet"]
+    assert set(again) == set(CIFAR) | {"imagenet"}
+
+
+def test_merge_into_a_new_file(tmp_path):
+    path = str(tmp_path / "sub" / "bench.json")
+    bench.merge_report(path, imagenet={"training": {}})
+    with open(path) as f:
+        assert json.load(f) == {"imagenet": {"training": {}}}
+
+
+def test_smoke_settings_never_overwrite_the_results_file():
+    args = bench.parse_args(["--quick-smoke", "--only", "imagenet"])
+    assert os.path.abspath(args.out) != os.path.abspath(bench.DEFAULT_OUT)
+    assert bench.parse_args([]).out == bench.DEFAULT_OUT
+
+
+def test_reduced_size_configs_take_only_the_keys_they_need(tmp_path):
+    data_dir = str(tmp_path / "tfds")  # nothing prepared: official split sizes
+    exp, keys = bench.imagenet_experiment("sec53_xnornet", data_dir, 64, 32, "paper", "default")
+    assert keys == {"model.fc_kernel_size": 1}  # 6x6 "valid" layer does not fit at 64 px
+    assert exp.model.conv_filters == (96, 256, 384, 384, 256) and exp.dataset.image_size == 64
+    exp, keys = bench.imagenet_experiment("sec53_birealnet", data_dir, 64, 32, "quick", "default")
+    assert keys == {"model.filters": 16} and exp.batch_size == 32
+    exp, keys = bench.imagenet_experiment("sec53_xnornet", data_dir, 224, 8, "paper", "mirrored")
+    assert keys == {} and exp.model.fc_kernel_size == 6 and exp.distribution == "mirrored"
