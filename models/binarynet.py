@@ -51,7 +51,7 @@ def binarynet(
     filters: int = 128,
     dense_units: int = 1024,
     first_conv_padding: str = "valid",
-    bn_momentum: float = 0.999,
+    bn_momentum: float = 0.99,
     kernel_init_scale: float = 1.0,
     input_shape=(32, 32, 3),
     num_classes: int = 10,
@@ -65,7 +65,8 @@ def binarynet(
         kernel_constraint: e.g. ``lq.constraints.WeightClip(1.0)`` for latent weights.
         filters, dense_units: widths (paper: 128, 1024).
         first_conv_padding: "valid" (the Bop authors') or "same" (Courbariaux et al.).
-        bn_momentum: batch-norm moving-average momentum (authors: 0.999).
+        bn_momentum: batch-norm moving-average momentum (authors: Keras's default 0.99;
+            their ``BatchNormalization(scale=False)`` sets nothing else, epsilon 1e-3).
         kernel_init_scale: multiplies the Glorot-uniform initial kernels (§3: scaling
             the initial latent weights together with the learning rate).
 
@@ -123,7 +124,7 @@ class BinaryNet(Model):
     filters: int = Field(128)
     dense_units: int = Field(1024)
     first_conv_padding: str = Field("valid")
-    bn_momentum: float = Field(0.999)
+    bn_momentum: float = Field(0.99)  # the authors': Keras defaults (momentum 0.99, eps 1e-3)
     kernel_init_scale: float = Field(1.0)
 
     def check(self) -> None:
