@@ -45,18 +45,25 @@ def _holder_info() -> dict:
             "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def _describe(info) -> str:
+def describe(info) -> str:
+    """A holder's info as words, for messages."""
     if not info:
         return "another process (no holder information yet)"
     return f"pid {info.get('pid')} on host {info.get('host')} (since {info.get('since')})"
 
 
+def _parse(text):
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
+
+
 def _read_info(path):
     try:
         with open(path) as f:
-            text = f.read()
-        return json.loads(text) if text.strip() else None
-    except (OSError, ValueError):
+            return _parse(f.read())
+    except OSError:
         return None
 
 
@@ -98,12 +105,12 @@ class Claim:
                 return self
             if not wait:
                 raise RunLockedError(
-                    f"{self.what} is in use by {_describe(holder)}. Two processes on one "
+                    f"{self.what} is in use by {describe(holder)}. Two processes on one "
                     "folder would interleave their results. Wait for it to finish, stop it, "
                     "or choose another run_id=; a claim of a process that died is taken over "
                     "automatically.")
             if not told and on_wait:
-                on_wait(_describe(holder))
+                on_wait(describe(holder))
                 told = True
             time.sleep(poll_s)
 
@@ -122,7 +129,9 @@ class Claim:
                     raise
                 self._lease = self.path + ".lease"  # this file system does no locks
                 return self._try_acquire()
-            self.took_over = _read_info(self.path)  # content left by a holder that died
+            # content left by a holder that died; read through the locked descriptor (on
+            # NFS, opening and closing the file again would drop this process's lock)
+            self.took_over = _parse(os.pread(fd, 4096, 0).decode(errors="replace"))
             self._fd = fd
             self._write_info(fd)
             return None
@@ -219,15 +228,6 @@ def is_held(path: str, stale_after_s: float = 120.0) -> bool:
     finally:
         os.close(fd)
     return False
-
-
-def holder(path: str):
-    """The holder info written in a lock (or lease) file, if any."""
-    return _read_info(path + ".lease") or _read_info(path)
-
-
-def describe_holder(path: str) -> str:
-    return _describe(holder(path))
 
 
 def run_claim(run_dir: str) -> Claim:

@@ -172,9 +172,8 @@ def synchronize_batchnorm(model) -> int:
 def prepare_data(exp):
     """Prepared builder, split names, training-set size and steps per epoch of a run.
 
-    The plan is checked from metadata before preparation (``exp.plan_data``) and again
-    from the prepared dataset's own metadata afterwards."""
-    exp.plan_data()
+    ``build`` checked the plan from metadata before any preparation; it is checked again
+    here from the prepared dataset's own metadata."""
     builder = exp.dataset.prepare(exp)
     plan = exp.plan_data()
     n_train = exp.dataset.num_examples(builder, plan.train_split)
@@ -224,6 +223,12 @@ class Progress:
         return f"The checkpoint at step {self.step} ({where} done) is kept."
 
 
+def _cut_logs(run_dir: str, step: int) -> None:
+    """Drop log rows of steps after ``step`` (the checkpoint a resume starts from)."""
+    for name in ("metrics.jsonl", "flips.jsonl"):
+        runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["step"] <= step)
+
+
 def _resume(state, manager, run_dir, restore_dir, chief) -> int:
     """Restore the newest checkpoint (if any) and cut the logs back to its step, so a
     run that died anywhere - before its first checkpoint included - logs no epoch or
@@ -236,8 +241,7 @@ def _resume(state, manager, run_dir, restore_dir, chief) -> int:
         step = int(state.step.numpy())
         print(f"Resuming from {latest} (epoch {int(state.epoch.numpy())}, step {step})")
     if chief:
-        for name in ("metrics.jsonl", "flips.jsonl"):
-            runs.truncate_jsonl(os.path.join(run_dir, name), lambda row: row["step"] <= step)
+        _cut_logs(run_dir, step)
     return step
 
 
@@ -274,9 +278,7 @@ def _record_end(exp, run_dir, status, started, extra, saved_step: int) -> bool:
     these writes too; then the summary keeps saying ``running``, and readers see from
     the released claim that no process runs it."""
     try:
-        for name in ("metrics.jsonl", "flips.jsonl"):
-            runs.truncate_jsonl(os.path.join(run_dir, name),
-                                lambda row: row["step"] <= saved_step)
+        _cut_logs(run_dir, saved_step)
         _summary(exp, run_dir, status, started, extra)
         return True
     except Exception as e:  # noqa: BLE001 -- the original error matters more
@@ -354,7 +356,7 @@ def train(exp) -> dict:
     os.makedirs(run_dir, exist_ok=True)
     with locks.run_claim(run_dir) as claim, sigterm_as_interrupt():
         if claim.took_over:
-            print(f"{run_dir}: taking over from {locks.describe_holder(claim.path)}, "
+            print(f"{run_dir}: taking over from {locks.describe(claim.took_over)}, "
                   f"which ended without releasing it")
         if chief:
             finished = _existing_run(run_dir, config)  # finished while data was prepared?
@@ -398,21 +400,21 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
               f"({train_split}), validation on {val_split}, {steps_per_epoch} steps/epoch, "
               f"{exp.epochs} epochs, {strategy.num_replicas_in_sync} replica(s)")
 
-        def save(flip_rows):
-            """Log the steps since the last save, then checkpoint (logs never run ahead
-            of a checkpoint by more than what the next start cuts back)."""
+        def save(flip_rows, epoch_row=None):
+            """Log the steps (and the finished epoch) since the last save, then
+            checkpoint: logs never run ahead of a checkpoint by more than what the next
+            start cuts back."""
             runs.append_jsonl(os.path.join(run_dir, "flips.jsonl"), flip_rows)
             _write_flips(writer, flip_rows)
+            if epoch_row is not None:
+                runs.append_jsonl(os.path.join(run_dir, "metrics.jsonl"), [epoch_row])
+                state.epoch.assign(epoch_row["epoch"])
             manager.save(checkpoint_number=int(state.step.numpy()))
 
         for epoch in range(int(state.epoch.numpy()), exp.epochs):
             row, flip_rows = _train_epoch(exp, state, builder, train_split, epoch,
                                           steps_per_epoch, evaluation, writer, save, progress)
-            runs.append_jsonl(os.path.join(run_dir, "flips.jsonl"), flip_rows)
-            _write_flips(writer, flip_rows)
-            runs.append_jsonl(os.path.join(run_dir, "metrics.jsonl"), [row])
-            state.epoch.assign(epoch + 1)
-            manager.save(checkpoint_number=int(state.step.numpy()))
+            save(flip_rows, row)
             if chief:
                 _summary(exp, run_dir, "running", started, extra)
     except DivergenceError as e:
@@ -443,9 +445,10 @@ def _kept(epochs_done: int) -> str:
 
 
 def check_losses(losses, first_step: int, reference: float, factor: float, epoch: int,
-                 name: str, kept: str = "") -> None:
+                 name: str, kept=None) -> None:
     """Raise ``DivergenceError`` at the first step whose loss is non-finite, or larger
-    than ``factor`` times the ``reference`` (first-step) loss when ``factor`` > 0."""
+    than ``factor`` times the ``reference`` (first-step) loss when ``factor`` > 0.
+    ``kept()`` says which checkpoint survives (only called for the message)."""
     losses = np.asarray(losses, dtype=np.float64)
     bound = factor * reference if factor > 0 and reference > 0 else math.inf
     bad = ~np.isfinite(losses) | (losses > bound)
@@ -456,7 +459,7 @@ def check_losses(losses, first_step: int, reference: float, factor: float, epoch
            f"exceeded {factor:g} x the first step's loss {reference:.4g}:")
     raise DivergenceError(
         f"{name}: the training loss {why} {losses[i]:.4g} at epoch {epoch + 1}, step "
-        f"{first_step + i}. {kept or _kept(epoch)} Lower the learning rate (optimizer.lr / "
+        f"{first_step + i}. {kept() if kept else _kept(epoch)} Lower the learning rate (optimizer.lr / "
         "optimizer.real_lr) or gamma, which starts a new run folder (re-running the same "
         "command would resume and diverge again); divergence_factor= sets the bound.")
 
@@ -473,7 +476,8 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
     """Train (the rest of) one epoch and evaluate; ``save(flip_rows)`` is called for the
     step checkpoints within it. Returns the epoch's metrics row and its unsaved flip rows."""
     strategy = state.strategy
-    done = int(state.step.numpy()) - epoch * steps_per_epoch  # > 0: resumed mid-epoch
+    step = int(state.step.numpy())  # the global step, kept on the host below
+    done = step - epoch * steps_per_epoch  # > 0: resumed mid-epoch
     if done == 0:
         for metric in (state.train_loss, state.train_acc):
             metric.reset_state()
@@ -491,24 +495,25 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
     first_done = done
     every_steps = exp.checkpoint_every_steps
     every_s = 60 * exp.checkpoint_every_minutes
+    reference = float(state.reference_loss.numpy())  # host copies: no device read per step
     while done < steps_per_epoch:
         n = min(exp.steps_per_loop, steps_per_epoch - done)
         if every_steps:  # stop at the next multiple of checkpoint_every_steps
-            n = min(n, every_steps - int(state.step.numpy()) % every_steps)
+            n = min(n, every_steps - step % every_steps)
         flips, losses = state.train_steps(iterator, tf.constant(n))
         flips, losses = flips.numpy(), losses.numpy()
-        first_step = int(state.step.numpy()) - n + 1
-        if float(state.reference_loss.numpy()) == 0.0 and np.isfinite(losses[0]):
-            state.reference_loss.assign(float(losses[0]))
-        check_losses(losses, first_step, float(state.reference_loss.numpy()),
-                     exp.divergence_factor, epoch, exp.name, progress.kept())
+        first_step, step = step + 1, step + n
+        if reference == 0.0 and np.isfinite(losses[0]):
+            reference = float(losses[0])
+            state.reference_loss.assign(reference)
+        check_losses(losses, first_step, reference, exp.divergence_factor, epoch, exp.name,
+                     progress.kept)
         state.epoch_flips.assign_add(flips.sum(axis=0).astype(np.float64))
         for i in range(n):
-            step = first_step + i
-            if step % exp.flip_log_interval == 0:
+            if (first_step + i) % exp.flip_log_interval == 0:
                 values = pi_t(flips[i], state.layer_sizes)
                 flip_rows.append({
-                    "epoch": epoch + 1, "step": step,
+                    "epoch": epoch + 1, "step": first_step + i,
                     "flips": dict(zip(state.layer_names, flips[i].astype(int).tolist())),
                     "pi_t": dict(zip(state.layer_names, np.round(values, 5).tolist())),
                 })
@@ -521,7 +526,7 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             rate = (done - first_done) * exp.batch_size / (now - start)
             print(f"  epoch {epoch + 1} step {done}/{steps_per_epoch}  loss {loss:.4f}  "
                   f"acc {accuracy:.4f}  {rate:.0f} images/s", flush=True)
-        step_due = every_steps and int(state.step.numpy()) % every_steps == 0
+        step_due = every_steps and step % every_steps == 0
         time_due = every_s and now - last_save >= every_s
         if done < steps_per_epoch and (step_due or time_due):
             state.epoch_seconds.assign_add(now - segment)
@@ -530,7 +535,6 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             flip_rows = []
     train_time = time.time() - start
     state.evaluate_all(evaluation)
-    step = int(state.step.numpy())
     kept = progress.kept()
     for key, metric in (("training", state.train_loss), ("validation", state.val_loss)):
         if not math.isfinite(float(metric.result())):

@@ -161,7 +161,8 @@ HOLDER = textwrap.dedent("""
 """)
 
 
-def test_a_held_folder_is_refused_and_a_dead_holders_claim_taken_over(cli_overrides, tmp_path):
+def test_a_held_folder_is_refused_and_a_dead_holders_claim_taken_over(cli_overrides, tmp_path,
+                                                                      capsys):
     run_dir = _run_dir(cli_overrides)
     os.makedirs(run_dir)
     script = tmp_path / "holder.py"
@@ -176,8 +177,10 @@ def test_a_held_folder_is_refused_and_a_dead_holders_claim_taken_over(cli_overri
     finally:
         holder.kill()
         holder.wait()
+    capsys.readouterr()
     summary = build(EXPERIMENTS["sec52_bop"], cli_overrides).run()  # the kernel freed it
     assert summary["status"] == "completed"
+    assert f"taking over from pid {holder.pid} on host" in capsys.readouterr().out
     assert not locks.is_held(os.path.join(run_dir, locks.LOCK_NAME))
 
 
