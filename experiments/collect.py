@@ -88,7 +88,7 @@ def _read_jsonl(path: str, required: bool) -> list:
     try:
         return run_files.read_jsonl(path)  # a cut-short last line is dropped, with a warning
     except RunFolderError as e:
-        raise ValueError(str(e).replace(path, os.path.basename(path)).split(" (")[0]) from None
+        raise ValueError(f"{os.path.basename(path)} {e.problem}") from None
 
 
 def load_run(path: str, with_flips: bool = True) -> Run:

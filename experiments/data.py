@@ -22,7 +22,8 @@ import tarfile
 import tempfile
 import zlib
 
-from experiments.errors import DatasetError
+from experiments.datasets import Cifar10, is_prepared, plan_splits
+from experiments.errors import ConfigError, DatasetError
 from experiments.locks import preparing
 
 import requests
@@ -33,9 +34,7 @@ CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 # The file name TFDS looks for in `manual_dir` (from its registered url_checksums).
 _ARCHIVE_NAME = "cifar-10-binary.tar.gz"
 _TOP_DIR = "cifar-10-batches-bin"
-_TRAIN_SIZE = 50000
-# The official split sizes, for checks made before the dataset is prepared.
-SPLIT_SIZES = {"train": 50000, "test": 10000}
+_TRAIN_SIZE = Cifar10.official_sizes["train"]
 _TMP_PREFIX = ".cifar10_prepare_"
 
 # Official md5s of the extracted .bin files (e.g. pytorch-cpp's cmake/fetch_cifar10.cmake).
@@ -128,10 +127,6 @@ def archive_problem(archive: str) -> str | None:
     return None
 
 
-def _is_prepared(builder) -> bool:
-    return (builder.data_path / "dataset_info.json").exists()
-
-
 def load_cifar10_builder(
     data_dir: str, archive: str | None = None, md5s: dict = CIFAR10_BIN_MD5
 ) -> tfds.core.DatasetBuilder:
@@ -146,12 +141,12 @@ def load_cifar10_builder(
     than racing it. Temporary folders of a preparation that was killed are removed first.
     """
     builder = tfds.builder("cifar10", data_dir=data_dir)
-    if _is_prepared(builder):
+    if is_prepared(builder):
         return builder
     stale = (os.path.join(data_dir, _TMP_PREFIX + "*"), str(builder.data_path) + ".incomplete*")
     with preparing(data_dir, "cifar10", stale):
         builder = tfds.builder("cifar10", data_dir=data_dir)
-        if _is_prepared(builder):  # the other process finished it meanwhile
+        if is_prepared(builder):  # the other process finished it meanwhile
             return builder
         if archive is not None:
             problem = archive_problem(archive)
@@ -219,46 +214,21 @@ def _prepare_online(builder: tfds.core.DatasetBuilder, timeout_s: float = 10.0) 
         ) from e
 
 
-def split_sizes(data_dir: str) -> dict:
-    """Split sizes from the prepared dataset's metadata, or the official sizes if it is
-    not prepared yet: what every check before preparation relies on."""
-    builder = tfds.builder("cifar10", data_dir=data_dir)
-    if not _is_prepared(builder):
-        return dict(SPLIT_SIZES)
-    return {name: int(split.num_examples) for name, split in builder.info.splits.items()}
-
-
 def cifar10_splits(
     validation: str = "test", train_subset: int | None = None, holdout: int = 5000,
     n_all: int = _TRAIN_SIZE,
 ) -> tuple[str, str]:
-    """Return the (train, validation) TFDS split strings.
-
-    ``"test"``: train on ``train`` and validate on ``test``, as the authors did.
-    ``"holdout"``: validate on the last ``holdout`` training examples and train on the
-    rest, for tuning without looking at the test set. Negative slice bounds are used so
-    the same strings work on any split size. ``train_subset`` keeps the first N
-    training examples (TFDS's stored order is a fixed pseudo-random shuffle).
-    """
+    """The (train, validation) TFDS split strings of CIFAR-10 with ``n_all`` training
+    images: ``experiments.datasets.plan_splits`` (what runs use), as a ``DatasetError``
+    for values the splits cannot provide."""
     if validation not in ("test", "holdout"):
         raise DatasetError(f"validation must be 'test' or 'holdout', got {validation!r}")
-    n_train = n_all
-    if validation == "holdout":
-        if not isinstance(holdout, int) or not 0 < holdout < n_all:
-            raise DatasetError(f"holdout must be an int in 1..{n_all - 1}, got {holdout!r}")
-        n_train = n_all - holdout
-    if train_subset is not None and (
-        not isinstance(train_subset, int) or not 0 < train_subset <= n_train
-    ):
-        raise DatasetError(
-            f"train_subset must be an int in 1..{n_train} (or None), got {train_subset!r}"
-        )
-
-    if validation == "test":
-        train = "train" if train_subset is None else f"train[:{train_subset}]"
-        return train, "test"
-    train = f"train[:-{holdout}]" if train_subset is None else f"train[:{train_subset}]"
-    return train, f"train[-{holdout}:]"
+    try:
+        plan = plan_splits({**Cifar10.official_sizes, "train": n_all}, "test", validation,
+                           train_subset, holdout)
+    except ConfigError as e:
+        raise DatasetError(str(e)) from None
+    return plan.train_split, plan.val_split
 
 
 def normalize(image):

@@ -20,6 +20,12 @@ from zookeeper import Field, component
 from experiments.errors import ConfigError
 
 
+def is_prepared(builder) -> bool:
+    """Whether TFDS has prepared ``builder``'s dataset (its ``dataset_info.json`` exists);
+    checked without touching ``builder.info``, which needs no network only then."""
+    return (builder.data_path / "dataset_info.json").exists()
+
+
 class DataPlan(NamedTuple):
     """The splits of a run and their sizes, known before anything is prepared."""
     train_split: str
@@ -34,8 +40,10 @@ def plan_splits(sizes: dict, eval_split: str, validation: str, train_subset,
     cannot provide the subset or holdout asked for.
 
     ``"test"``: train on ``train``, validate on ``eval_split`` (as the authors did);
-    ``"holdout"``: validate on the last ``holdout`` training examples, train on the rest.
-    ``train_subset`` keeps the first N training examples (TFDS's stored order).
+    ``"holdout"``: validate on the last ``holdout`` training examples, train on the rest
+    (for tuning without looking at the test set). Negative slice bounds keep the strings
+    valid on any split size. ``train_subset`` keeps the first N training examples (TFDS's
+    stored order is a fixed pseudo-random shuffle).
     """
     n_all = sizes["train"]
     if validation == "holdout":
@@ -65,13 +73,19 @@ class Dataset:
     tfds_name = ""
     eval_split = "test"
     num_classes = 0
+    official_sizes: dict = {}  # split -> examples, for checks before preparation
 
     def input_shape(self) -> tuple:
         raise NotImplementedError
 
     def split_sizes(self, data_dir: str) -> dict:
         """From the prepared dataset's metadata if there is one, else the official sizes."""
-        raise NotImplementedError
+        import tensorflow_datasets as tfds
+
+        builder = tfds.builder(self.tfds_name, data_dir=data_dir)
+        if not is_prepared(builder):
+            return dict(self.official_sizes)
+        return {name: int(split.num_examples) for name, split in builder.info.splits.items()}
 
     def plan(self, data_dir: str, validation: str, train_subset,
              holdout: int) -> DataPlan:
@@ -112,6 +126,7 @@ class Cifar10(Dataset):
     tfds_name = "cifar10"
     eval_split = "test"
     num_classes = 10
+    official_sizes = {"train": 50000, "test": 10000}
 
     # Training augmentation: zero-pad this many pixels on each side, then a random 32x32
     # crop and a random flip (paper §5.2 and the authors' code: 4).
@@ -124,10 +139,6 @@ class Cifar10(Dataset):
 
     def input_shape(self) -> tuple:
         return (32, 32, 3)
-
-    def split_sizes(self, data_dir):
-        from experiments import data
-        return data.split_sizes(data_dir)
 
     def prepare(self, exp):
         from experiments import data
@@ -153,9 +164,10 @@ class ImageNet(Dataset):
     disk; ``image_size`` sets the training crop and evaluation size (224 in the paper),
     ``crop_padding`` the evaluation centre crop ``size / (size + crop_padding)``."""
 
-    tfds_name = "imagenet2012"
+    tfds_name = "imagenet2012:5.1.0"
     eval_split = "validation"
     num_classes = 1000
+    official_sizes = {"train": 1281167, "validation": 50000}
 
     image_size: int = Field(224)
     crop_padding: int = Field(32)
@@ -168,10 +180,6 @@ class ImageNet(Dataset):
             raise ConfigError(f"dataset.image_size must be >= 8, got {self.image_size}")
         if self.crop_padding < 0:
             raise ConfigError(f"dataset.crop_padding must be >= 0, got {self.crop_padding}")
-
-    def split_sizes(self, data_dir):
-        from experiments import imagenet
-        return imagenet.split_sizes(data_dir)
 
     def check_source(self, exp) -> None:
         from experiments import imagenet

@@ -16,13 +16,16 @@ import tensorflow as tf
 from experiments.errors import ConfigError
 
 
-def _cluster_tasks() -> int:
+def _tf_config() -> dict:
     try:
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        return json.loads(os.environ.get("TF_CONFIG", "{}"))
     except ValueError as e:
         raise ConfigError(f"TF_CONFIG is not valid JSON ({e}); see the README's multi-worker "
                           "section for its form") from None
-    return sum(len(tasks) for tasks in cluster.values())
+
+
+def _cluster_tasks() -> int:
+    return sum(len(tasks) for tasks in _tf_config().get("cluster", {}).values())
 
 
 def make_strategy(name: str, cluster_timeout_s: float = 300.0) -> tf.distribute.Strategy:
@@ -94,7 +97,8 @@ while True:
 
 
 def _other_tasks() -> list:
-    config = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    """The addresses of the cluster's other tasks."""
+    config = _tf_config()
     task = config.get("task", {})
     cluster = config.get("cluster", {})
     me = cluster.get(task.get("type"), [None] * (task.get("index", 0) + 1))[task.get("index", 0)]

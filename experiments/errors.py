@@ -18,7 +18,12 @@ class DivergenceError(SuiteError):
 
 
 class RunFolderError(SuiteError):
-    """A file of a run folder cannot be read (corrupt, cut short) or written."""
+    """A file of a run folder cannot be read (corrupt, cut short) or written.
+    ``problem`` is the short reason, without the path and the fix."""
+
+    def __init__(self, message: str, problem: str = ""):
+        super().__init__(message)
+        self.problem = problem or message
 
 
 class RunLockedError(SuiteError):

@@ -24,7 +24,7 @@ from models.base import Model
 from models.binarynet import BinaryNet
 from models.birealnet import BiRealNet
 
-# "default" picks for itself (see experiments.train.make_strategy); "auto" is its alias.
+# "default" picks for itself (see experiments.distribute.make_strategy); "auto" is its alias.
 DISTRIBUTIONS = ("default", "one_device", "mirrored", "multi_worker")
 VALIDATIONS = ("test", "holdout")
 

@@ -32,6 +32,7 @@ import shutil
 import tarfile
 import tempfile
 
+from experiments.datasets import ImageNet, is_prepared
 from experiments.errors import DatasetError
 from experiments.locks import preparing
 
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 NAME = "imagenet2012:5.1.0"
 NUM_CLASSES = 1000
 # Official split sizes, for checks and step counts before the data are prepared.
-SPLIT_SIZES = {"train": 1281167, "validation": 50000}
+SPLIT_SIZES = ImageNet.official_sizes  # {"train": 1281167, "validation": 50000}
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"
 # Sizes and sha256 of the official archives (TFDS's datasets/imagenet2012/checksums.tsv).
@@ -175,7 +176,7 @@ def check_source(data_dir: str, manual_dir: str | None = None) -> None:
     """Nothing to check when ``imagenet2012`` is prepared in ``data_dir``; else the manual
     download must pass `check_manual_dir` -- before a run starts anything else."""
     builder = tfds.builder(NAME, data_dir=data_dir)
-    if not (builder.data_path / "dataset_info.json").exists():
+    if not is_prepared(builder):
         check_manual_dir(manual_dir or os.path.join(data_dir, "downloads", "manual"))
 
 
@@ -189,14 +190,14 @@ def load_imagenet_builder(data_dir: str, manual_dir: str | None = None) -> tfds.
     (about 155 GB) and writes a prepared copy of similar size; it takes hours.
     """
     builder = tfds.builder(NAME, data_dir=data_dir)
-    if (builder.data_path / "dataset_info.json").exists():
+    if is_prepared(builder):
         return builder
     manual_dir = manual_dir or os.path.join(data_dir, "downloads", "manual")
     check_manual_dir(manual_dir)
     stale = (os.path.join(data_dir, PREPARE_PREFIX + "*"), str(builder.data_path) + ".incomplete*")
     with preparing(data_dir, "imagenet2012", stale):  # one preparing process per data dir
         builder = tfds.builder(NAME, data_dir=data_dir)
-        if not (builder.data_path / "dataset_info.json").exists():
+        if not is_prepared(builder):
             _prepare_offline(builder, data_dir, manual_dir)
     return builder
 
@@ -438,15 +439,6 @@ def preprocess_eval(image_bytes, image_size: int = IMAGE_SIZE, crop_padding: int
 
 
 # --- pipelines ----------------------------------------------------------------------------
-
-
-def split_sizes(data_dir: str) -> dict:
-    """Split sizes from the prepared dataset's metadata, or the official ones if it is not
-    prepared yet (for the checks made before any preparation)."""
-    builder = tfds.builder(NAME, data_dir=data_dir)
-    if not (builder.data_path / "dataset_info.json").exists():
-        return dict(SPLIT_SIZES)
-    return {name: int(split.num_examples) for name, split in builder.info.splits.items()}
 
 
 def num_examples(builder, split: str) -> int:

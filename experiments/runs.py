@@ -136,9 +136,10 @@ def read_jsonl(path: str) -> list:
             if number == len(lines) and not tail:
                 _warn_cut(path, number)
                 continue
+            problem = f"line {number} is not valid JSON"
             raise RunFolderError(
-                f"{path} line {number} is not valid JSON (the file was edited or damaged). "
-                "Remove that line, or the run folder to start the run again.") from None
+                f"{path} {problem} (the file was edited or damaged). Remove that line, or "
+                "the run folder to start the run again.", problem) from None
     if tail.strip():
         _warn_cut(path, len(lines) + 1)
     return rows

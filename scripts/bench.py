@@ -57,6 +57,7 @@ import tensorflow as tf  # noqa: E402
 from configs import EXPERIMENTS  # noqa: E402
 from experiments import imagenet, runs  # noqa: E402
 from experiments.cli import parse_overrides  # noqa: E402
+from experiments.datasets import is_prepared  # noqa: E402
 from experiments.distribute import make_strategy  # noqa: E402
 from experiments.experiment import build  # noqa: E402
 from experiments.flips import pi_t  # noqa: E402
@@ -253,8 +254,7 @@ def cifar10_pipeline_rate(exp, builder, split, batches):
 def imagenet_is_prepared(data_dir: str) -> bool:
     import tensorflow_datasets as tfds
 
-    return (tfds.builder(imagenet.NAME, data_dir=data_dir).data_path
-            / "dataset_info.json").exists()
+    return is_prepared(tfds.builder(imagenet.NAME, data_dir=data_dir))
 
 
 def write_sample_manual_dir(out_dir: str, sample_tar: str, repeat: int) -> dict:
