@@ -122,7 +122,7 @@ class Claim:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
-                return _read_info(self.path) or {}
+                return self._holder_info_written()
             except OSError as e:
                 os.close(fd)
                 if e.errno not in _UNSUPPORTED:
@@ -136,6 +136,16 @@ class Claim:
             self._write_info(fd)
             return None
         return self._try_lease()
+
+    def _holder_info_written(self, wait_s: float = 2.0) -> dict:
+        """The holder's info; a holder that has just taken the lock writes it a moment
+        later, so an empty file is read again for up to ``wait_s``."""
+        deadline = time.time() + wait_s
+        while True:
+            info = _read_info(self.path)
+            if info or time.time() > deadline:
+                return info or {}
+            time.sleep(0.05)
 
     def _write_info(self, fd):
         os.ftruncate(fd, 0)

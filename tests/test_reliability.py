@@ -529,3 +529,29 @@ def test_errors_and_resume_hints_reach_the_user_through_the_cli(cli_overrides, t
     out = _cli(_args(cli_overrides, run_id="../x"), tmp_path=tmp_path)
     assert out.returncode == 2 and "is not a plain folder name" in out.stderr
     assert not os.path.exists(cli_overrides["results_dir"])
+
+
+SLOW_HOLDER = textwrap.dedent("""
+    import fcntl, json, os, sys, time
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(0.5)  # the moment between taking the lock and writing who holds it
+    os.pwrite(fd, json.dumps({"host": "h", "pid": os.getpid(), "since": "now"}).encode(), 0)
+    time.sleep(60)
+""")
+
+
+def test_a_holder_caught_before_it_wrote_its_name_is_still_named(tmp_path):
+    script = tmp_path / "slow_holder.py"
+    script.write_text(SLOW_HOLDER)
+    path = str(tmp_path / ".lock")
+    holder = subprocess.Popen([sys.executable, str(script), path], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLockedError, match=f"pid {holder.pid} on host h"):
+            locks.Claim(path, what="folder x").acquire()
+    finally:
+        holder.kill()
+        holder.wait()
