@@ -1,0 +1,205 @@
+"""Small statistics for the suite's comparison verdicts.
+
+A verdict such as "Bop beats Adam" or "a larger tau flips fewer weights" rests on a
+handful of seeds, so the report never states it from two means alone: every comparison
+states n, mean and std of each arm and a 95 % interval of the difference, and says
+"inconclusive" when that interval straddles the threshold of the claim. A reader can
+then see whether a verdict is carried by the data or by the noise between seeds.
+
+Pure Python (``math`` and ``statistics``), so the report can be built without SciPy.
+The Student-t quantile is computed from the regularized incomplete beta function,
+which also covers the non-integer degrees of freedom of Welch's interval.
+"""
+import math
+import statistics
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Two arms (one value per seed) and the interval of ``mean_a - mean_b``."""
+
+    n_a: int
+    mean_a: float
+    std_a: float | None  # sample std; None when n_a == 1
+    n_b: int
+    mean_b: float
+    std_b: float | None
+    diff: float  # mean_a - mean_b (paired: mean of the per-pair differences)
+    low: float | None  # interval of the difference; None when it cannot be computed
+    high: float | None
+    method: str  # how the interval was computed, or why there is none
+    level: float = 0.95
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz, as in
+    Numerical Recipes ``betacf``)."""
+    tiny, eps = 1e-300, 1e-15
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    # The number of terms needed grows like sqrt(a): generous for df up to ~1e8.
+    for m in range(1, 100_000):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)),
+                   -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            delta = d * c
+            h *= delta
+        if abs(delta - 1.0) < eps:
+            return h
+    raise ArithmeticError(f"incomplete beta did not converge (a={a}, b={b}, x={x})")
+
+
+def _betai(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+                     + a * math.log(x) + b * math.log1p(-x))
+    # The continued fraction converges fast for x < (a+1)/(a+b+2); use symmetry otherwise.
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def _two_sided_tail(t: float, df: float) -> float:
+    """P(|T| > t) for Student's t with ``df`` degrees of freedom."""
+    return _betai(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_quantile(df: float, level: float = 0.95) -> float:
+    """Two-sided Student-t critical value: P(|T| <= t) = level.
+
+    Found by bisection on the tail probability, which is monotone in t; df may be
+    non-integer (Welch). ``df = inf`` gives the normal quantile.
+    """
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if not df > 0:  # also rejects NaN
+        raise ValueError(f"degrees of freedom must be > 0, got {df}")
+    if math.isinf(df):
+        return statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
+    alpha = 1.0 - level
+    lo, hi = 0.0, 1.0
+    while _two_sided_tail(hi, df) > alpha:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if _two_sided_tail(mid, df) > alpha:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-12 * hi:
+            break
+    return 0.5 * (lo + hi)
+
+
+def _std(xs: list[float]) -> float | None:
+    return statistics.stdev(xs) if len(xs) >= 2 else None
+
+
+def difference(a, b, *, paired: bool = False, level: float = 0.95) -> Difference:
+    """Compare two arms of per-seed values: ``a - b`` with its ``level`` interval.
+
+    ``paired=True`` when ``a[i]`` and ``b[i]`` come from the same seed: the interval is
+    a one-sample t interval on the per-seed differences, which removes the between-seed
+    noise both arms share. Otherwise Welch's interval, which does not assume equal
+    variances, with Welch–Satterthwaite degrees of freedom. With too few values there
+    is no interval (``low``/``high`` None) and ``method`` says why.
+    """
+    a, b = [float(x) for x in a], [float(x) for x in b]
+    if not a or not b:
+        raise ValueError("both arms need at least one value")
+    if paired and len(a) != len(b):
+        raise ValueError(f"paired comparison needs equal lengths, got {len(a)} and {len(b)}")
+    n_a, n_b = len(a), len(b)
+    mean_a, mean_b = statistics.fmean(a), statistics.fmean(b)
+    std_a, std_b = _std(a), _std(b)
+    arms = dict(n_a=n_a, mean_a=mean_a, std_a=std_a, n_b=n_b, mean_b=mean_b, std_b=std_b,
+                level=level)
+
+    if paired:
+        d = [x - y for x, y in zip(a, b)]
+        diff = statistics.fmean(d)
+        method = f"paired t, {n_a} pairs"
+        if n_a < 2:
+            return Difference(**arms, diff=diff, low=None, high=None,
+                              method="no interval: 1 pair")
+        sd = statistics.stdev(d)
+        if sd == 0.0:
+            return Difference(**arms, diff=diff, low=diff, high=diff,
+                              method=f"{method}; degenerate: identical differences")
+        half = t_quantile(n_a - 1, level) * sd / math.sqrt(n_a)
+        return Difference(**arms, diff=diff, low=diff - half, high=diff + half, method=method)
+
+    diff = mean_a - mean_b
+    if n_a < 2 or n_b < 2:
+        which = "both arms" if n_a < 2 and n_b < 2 else "one arm"
+        return Difference(**arms, diff=diff, low=None, high=None,
+                          method=f"no interval: n = 1 in {which}")
+    va, vb = std_a ** 2 / n_a, std_b ** 2 / n_b
+    se2 = va + vb
+    if se2 == 0.0:
+        return Difference(**arms, diff=diff, low=diff, high=diff,
+                          method="Welch t; degenerate: zero variance in both arms")
+    df = se2 ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    half = t_quantile(df, level) * math.sqrt(se2)
+    return Difference(**arms, diff=diff, low=diff - half, high=diff + half,
+                      method=f"Welch t, df = {df:.1f}")
+
+
+def verdict(d: Difference, threshold: float = 0.0) -> str:
+    """Verdict on the claim ``a - b > threshold`` (threshold in the units of the values).
+
+    "holds" only when the whole interval lies above the threshold, "does not hold" when
+    it lies wholly below, and "inconclusive" when it straddles the threshold or there is
+    no interval: a difference of means alone never decides a claim.
+    """
+    if d.low is None or d.high is None:
+        return "inconclusive"
+    if d.low > threshold:
+        return "holds"
+    if d.high < threshold:
+        return "does not hold"
+    return "inconclusive"
+
+
+def describe(d: Difference, *, scale: float = 100.0, unit: str = " pp", fmt: str = ".2f",
+             names=("a", "b")) -> str:
+    """One line of evidence for the report: each arm's mean ± std (n) and the interval.
+
+    Values are multiplied by ``scale`` (accuracies are stored as fractions, shown in
+    percentage points by default).
+    """
+    def num(x, sign=""):
+        return "—" if x is None else format(x * scale, sign + fmt)
+
+    arms = ", ".join(f"{name}: {num(m)} ± {num(s)} (n = {n})" for name, m, s, n in
+                     ((names[0], d.mean_a, d.std_a, d.n_a), (names[1], d.mean_b, d.std_b, d.n_b)))
+    line = f"{arms}; difference {num(d.diff, '+')}{unit}"
+    if d.low is None or d.high is None:
+        why = d.method.removeprefix("no interval:").strip()
+        return f"{line}, no interval ({why})"
+    return (f"{line}, {d.level * 100:g} % CI [{num(d.low, '+')}, {num(d.high, '+')}]"
+            f" ({d.method})")
+
+
+def paired_by_seed(a_runs: dict, b_runs: dict) -> tuple[list, list, bool]:
+    """Arrange ``{seed: value}`` runs of two arms for :func:`difference`.
+
+    When both arms ran the same seeds (at least two), pairing by seed is valid and
+    tighter, so the values come back sorted by seed with ``paired=True``. Otherwise
+    each arm's values (in seed order) with ``paired=False``.
+    """
+    if set(a_runs) == set(b_runs) and len(a_runs) >= 2:
+        seeds = sorted(a_runs)
+        return [a_runs[s] for s in seeds], [b_runs[s] for s in seeds], True
+    return ([a_runs[s] for s in sorted(a_runs)], [b_runs[s] for s in sorted(b_runs)], False)
