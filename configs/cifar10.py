@@ -5,10 +5,12 @@ Each class is one paper item and overrides only what differs from its base. Scal
 * ``paper`` - the paper's hyperparameters and full BinaryNet (GPU work: §5.2 is 500
   epochs; one full-width epoch takes 15-25 min on 2 CPU cores).
 * ``quick`` - the reduced CPU scale behind ``make cifar10-quick``: BinaryNet at 1/4 width
-  (32 filters, 256 dense units), the first 20,000 images of TFDS's train split, the full
-  test set, 5 (§5.1) or 8 (§5.2) epochs, §5.2's x0.1 decay every 3 epochs instead of
-  every 100. gamma, tau and
-  learning rates keep their paper values. The whole set takes about 30 min on 2 cores.
+  (32 filters, 256 dense units), the first 10,000 (§5.1, 5 epochs, 3 seeds) or 20,000
+  (§5.2, 8 epochs) images of TFDS's train split, the full test set, §5.2's x0.1 decay
+  every 3 epochs instead of every 100. The §5.1 runs and ``sec52_bop``/``sec52_adam``
+  keep the paper's gamma, tau and learning rates ("paper hyperparameters at reduced
+  length", which handicaps Bop by construction: SPEC §6); ``SEC52_TUNED`` is the fair
+  comparison, each optimizer tuned on a holdout (``experiments/tuning.py``).
 * ``tiny`` - a smoke scale for tests (minutes on tiny synthetic data).
 """
 from zookeeper import ComponentField, Field, component
@@ -17,6 +19,9 @@ from zookeeper.core.partial_component import PartialComponent
 from experiments.experiment import Cifar10Experiment
 from experiments.optimizers import Bop, LatentAdam, Optimizer
 from experiments.schedules import Constant, Staircase
+from experiments.tuning import Arm, Tuning
+from models.base import Model
+from models.binarynet import BinaryNet
 
 # Quarter width. Batch norm keeps the authors' Keras defaults (momentum 0.99, epsilon 1e-3)
 # at every scale, so the quick preset no longer sets it.
@@ -41,10 +46,11 @@ class Sec51(Cifar10Experiment):
     more flips; the extremes plateau early or learn very slowly."""
 
     section = "5.1"
+    # quick: 10,000 images so that three seeds of all five settings fit the CPU budget
     scales = {
         "paper": {},
         "quick": {**QUICK_MODEL, "epochs": 5,
-                  "train_subset": 20000, "flip_log_interval": 5},
+                  "train_subset": 10000, "flip_log_interval": 5},
         "tiny": TINY,
     }
     epochs: int = Field(100)
@@ -114,7 +120,8 @@ class Sec52Bop(Sec52):
 @component
 class Sec52Adam(Sec52):
     """§5.2 latent-weight baseline: Adam, lr 1e-3 x0.1 every 100 epochs, Xavier
-    learning-rate scaling, latent weights clipped to [-1, 1]. Reported: 90.9 %."""
+    learning-rate scaling, latent weights clipped to [-1, 1], initialised uniformly in
+    [-1, 1]. Reported: 90.9 %."""
 
     name = "sec52_adam"
     scales = {
@@ -123,6 +130,25 @@ class Sec52Adam(Sec52):
                   "train_subset": 20000, "optimizer.lr.every_epochs": 3},
         "tiny": TINY,
     }
+    # The paper cites Courbariaux et al. for this baseline but states no init; their code
+    # draws latent weights from U[-H, H], H = 1 (SPEC §2). model.kernel_init=glorot_uniform
+    # selects the suite's earlier choice.
+    model: Model = ComponentField(BinaryNet, kernel_init="uniform")
     optimizer: Optimizer = ComponentField(
         LatentAdam, lr=PartialComponent(Staircase, value=1e-3, every_epochs=100, factor=0.1),
         clip=1.0, xavier_scaling=True, ste="ste_sign")
+
+
+# §5.2 at reduced scale, tuned: the comparison `make cifar10-quick` reports ------------
+SEC52_TUNED = Tuning(
+    name="sec52_tuned", section="5.2", scale="quick",
+    description=("§5.2 at quick scale with an equal tuning budget: each optimizer's main "
+                 "hyperparameter picked on a 5,000-image holdout of the training split, then "
+                 "3 seeds of the pick tested on the test set (SPEC §6)"),
+    arms=(
+        # gamma's initial value; the quick preset's x0.1 decay every 3 epochs still applies
+        Arm("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2), "Bop", "γ"),
+        Arm("sec52_adam", "optimizer.lr.value", (1e-4, 1e-3, 1e-2), "latent Adam", "lr"),
+    ),
+    seeds=(0, 1, 2),
+)

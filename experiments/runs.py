@@ -41,7 +41,8 @@ NON_SEMANTIC = {"data_dir", "cifar10_archive", "imagenet_dir", "results_dir", "r
                 "cluster_timeout_s"}
 # Fields added after runs were made, at the value that computes what those runs computed:
 # left out of the run id and of config comparisons, so existing run ids stay valid.
-NEUTRAL_DEFAULTS = {"dataset": "Cifar10", "dataset.augment_padding": 4, "sync_batchnorm": True}
+NEUTRAL_DEFAULTS = {"dataset": "Cifar10", "dataset.augment_padding": 4, "sync_batchnorm": True,
+                    "model.kernel_init": "glorot_uniform", "final_test": False}
 
 
 def semantic(config: dict) -> dict:

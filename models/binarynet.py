@@ -27,6 +27,10 @@ from experiments.errors import ConfigError
 from models.base import Model, binary_kernel_args
 
 FIRST_CONV_PADDINGS = ("valid", "same")
+# Initial binary kernels: Keras's Glorot uniform (larq's and the Bop authors' default), or
+# uniform in [-1, 1] (Courbariaux et al.'s BinaryNet code, H = 1: the latent-weight
+# baseline of §5.2 cites their set-up; 1 is also its clip value).
+KERNEL_INITS = ("glorot_uniform", "uniform")
 
 
 class ScaledInitializer(tf.keras.initializers.Initializer):
@@ -52,6 +56,7 @@ def binarynet(
     dense_units: int = 1024,
     first_conv_padding: str = "valid",
     bn_momentum: float = 0.99,
+    kernel_init: str = "glorot_uniform",
     kernel_init_scale: float = 1.0,
     input_shape=(32, 32, 3),
     num_classes: int = 10,
@@ -67,8 +72,10 @@ def binarynet(
         first_conv_padding: "valid" (the Bop authors') or "same" (Courbariaux et al.).
         bn_momentum: batch-norm moving-average momentum (authors: Keras's default 0.99;
             their ``BatchNormalization(scale=False)`` sets nothing else, epsilon 1e-3).
-        kernel_init_scale: multiplies the Glorot-uniform initial kernels (§3: scaling
-            the initial latent weights together with the learning rate).
+        kernel_init: "glorot_uniform" or "uniform" (U[-1, 1], Courbariaux et al.'s H = 1).
+            Only the latent-weight baselines feel the magnitude; Bop uses the signs.
+        kernel_init_scale: multiplies the initial kernels (§3: scaling the initial
+            latent weights together with the learning rate).
 
     Returns:
         An uncompiled ``tf.keras.Model`` whose output is a softmax over classes.
@@ -77,9 +84,13 @@ def binarynet(
         raise ValueError(
             f"first_conv_padding must be one of {FIRST_CONV_PADDINGS}, got {first_conv_padding!r}"
         )
-    initializer = "glorot_uniform"
+    if kernel_init not in KERNEL_INITS:
+        raise ValueError(f"kernel_init must be one of {KERNEL_INITS}, got {kernel_init!r}")
+    base = "glorot_uniform" if kernel_init == "glorot_uniform" else {
+        "class_name": "RandomUniform", "config": {"minval": -1.0, "maxval": 1.0}}
+    initializer = base
     if kernel_init_scale != 1.0:
-        initializer = ScaledInitializer("glorot_uniform", kernel_init_scale)
+        initializer = ScaledInitializer(base, kernel_init_scale)
     # "model_default": Courbariaux et al.'s latent weights, ste_sign clipped to [-1, 1]
     binary = dict(kernel_initializer=initializer, use_bias=False,
                   **binary_kernel_args(kernel_quantizer, kernel_constraint, "ste_sign",
@@ -125,6 +136,7 @@ class BinaryNet(Model):
     dense_units: int = Field(1024)
     first_conv_padding: str = Field("valid")
     bn_momentum: float = Field(0.99)  # the authors': Keras defaults (momentum 0.99, eps 1e-3)
+    kernel_init: str = Field("glorot_uniform")  # or "uniform": U[-1, 1] (Courbariaux et al.)
     kernel_init_scale: float = Field(1.0)
 
     def check(self) -> None:
@@ -138,6 +150,10 @@ class BinaryNet(Model):
                 f"model.first_conv_padding must be one of {FIRST_CONV_PADDINGS} ('valid' = "
                 f"the Bop authors', 'same' = Courbariaux et al.), got {self.first_conv_padding!r}"
             )
+        if self.kernel_init not in KERNEL_INITS:
+            raise ConfigError(
+                f"model.kernel_init must be one of {KERNEL_INITS} ('uniform' = U[-1, 1] as in "
+                f"Courbariaux et al.'s BinaryNet code), got {self.kernel_init!r}")
         if self.kernel_init_scale <= 0:
             raise ConfigError(f"model.kernel_init_scale must be > 0, got {self.kernel_init_scale}")
         if not 0 <= self.bn_momentum < 1:
@@ -148,7 +164,7 @@ class BinaryNet(Model):
             kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
             filters=self.filters, dense_units=self.dense_units,
             first_conv_padding=self.first_conv_padding,
-            bn_momentum=float(self.bn_momentum),
+            bn_momentum=float(self.bn_momentum), kernel_init=self.kernel_init,
             kernel_init_scale=float(self.kernel_init_scale), input_shape=input_shape,
             num_classes=num_classes,
         )
