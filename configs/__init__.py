@@ -19,6 +19,9 @@ _CLASSES = [
 ]
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
+# Tuned comparisons (experiments/tuning.py): run by name like a group.
+TUNINGS = {t.name: t for t in [cifar10.SEC52_TUNED]}
+assert not set(TUNINGS) & set(EXPERIMENTS), "a tuning shares a name with an experiment"
 
 GROUPS = {
     "sec51_gamma": ["sec51_gamma_1e-2", "sec51_gamma_1e-3_tau_1e-6", "sec51_gamma_1e-4"],
@@ -28,6 +31,16 @@ GROUPS = {
     "sec52": ["sec52_bop", "sec52_adam"],
 }
 GROUPS["cifar10"] = GROUPS["sec51"] + GROUPS["sec52"]
+# `make cifar10-quick`: §5.1 with three seeds (seed-major, so a partial run still has every
+# setting) and the tuned §5.2 comparison. The paper-hyperparameter §5.2 quick runs are
+# `make sec52 SCALE=quick` (labelled as such in the report).
+QUICK_SEEDS = (0, 1, 2)
+GROUPS["cifar10_quick"] = ([f"{name} scale=quick seed={seed}" for seed in QUICK_SEEDS
+                            for name in GROUPS["sec51"]] + ["sec52_tuned"])
+# §5.2 baseline's latent-weight initialisation: Courbariaux's U[-1, 1] vs Glorot, 3 seeds
+# each, at the paper's hyperparameters and quick length.
+GROUPS["sec52_init"] = [f"sec52_adam scale=quick seed={seed} model.kernel_init={init}"
+                        for init in ("uniform", "glorot_uniform") for seed in QUICK_SEEDS]
 # §5.3: the camera-ready Bop runs, the arXiv v1 run, larq-zoo's latent-weight baselines.
 GROUPS["sec53"] = ["sec53_binary_alexnet", "sec53_xnornet", "sec53_birealnet"]
 GROUPS["sec53_latent"] = ["sec53_binary_alexnet_latent_adam", "sec53_xnornet_latent_adam",

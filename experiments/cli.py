@@ -35,7 +35,7 @@ def _experiment_class(name):
 
 
 def cmd_list(args) -> int:
-    from configs import EXPERIMENTS, GROUPS
+    from configs import EXPERIMENTS, GROUPS, TUNINGS
 
     print("Experiments (python -m experiments run NAME [key=value ...]):")
     for name, cls in EXPERIMENTS.items():
@@ -44,6 +44,10 @@ def cmd_list(args) -> int:
     print("Groups (python -m experiments run-group NAME [key=value ...]):")
     for name, members in GROUPS.items():
         print(f"  {name:<12} {' '.join(members)}")
+    print("Tuned comparisons (python -m experiments run-group NAME; see experiments/tuning.py):")
+    for name, t in TUNINGS.items():
+        arms = "; ".join(f"{a.experiment} {a.key} in {list(a.values)}" for a in t.arms)
+        print(f"  {name:<12} scale {t.scale}, seeds {list(t.seeds)}: {arms}")
     return 0
 
 
@@ -61,35 +65,103 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_run_group(args) -> int:
-    from configs import GROUPS
+def _build_named(name, overrides):
+    return build(_experiment_class(name), overrides)
 
-    if args.group not in GROUPS:
-        raise ConfigError(f"unknown group {args.group!r}; choose one of {sorted(GROUPS)}")
-    overrides = parse_overrides(args.overrides)
-    # Build every member first: a typo fails now, not after hours of the first run.
-    exps = []
-    for member in GROUPS[args.group]:
-        name, *own = member.split()
-        # a member's own overrides are its defaults; the command line still wins
-        exps.append(build(_experiment_class(name), {**parse_overrides(own), **overrides}))
-    failed, busy = [], []
-    for i, exp in enumerate(exps, 1):
-        print(f"\n=== [{i}/{len(exps)}] {exp.name} ===", flush=True)
+
+class _Outcomes:
+    """Runs of a group that failed or that another process holds, for the exit code."""
+
+    def __init__(self):
+        self.failed, self.busy, self.no_pick, self.count = [], [], [], 0
+
+    def run(self, exp, title):
+        self.count += 1
+        print(f"\n=== {title} ===", flush=True)
         try:
             exp.run()
         except RunLockedError as e:  # another process trains it: leave it to that one
             print(f"skipped: {e}", file=sys.stderr)
-            busy.append(exp.name)
+            self.busy.append(exp.name)
         except SuiteError as e:  # e.g. divergence: record it and go on with the others
             print(f"error: {e}", file=sys.stderr)
-            failed.append(exp.name)
+            self.failed.append(exp.name)
+
+
+def _run_tuning(t, overrides, outcomes) -> None:
+    """Steps 1-3 of ``experiments.tuning``: the grid, the pick, the seeds of the pick."""
+    from experiments.tuning import finals, grid, select
+
+    for arm in t.arms:
+        grid_runs = grid(t, arm, _build_named, overrides)
+        for value, exp in grid_runs:
+            outcomes.run(exp, f"{t.name}: {arm.label} {arm.symbol or arm.key}={value:g} "
+                              f"(tuning on the holdout, seed {t.tuning_seed})")
+        selection = select(arm, grid_runs)
+        print(f"\n{t.name}: {arm.label}, final holdout accuracy per {arm.symbol or arm.key}: "
+              + ", ".join(f"{v:g}: {100 * a:.2f} %" for v, a in selection.holdout.items())
+              + "".join(f"; {v:g}: failed ({e})" for v, e in selection.failed.items()))
+        if not selection.complete:
+            lacking = selection.missing or list(arm.values)
+            print(f"{t.name}: no pick for {arm.label}: grid value(s) "
+                  f"{', '.join(f'{v:g}' for v in lacking)} not completed", file=sys.stderr)
+            outcomes.no_pick.append(f"{t.name}: {arm.label}")
+            continue
+        print(f"{t.name}: picked {arm.symbol or arm.key} = {selection.picked:g} for "
+              f"{arm.label}; training seeds {', '.join(map(str, t.seeds))}")
+        for seed, exp in finals(t, arm, selection.picked, _build_named, overrides):
+            outcomes.run(exp, f"{t.name}: {arm.label} {arm.symbol or arm.key}="
+                              f"{selection.picked:g} (picked), seed {seed}")
+
+
+def cmd_run_group(args) -> int:
+    from configs import GROUPS, TUNINGS
+
+    if args.group in GROUPS:
+        members = GROUPS[args.group]
+    elif args.group in TUNINGS:
+        members = [args.group]
+    else:
+        raise ConfigError(f"unknown group {args.group!r}; choose one of "
+                          f"{sorted(GROUPS) + sorted(TUNINGS)}")
+    overrides = parse_overrides(args.overrides)
+    # Build every member first: a typo fails now, not after hours of the first run.
+    plan = []
+    for member in members:
+        name, *own = member.split()
+        # a member's own overrides are its defaults; the command line still wins
+        merged = {**parse_overrides(own), **overrides}
+        if name in TUNINGS:
+            t = TUNINGS[name]
+            fixed = sorted(k for k in merged if k in ("scale", "seed", "validation", "final_test"))
+            if fixed:
+                raise ConfigError(f"{name} fixes {', '.join(fixed)} itself (scale "
+                                  f"{t.scale}, seeds {t.seeds}); leave them off the command line")
+            from experiments.tuning import finals, grid
+
+            for arm in t.arms:  # every run it may need, checked now
+                grid(t, arm, _build_named, merged)
+                for value in arm.values:
+                    finals(t, arm, value, _build_named, merged)
+            plan.append((t, merged))
+        else:
+            plan.append((name, _build_named(name, merged)))
+    outcomes = _Outcomes()
+    for i, (what, item) in enumerate(plan, 1):
+        if isinstance(what, str):
+            outcomes.run(item, f"[{i}/{len(plan)}] {what}")
+        else:
+            _run_tuning(what, item, outcomes)
+    failed, busy, total = outcomes.failed, outcomes.busy, outcomes.count
     if failed:
-        print(f"\n{len(failed)} of {len(exps)} runs failed: {', '.join(failed)}", file=sys.stderr)
+        print(f"\n{len(failed)} of {total} runs failed: {', '.join(failed)}", file=sys.stderr)
+    if outcomes.no_pick:
+        print(f"\nno pick (and so no seeds) for: {', '.join(outcomes.no_pick)}; re-run the "
+              "same command once the grid runs can complete", file=sys.stderr)
     if busy:
-        print(f"\n{len(busy)} of {len(exps)} runs are being trained by other processes: "
+        print(f"\n{len(busy)} of {total} runs are being trained by other processes: "
               f"{', '.join(busy)}", file=sys.stderr)
-    return 1 if failed else 3 if busy else 0
+    return 1 if failed or outcomes.no_pick else 3 if busy else 0
 
 
 def main(argv=None) -> int:

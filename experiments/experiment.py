@@ -47,6 +47,9 @@ class Experiment:
     seed: int = Field(0)
     validation: str = Field("test")
     holdout: int = Field(5000)
+    # With validation="holdout": evaluate the test split once after the last epoch
+    # (summary's test_accuracy); tuning picks on the holdout, never on this.
+    final_test: bool = Field(False)
     train_subset: int = Field(0)
     data_dir: str = Field(os.path.join("~", "tensorflow_datasets"))
     cifar10_archive: str = Field("")  # CIFAR-10 offline: a copy of cifar-10-binary.tar.gz
@@ -108,6 +111,11 @@ class Experiment:
             )
         if self.holdout < 1:
             raise ConfigError(f"holdout must be >= 1, got {self.holdout}")
+        if self.final_test and self.validation != "holdout":
+            raise ConfigError(
+                "final_test=True evaluates the test split once after training, for runs that "
+                "validate on a holdout; with validation='test' every epoch already does: set "
+                "validation=holdout or final_test=False")
         if self.distribution not in DISTRIBUTIONS:
             raise ConfigError(
                 f"distribution must be one of {DISTRIBUTIONS} ('default' = auto: mirrored on "

@@ -417,6 +417,8 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
             save(flip_rows, row)
             if chief:
                 _summary(exp, run_dir, "running", started, extra)
+        if exp.final_test:  # after every epoch is saved: a kill here re-runs only this
+            extra.update(_final_test(exp, state, strategy, builder))
     except DivergenceError as e:
         _record_end(exp, run_dir, "failed", started, {**extra, "error": str(e)}, progress.step)
         raise
@@ -436,6 +438,22 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
     digest = state.digest()
     print(f"final weights and optimizer state: sha256 {digest}")
     return _summary(exp, run_dir, "completed", started, {**extra, "state_sha256": digest})
+
+
+def _final_test(exp, state, strategy, builder) -> dict:
+    """One evaluation of the dataset's test split after the last epoch, for runs that
+    validate on a holdout (tuning): the test set is seen once, by the finished model,
+    and nothing is chosen from it (``experiments.tuning`` picks on the holdout)."""
+    split = exp.dataset.eval_split
+    for metric in (state.val_loss, state.val_acc, state.val_top5):
+        metric.reset_state()
+    state.evaluate_all(eval_data(exp, strategy, builder, split))
+    result = {"test_split": split, "test_loss": float(state.val_loss.result()),
+              "test_accuracy": float(state.val_acc.result()),
+              "test_top5_accuracy": float(state.val_top5.result())}
+    print(f"final test ({split}): acc {result['test_accuracy']:.4f}  "
+          f"loss {result['test_loss']:.4f}")
+    return result
 
 
 def _kept(epochs_done: int) -> str:

@@ -1,0 +1,128 @@
+"""Reduced-scale comparisons with an equal tuning budget (SPEC §6).
+
+Keeping the paper's hyperparameters at a reduced length handicaps some optimizers by
+construction: Bop's gamma sets an averaging horizon of ~1/gamma steps, which at
+gamma = 1e-4 is longer than a whole quick run, while Adam's per-step movement does not
+depend on run length. A fair reduced-scale comparison therefore gives every optimizer
+the same small grid of its own main hyperparameter, picks each one's best on a held-out
+split of the *training* images, and only then reports the picked settings' test
+accuracy over several seeds.
+
+A ``Tuning`` is a declaration (``configs/`` holds them). Its protocol:
+
+1. every grid value of every arm is trained once (``tuning_seed``) with
+   ``validation=holdout`` (the last ``holdout`` training images) and ``final_test=True``
+   (the test split evaluated once, after the last epoch, and never used to choose);
+2. ``select`` picks, per arm, the value with the highest final-epoch holdout accuracy
+   (ties: the earlier grid value); diverged (failed) values drop out, named;
+3. the picked value is trained on every seed of ``seeds``; the ``tuning_seed`` run is
+   the one from step 1 (same config, same folder), so it is not trained twice;
+4. the report pools the picked runs' test accuracy (mean, std, interval).
+
+The engine never imports ``configs``: callers pass ``build(experiment_name, overrides)``.
+"""
+import os
+from dataclasses import dataclass, field
+
+from experiments import runs
+from experiments.errors import ConfigError, RunFolderError
+
+# What makes a run a tuning run: validated on the holdout, tested once at the end.
+PROTOCOL = {"validation": "holdout", "final_test": True}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One optimizer of a comparison: an experiment and the field its grid varies."""
+    experiment: str  # e.g. "sec52_bop"
+    key: str  # the dotted config key tuned, e.g. "optimizer.gamma.value"
+    values: tuple  # the grid, in the order ties are broken
+    label: str  # how tables and figures name it, e.g. "Bop"
+    symbol: str = ""  # how the tuned value is written, e.g. "γ"
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A declared comparison: arms, scale, seeds; see the module docstring."""
+    name: str
+    section: str
+    scale: str
+    arms: tuple
+    seeds: tuple = (0, 1, 2)
+    tuning_seed: int = 0
+    description: str = ""
+    overrides: dict = field(default_factory=dict)  # shared by every run, after PROTOCOL
+
+    def __post_init__(self):
+        if self.tuning_seed not in self.seeds:
+            raise ValueError(f"{self.name}: tuning_seed {self.tuning_seed} must be one of the "
+                             f"seeds {self.seeds} (its grid run is reused as that seed)")
+        for arm in self.arms:
+            if len(set(arm.values)) != len(arm.values) or not arm.values:
+                raise ValueError(f"{self.name}: {arm.experiment}'s grid {arm.values} must be "
+                                 "non-empty without repeats")
+
+    def run_overrides(self, arm: Arm, value, seed: int, extra=None) -> dict:
+        return {**PROTOCOL, **self.overrides, **(extra or {}), "scale": self.scale,
+                "seed": seed, arm.key: value}
+
+
+@dataclass
+class Selection:
+    """The outcome of step 2 for one arm."""
+    arm: Arm
+    holdout: dict  # value -> final holdout accuracy (completed grid runs)
+    failed: dict  # value -> error of a grid run that ended `failed` (e.g. diverged)
+    missing: list  # values whose grid run has not completed
+    picked: object = None  # None until every grid run has ended
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and self.picked is not None
+
+
+def _summary(run_dir: str):
+    path = os.path.join(run_dir, "summary.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        return runs.read_json(path)
+    except RunFolderError:
+        return None
+
+
+def grid(tuning: Tuning, arm: Arm, build, extra=None) -> list:
+    """``[(value, experiment), ...]``: step 1's runs of one arm, built (and validated)."""
+    return [(v, build(arm.experiment, tuning.run_overrides(arm, v, tuning.tuning_seed, extra)))
+            for v in arm.values]
+
+
+def finals(tuning: Tuning, arm: Arm, value, build, extra=None) -> list:
+    """``[(seed, experiment), ...]``: step 3's runs of the picked value."""
+    return [(s, build(arm.experiment, tuning.run_overrides(arm, value, s, extra)))
+            for s in tuning.seeds]
+
+
+def select(arm: Arm, grid_runs: list) -> Selection:
+    """Pick the value with the highest final-epoch *holdout* accuracy. Reads only the
+    grid runs' summaries, and in them only the holdout numbers: a run validated on
+    anything but the holdout is refused, so the test split cannot leak into the pick."""
+    holdout, failed, missing = {}, {}, []
+    for value, exp in grid_runs:
+        summary = _summary(exp.run_dir())
+        status = (summary or {}).get("status")
+        if status == "failed":
+            failed[value] = (summary.get("error") or "no reason recorded").splitlines()[0]
+        elif status != "completed" or summary.get("epochs_done") != summary.get("epochs_planned"):
+            missing.append(value)
+        else:
+            if summary.get("validation_split") != "holdout":
+                raise ConfigError(f"{exp.run_dir()} was validated on "
+                                  f"{summary.get('validation_split')!r}, not the holdout: a "
+                                  "tuning pick must never see the test split")
+            holdout[value] = summary["final_val_accuracy"]
+    selection = Selection(arm, holdout, failed, missing)
+    if not missing and holdout:
+        # max() keeps the first of equal values: ties go to the earlier grid value
+        selection.picked = max(arm.values, key=lambda v: holdout.get(v, -1.0))
+    return selection
