@@ -170,3 +170,21 @@ def mean_std(values):
     if not values:
         return None, None
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def choose_group(runs, experiment: str, scale: str, default: str | None = None) -> list:
+    """The group of seeds shown for ``(experiment, scale)`` in tables, claims and
+    figures alike: the experiment's own config (``default``, JSON text of its semantic
+    config without seed) when it has runs, else any; complete before incomplete, then
+    the newest. Failed runs are never chosen."""
+    members = [r for r in runs if r.experiment == experiment and r.scale == scale
+               and r.analysable]
+    if not members:
+        return []
+    groups = list(group_runs(members).values())
+    if default is not None:
+        own = [g for g in groups
+               if json.dumps(g[0].semantic_config, sort_keys=True, default=str) == default]
+        groups = own or groups
+    return max(groups, key=lambda g: (any(r.complete for r in g),
+                                      max(r.summary.get("updated", "") for r in g)))

@@ -160,14 +160,15 @@ def verdict(d: Difference, threshold: float = 0.0) -> str:
     """Verdict on the claim ``a - b > threshold`` (threshold in the units of the values).
 
     "holds" only when the whole interval lies above the threshold, "does not hold" when
-    it lies wholly below, and "inconclusive" when it straddles the threshold or there is
-    no interval: a difference of means alone never decides a claim.
+    none of it does (a degenerate interval sitting exactly on the threshold included:
+    "> t" is then false on every seed), and "inconclusive" when it straddles the
+    threshold or there is no interval: a difference of means alone never decides a claim.
     """
     if d.low is None or d.high is None:
         return "inconclusive"
     if d.low > threshold:
         return "holds"
-    if d.high < threshold:
+    if d.high <= threshold:
         return "does not hold"
     return "inconclusive"
 

@@ -126,3 +126,48 @@ def select(arm: Arm, grid_runs: list) -> Selection:
         # max() keeps the first of equal values: ties go to the earlier grid value
         selection.picked = max(arm.values, key=lambda v: holdout.get(v, -1.0))
     return selection
+
+
+@dataclass
+class ArmResult:
+    """One arm as the report and the figures see it: the selection, the grid's runs
+    (value -> loaded run or None) and the picked value's runs over seeds."""
+    arm: Arm
+    selection: Selection
+    grid: dict
+    finals: list  # loaded runs of the picked value, by seed (completed ones only)
+    pending: list  # seeds of the picked value not completed yet
+
+
+def resolve(tuning: Tuning, build, load_run) -> list:
+    """Which runs feed a tuned comparison, by the same rule as ``run-group``: the run
+    folders of the declared grid and of the picked value's seeds. The one place the
+    report and the figures take them from. ``load_run(path)`` reads a folder (or raises
+    ``ValueError``)."""
+    results = []
+    for arm in tuning.arms:
+        grid_runs = grid(tuning, arm, build)
+        selection = select(arm, grid_runs)
+        loaded = {}
+        for value, exp in grid_runs:
+            try:
+                loaded[value] = load_run(exp.run_dir())
+            except (ValueError, OSError):
+                loaded[value] = None
+        final, pending = [], []
+        if selection.picked is not None:
+            for seed, exp in finals(tuning, arm, selection.picked, build):
+                summary = _summary(exp.run_dir())
+                if (summary or {}).get("status") == "completed" and "test_accuracy" in summary:
+                    final.append(load_run(exp.run_dir()))
+                else:
+                    pending.append(seed)
+        results.append(ArmResult(arm, selection, loaded, final, pending))
+    return results
+
+
+def run_dirs(tuning: Tuning, build) -> set:
+    """Every folder a tuned comparison may own (all grid values x all seeds), so other
+    tables can leave them out instead of showing them twice."""
+    return {os.path.abspath(exp.run_dir()) for arm in tuning.arms for value in arm.values
+            for _, exp in finals(tuning, arm, value, build)}

@@ -20,22 +20,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from experiments.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, sci  # noqa: E402
-from experiments.collect import group_runs, load_runs  # noqa: E402
+from experiments.collect import choose_group, load_run, load_runs  # noqa: E402
+from scripts.config_views import default_config, owned_paths, tunings  # noqa: E402
 
 PI_T_FLOOR = -9.0
 
 
 def pick(runs, experiment, scale):
-    """The run drawn for (experiment, scale): complete before incomplete, then newest,
-    then the lowest seed of that group."""
-    candidates = [r for r in runs if r.experiment == experiment and r.scale == scale
-                  and r.analysable and r.metrics]
-    if not candidates:
-        return None
-    groups = group_runs(candidates).values()
-    best = max(groups, key=lambda g: (any(r.complete for r in g),
-                                      max(r.summary.get("updated", "") for r in g)))
-    return best[0]
+    """The run drawn for (experiment, scale): the lowest seed of the group REPORT.md
+    shows too (``choose_group``: the experiment's own config first)."""
+    group = [r for r in choose_group(runs, experiment, scale, default_config(experiment, scale))
+             if r.metrics]
+    return group[0] if group else None
 
 
 def _epochs_label(runs):
@@ -120,9 +116,66 @@ def figure2(runs, scale, out_dir):
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.legend()
-    ax.set_title(f"§5.2 / Figure 2 re-drawn — BinaryNet on CIFAR-10\nscale: {scale}, "
+    what = "" if scale == "paper" else ", paper hyperparameters at reduced length"
+    ax.set_title(f"§5.2 / Figure 2 re-drawn — BinaryNet on CIFAR-10\nscale: {scale}{what}, "
                  f"{_epochs_label(drawn)}")
     return _save(fig, out_dir, f"figure2-{scale}")
+
+
+def tuned_figures(tuning, runs_root, out_dir):
+    """A tuned comparison (``experiments.tuning``), from the runs ``resolve`` names - the
+    ones REPORT.md tables: the grid (final holdout accuracy against each optimizer's
+    tuned value, pick marked), and Figure 2 re-drawn with the picked settings, mean ±
+    std over seeds per epoch, with each seed's single test evaluation at the end."""
+    from experiments.tuning import resolve
+    from scripts.config_views import builder
+
+    arms = resolve(tuning, builder(runs_root), lambda p: load_run(p, with_flips=False))
+    if not any(a.selection.holdout for a in arms):
+        return []
+    paths = []
+    fig, axes = plt.subplots(1, len(arms), figsize=(4.5 * len(arms), 3.6), squeeze=False)
+    for ax, a in zip(axes[0], arms):
+        values = [v for v in a.arm.values if v in a.selection.holdout]
+        ax.plot(values, [100 * a.selection.holdout[v] for v in values], "o-", color="tab:gray")
+        if a.selection.picked is not None:
+            ax.plot([a.selection.picked], [100 * a.selection.holdout[a.selection.picked]], "o",
+                    color="tab:red", markersize=10, label="picked")
+            ax.legend(fontsize=8)
+        for v in a.selection.failed:
+            ax.axvline(v, color="tab:red", linestyle=":", linewidth=1)
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{a.arm.symbol or a.arm.key} (initial value)")
+        ax.set_ylabel("final holdout accuracy (%)")
+        ax.set_title(a.arm.label)
+    fig.suptitle(f"{tuning.name}: tuning grid, seed {tuning.tuning_seed}, scale {tuning.scale}",
+                 fontsize=10)
+    paths += _save(fig, out_dir, f"figure2-tuning-grid-{tuning.scale}")
+
+    picked = [a for a in arms if a.finals]
+    if picked:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        for color, a in zip(("tab:blue", "tab:orange", "tab:green", "tab:purple"), picked):
+            n = min(len(r.metrics) for r in a.finals)
+            epochs = np.arange(1, n + 1)
+            label = f"{a.arm.label} ({a.arm.symbol or a.arm.key} = {a.selection.picked:g}, n = {len(a.finals)})"
+            for key, style, what in (("train_accuracy", "-", "train"),
+                                     ("val_accuracy", "--", "holdout")):
+                curves = np.array([r.curve(key)[:n] for r in a.finals]) * 100
+                mean, std = curves.mean(0), curves.std(0, ddof=1) if len(curves) > 1 else 0 * curves[0]
+                ax.plot(epochs, mean, color=color, linestyle=style, label=f"{label} {what}")
+                ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15)
+            test = np.array([r.summary["test_accuracy"] for r in a.finals]) * 100
+            ax.errorbar([n + 0.3], [test.mean()], yerr=[test.std(ddof=1) if len(test) > 1 else 0],
+                        color=color, marker="s", capsize=4, label=f"{label} test (once, at the end)")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy (%), mean ± std over seeds")
+        ax.legend(fontsize=7)
+        ax.set_title(f"§5.2 / Figure 2 at reduced scale, each optimizer tuned on a holdout "
+                     f"({tuning.name})\nscale: {tuning.scale}, {_epochs_label(picked[0].finals)}",
+                     fontsize=9)
+        paths += _save(fig, out_dir, f"figure2-tuned-{tuning.scale}")
+    return paths
 
 
 def figure_lr_vs_init(runs, scale, out_dir):
@@ -206,11 +259,15 @@ def flip_heatmap(run, out_dir):
 def draw_all(runs_root, out_dir):
     runs, _ = load_runs(runs_root)
     paths = []
-    for scale in sorted({r.scale for r in runs}):
-        paths += figure1(runs, scale, out_dir)
-        paths += figure2(runs, scale, out_dir)
-        paths += figure_lr_vs_init(runs, scale, out_dir)
-        paths += figure_inertia_flips(runs, scale, out_dir)
+    for tuning in tunings():
+        paths += tuned_figures(tuning, runs_root, out_dir)
+    owned = owned_paths(runs_root)  # drawn above; Figures 1-3 never pick them
+    others = [r for r in runs if os.path.abspath(r.path) not in owned]
+    for scale in sorted({r.scale for r in others}):
+        paths += figure1(others, scale, out_dir)
+        paths += figure2(others, scale, out_dir)
+        paths += figure_lr_vs_init(others, scale, out_dir)
+        paths += figure_inertia_flips(others, scale, out_dir)
     for run in runs:
         if run.metrics and run.analysable:
             paths += flip_heatmap(run, out_dir)

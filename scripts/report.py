@@ -20,7 +20,9 @@ import yaml  # noqa: E402
 
 from experiments import claims  # noqa: E402
 from experiments.claims import check_sec51  # noqa: E402
-from experiments.collect import group_runs, load_runs, mean_std  # noqa: E402
+from experiments.collect import choose_group, group_runs, load_runs, mean_std  # noqa: E402
+from scripts import tuned_report  # noqa: E402
+from scripts.config_views import default_config, owned_paths, tunings  # noqa: E402
 
 SECTIONS = {
     "3": "§3 Latent weights are inertia",
@@ -85,6 +87,9 @@ def group_row(name, entry, runs, out_dir, distinct: str = "", top5: bool = False
         marks.append(f"✗ failed, not pooled: {error[:160]}")
     if first.scale != "paper":
         marks.append(f"⚠ reduced scale ({first.scale})")
+        if name in PAPER_VALUES:
+            marks.append("paper hyperparameters at reduced length: handicaps Bop by "
+                         "construction (SPEC §6); the fair comparison is the tuned one below")
     if not complete and not first.failed:
         states = ", ".join(sorted({r.status for r in runs}))
         if "stale" in states:
@@ -113,6 +118,9 @@ def group_row(name, entry, runs, out_dir, distinct: str = "", top5: bool = False
             f"{' '.join(_link(r, out_dir) for r in runs)} | {'; '.join(marks) or '✓'} |")
 
 
+# §5.2 rows whose reduced-scale runs keep the paper's gamma / learning rates
+PAPER_VALUES = {"sec52_bop", "sec52_adam"}
+
 HEADER = ("| experiment | reported (%) | reproduced final (%) | best (%) | final − reported (pp) | "
           "n | epochs done/planned | scale | validated on | hardware | wall time | date | runs | "
           "marks |\n|" + "---|" * 14)
@@ -130,37 +138,27 @@ def claims_section(runs):
     if not scales:
         return lines + ["No §5.1 runs yet.", ""]
     for scale in scales:
-        groups = {}
-        for run in runs:
-            if run.scale == scale and run.experiment.startswith("sec51_"):
-                groups.setdefault(run.experiment, []).append(run)
-        # one setting per experiment: the newest group of seeds
-        picked = {}
-        for name, members in groups.items():
-            by_group = group_runs(members)
-            picked[name] = max(by_group.values(),
-                               key=lambda g: max(r.summary.get("updated", "") for r in g))
+        names = sorted({r.experiment for r in runs
+                        if r.scale == scale and r.experiment.startswith("sec51_")})
+        # one setting per experiment, by the rule the figures use too
+        picked = {name: choose_group(runs, name, scale, default_config(name, scale))
+                  for name in names}
         epochs = sorted({r.summary["epochs_done"] for g in picked.values() for r in g})
-        lines += [f"At scale **{scale}** ({', '.join(map(str, epochs))} epochs run; computed by "
-                  "`scripts/report.py` from `metrics.jsonl`):", "",
+        seeds = sorted({len(g) for g in picked.values()})
+        lines += [f"At scale **{scale}** ({', '.join(map(str, epochs))} epochs run, "
+                  f"{'/'.join(map(str, seeds))} seed(s) per setting; computed by "
+                  "`scripts/report.py` from `metrics.jsonl`; each comparison: n, mean ± std per "
+                  "side and the 95 % interval of the difference, paired by seed where both "
+                  "sides have the same seeds):", "",
                   "| claim (§5.1) | verdict | evidence |", "|---|---|---|"]
         for v in check_sec51(picked):
-            verdict = {True: "holds", False: "does not hold", None: "not checked"}[v.holds]
-            lines.append(f"| {v.claim} | **{verdict}** | {v.evidence} |")
+            lines.append(f"| {v.claim} | **{v.outcome}** | {v.evidence} |")
         lines.append("")
     return lines
 
 
-VERDICT = {True: "holds", False: "does not hold", None: "not checked"}
-
-
 def _newest_group(runs, experiment, scale):
-    members = [r for r in runs if r.experiment == experiment and r.scale == scale
-               and r.analysable]
-    if not members:
-        return []
-    return max(group_runs(members).values(),
-               key=lambda g: max(r.summary.get("updated", "") for r in g))
+    return choose_group(runs, experiment, scale, default_config(experiment, scale))
 
 
 def inertia_section(runs, out_dir):
@@ -194,7 +192,7 @@ def inertia_section(runs, out_dir):
         lines += ["**The §3 claims** (each Theorem 1 row: runs (α, w0) and (c·α, c·w0) stepped in "
                   "lockstep on the same batches, binary weights compared after every step):", "",
                   "| claim | verdict | evidence |", "|---|---|---|"]
-        lines += [f"| {v.claim} | **{VERDICT[v.holds]}** | {v.evidence} |" for v in verdicts]
+        lines += [f"| {v.claim} | **{v.outcome}** | {v.evidence} |" for v in verdicts]
         if not verdicts:
             lines.append("| Theorem 1 | **not checked** | no `sec3_theorem1` run |")
         sgd = {n: _newest_group(runs, n, scale) for n in claims.SGD_RUNS.values()}
@@ -203,13 +201,15 @@ def inertia_section(runs, out_dir):
         for v in (claims.check_lr_vs_init(sgd),
                   claims.check_decay_raises_inertia(
                       decayed, _newest_group(runs, "sec3_adam_constant", scale), every)):
-            lines.append(f"| {v.claim} | **{VERDICT[v.holds]}** | {v.evidence} |")
+            lines.append(f"| {v.claim} | **{v.outcome}** | {v.evidence} |")
         lines.append("")
     return lines
 
 
-def render(runs, skipped, reported, pending, out_dir, figures_dir):
-    groups = group_runs(runs)
+def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="results/runs"):
+    # tuned comparisons' runs appear in their own sections, not as extra table rows
+    owned = owned_paths(runs_root)
+    groups = group_runs([r for r in runs if os.path.abspath(r.path) not in owned])
     lines = [
         "# Reproduction report",
         "",
@@ -256,6 +256,10 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir):
             lines += [""] + claims_section(runs)
         if section == "3":
             lines += [""] + inertia_section(runs, out_dir)
+        if section == "5.2":
+            for tuning in tunings("5.2"):
+                lines += tuned_report.tuned_section(tuning, runs_root, out_dir)
+            lines += tuned_report.init_section(runs, out_dir)
         lines += _figure_links(section, figures_dir, out_dir)
     lines += ["## Skipped run folders", ""]
     if skipped:
@@ -288,7 +292,8 @@ def main(argv=None):
     runs, skipped = load_runs(args.runs)
     reported, pending = load_reported(args.reported)
     out_dir = os.path.dirname(os.path.abspath(args.out))
-    text = render(runs, skipped, reported, pending, out_dir, os.path.abspath(args.figures))
+    text = render(runs, skipped, reported, pending, out_dir, os.path.abspath(args.figures),
+                  args.runs)
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}: {len(runs)} runs, {len(skipped)} skipped")

@@ -120,32 +120,57 @@ def test_report_tables(run_tree, tmp_path):
     assert "54.2 (test_top1), 77.2 (test_top5)" in rows["`sec53_birealnet_arxiv_v1`"]
 
 
-def _sec51_tree(root, tau0_val):
-    centre = dict(val=[0.30, 0.40, 0.45, 0.50, 0.55], train=[0.30, 0.40, 0.46, 0.52, 0.58])
-    write_run(root, claims.CENTRE, "q", flips=[3e-3] * 5, **centre)
-    write_run(root, "sec51_gamma_1e-2", "q", val=[0.40, 0.45, 0.44, 0.43, 0.42],
-              train=[0.40, 0.48, 0.50, 0.51, 0.51], flips=[3e-2] * 5)
-    write_run(root, "sec51_gamma_1e-4", "q", val=[0.10, 0.12, 0.15, 0.18, 0.20],
-              train=[0.10, 0.12, 0.15, 0.18, 0.20], flips=[2e-4] * 5)
-    write_run(root, "sec51_tau_0", "q", val=tau0_val, train=[0.42, 0.49, 0.51, 0.52, 0.52],
-              flips=[1e-2] * 5)
-    write_run(root, "sec51_tau_1e-5", "q", val=[0.10, 0.11, 0.12, 0.13, 0.14],
-              train=[0.10, 0.11, 0.12, 0.13, 0.14], flips=[1e-4] * 5)
+def _sec51_tree(root, tau0_val, seeds=(0,), epochs=5, gamma_1e2_flips=3e-2):
+    """Five §5.1 settings; each seed shifts accuracies by 0.5 pp and flips by 5 %."""
+    def stretch(values):  # the same shape over `epochs` epochs
+        return [values[min(i * len(values) // epochs, len(values) - 1)] for i in range(epochs)]
+
+    settings = {
+        claims.CENTRE: ([0.30, 0.40, 0.45, 0.50, 0.55], [0.30, 0.40, 0.46, 0.52, 0.58], 3e-3),
+        "sec51_gamma_1e-2": ([0.40, 0.45, 0.44, 0.43, 0.42], [0.40, 0.48, 0.50, 0.51, 0.51],
+                             gamma_1e2_flips),
+        "sec51_gamma_1e-4": ([0.10, 0.12, 0.15, 0.18, 0.20], [0.10, 0.12, 0.15, 0.18, 0.20], 2e-4),
+        "sec51_tau_0": (tau0_val, [0.42, 0.49, 0.51, 0.52, 0.52], 1e-2),
+        "sec51_tau_1e-5": ([0.10, 0.11, 0.12, 0.13, 0.14], [0.10, 0.11, 0.12, 0.13, 0.14], 1e-4),
+    }
+    for seed in seeds:
+        for name, (val, train, flip) in settings.items():
+            write_run(root, name, f"q{seed}", seed=seed,
+                      val=[v + 0.005 * seed for v in stretch(val)],
+                      train=[t + 0.005 * seed for t in stretch(train)],
+                      flips=[flip * (1 + 0.05 * seed)] * epochs)
     runs, _ = load_runs(root)
-    return {r.experiment: [r] for r in runs}
+    groups = {}
+    for r in runs:
+        groups.setdefault(r.experiment, []).append(r)
+    return groups
 
 
-def test_sec51_verdicts_follow_the_metrics(tmp_path):
-    groups = _sec51_tree(str(tmp_path / "a"), tau0_val=[0.42, 0.30, 0.46, 0.35, 0.33])
-    verdicts = claims.check_sec51(groups)
-    assert [v.holds for v in verdicts] == [True, True, True, True, True]
-    assert "γ=1e-4: 2.00e-04" in verdicts[0].evidence
-    # a calm, still-improving τ = 0 run contradicts the third and fourth claims
-    groups = _sec51_tree(str(tmp_path / "b"), tau0_val=[0.30, 0.40, 0.45, 0.50, 0.56])
-    verdicts = claims.check_sec51(groups)
-    assert [v.holds for v in verdicts] == [True, True, False, False, True]
+def test_sec51_verdicts_state_their_interval_and_follow_the_metrics(tmp_path):
+    volatile = [0.42, 0.30, 0.46, 0.35, 0.33]
+    verdicts = claims.check_sec51(_sec51_tree(str(tmp_path / "a"), volatile, seeds=(0, 1, 2)))
+    assert [v.outcome for v in verdicts] == ["holds", "holds", "not testable at this scale",
+                                             "not testable at this scale", "holds"]
+    assert "γ=1e-3" in verdicts[0].evidence and "(n = 3)" in verdicts[0].evidence
+    assert "95 % CI" in verdicts[0].evidence and "paired t, 3 pairs" in verdicts[0].evidence
+    assert "these runs have 5" in verdicts[2].evidence
+    # one seed: no interval, so nothing can hold or fail
+    verdicts = claims.check_sec51(_sec51_tree(str(tmp_path / "b"), volatile))
+    assert [v.outcome for v in verdicts][:2] == ["inconclusive", "inconclusive"]
+    assert "no interval" in verdicts[0].evidence
+    # long enough for the over-time claims: a volatile, degrading tau = 0 shows them ...
+    verdicts = claims.check_sec51(_sec51_tree(str(tmp_path / "c"), volatile, seeds=(0, 1, 2),
+                                              epochs=25))
+    assert verdicts[2].outcome == "holds"
+    # ... a calm, still-improving one contradicts them
+    verdicts = claims.check_sec51(_sec51_tree(str(tmp_path / "d"), [0.30, 0.40, 0.45, 0.50, 0.56],
+                                              seeds=(0, 1, 2), epochs=25))
+    assert verdicts[2].outcome == "does not hold" and verdicts[3].outcome == "does not hold"
+    # gamma 1e-2 flipping less than the centre on every seed: the first claim fails
+    groups = _sec51_tree(str(tmp_path / "e"), volatile, seeds=(0, 1, 2), gamma_1e2_flips=1e-3)
+    assert claims.check_sec51(groups)[0].outcome == "does not hold"
     del groups["sec51_tau_1e-5"]
-    assert claims.check_sec51(groups)[1].holds is None
+    assert claims.check_sec51(groups)[1].outcome == "not checked"
     assert "missing runs: sec51_tau_1e-5" in claims.check_sec51(groups)[1].evidence
 
 
@@ -223,10 +248,11 @@ def test_report_sec3_section(tmp_path):
     assert "**does not hold**" in adam and "float32, not the theorem: with c = 128" in adam
     assert "identical at every step" in lines["Theorem 1 (adam, c = 128): the binary-weight sequence is unchanged"]
     lr_claim = [line for line in lines.values() if "lr 0.01 with the initial weights" in line][0]
-    assert "**holds**" in lr_claim and "0.20 pp" in lr_claim
+    # one seed per run: the numbers are shown, the verdicts cannot be more than inconclusive
+    assert "**inconclusive**" in lr_claim and "0.20 pp" in lr_claim and "no interval" in lr_claim
     assert "flip counts identical at all 3 recorded steps" in lr_claim
     decay = [line for line in lines.values() if "Learning-rate decay raises inertia" in line][0]
-    assert "**holds**" in decay and "with decay 1.00e-03, constant lr 1.00e-02" in decay
+    assert "**inconclusive**" in decay and "constant lr: -2.00" in decay and "with decay: -3.00" in decay
 
 
 def test_lr_vs_init_verdict_fails_when_the_scaled_run_differs(tmp_path):
@@ -235,7 +261,7 @@ def test_lr_vs_init_verdict_fails_when_the_scaled_run_differs(tmp_path):
     runs_, _ = load_runs(root)
     groups = {n: [r for r in runs_ if r.experiment == n] for n in claims.SGD_RUNS.values()}
     verdict = claims.check_lr_vs_init(groups)
-    assert verdict.holds is False and "20.00 pp" in verdict.evidence
+    assert verdict.outcome == "inconclusive" and "20.00 pp" in verdict.evidence
     assert ("flip counts identical at every recorded step up to step 10, different from "
             "step 20 on (2 of 3 recorded steps differ)") in verdict.evidence
 

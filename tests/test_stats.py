@@ -82,6 +82,8 @@ def test_verdict_outcomes():
     assert verdict(_interval(0.01, 0.03), threshold=0.02) == "inconclusive"
     assert verdict(_interval(0.01, 0.03), threshold=0.005) == "holds"
     assert verdict(_interval(0.01, 0.03), threshold=0.05) == "does not hold"
+    # an interval ending exactly on the threshold: "> threshold" holds for none of it
+    assert verdict(_interval(-0.01, 0.0)) == "does not hold"
 
 
 def test_no_interval_with_one_value_is_inconclusive():

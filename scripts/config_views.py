@@ -1,0 +1,52 @@
+"""What the analysis scripts need from ``configs/``: experiments built against a run
+folder root, the declared tuned comparisons, and each experiment's own default config -
+so that REPORT.md and the figures choose their runs by the same rule."""
+import functools
+import json
+
+from experiments.collect import SEED_FREE
+from experiments.errors import SuiteError
+from experiments.runs import semantic
+
+
+def builder(runs_root):
+    """``build(name, overrides)`` for run folders under ``runs_root``."""
+    from configs import EXPERIMENTS
+    from experiments.experiment import build
+
+    def build_named(name, overrides):
+        return build(EXPERIMENTS[name], {**overrides, "results_dir": runs_root})
+    return build_named
+
+
+def tunings(section=None) -> list:
+    from configs import TUNINGS
+
+    return [t for t in TUNINGS.values() if section is None or t.section == section]
+
+
+def owned_paths(runs_root, section=None) -> set:
+    """Folders that belong to tuned comparisons (shown in their own sections only)."""
+    from experiments.tuning import run_dirs
+
+    build = builder(runs_root)
+    return set().union(set(), *[run_dirs(t, build) for t in tunings(section)])
+
+
+@functools.lru_cache(maxsize=None)
+def default_config(experiment: str, scale: str):
+    """The experiment's own config at ``scale`` without seed and paths, as JSON text
+    (the form ``Run.semantic_config`` compares in); None for an unknown experiment or
+    scale."""
+    from configs import EXPERIMENTS
+    from experiments.experiment import build
+
+    cls = EXPERIMENTS.get(experiment)
+    if cls is None or scale not in cls.scales:
+        return None
+    try:
+        exp = build(cls, {"scale": scale})
+    except SuiteError:
+        return None
+    config = {k: v for k, v in semantic(exp.resolved_config()).items() if k not in SEED_FREE}
+    return json.dumps(json.loads(json.dumps(config, default=str)), sort_keys=True)

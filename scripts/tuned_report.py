@@ -1,0 +1,159 @@
+"""REPORT.md sections for the tuned reduced-scale comparisons and the §5.2 baseline's
+initialisation, computed from run folders only.
+
+A tuned comparison's runs are found with ``experiments.tuning.resolve`` - the rule
+``run-group`` trains by, and the one the figures use - so the table, the verdict and the
+figure always show the same runs. The initialisation comparison pairs
+``sec52_adam`` runs that differ only in ``model.kernel_init``.
+"""
+import json
+import os
+
+from experiments import claims, stats
+from experiments.collect import group_runs, load_run, mean_std
+from experiments.tuning import resolve
+from scripts.config_views import builder
+
+# The paper's numbers these comparisons echo (full scale, n = 1); the yardstick only.
+PAPER_5_2 = "paper, full scale, one run each: Bop 91.3 %, latent Adam 90.9 %"
+
+
+def _pct(mean, std=None):
+    if mean is None:
+        return "—"
+    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
+
+
+def _link(path, out_dir):
+    return f"[{os.path.basename(path)}]({os.path.relpath(os.path.abspath(path), out_dir)})"
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def tuned_section(tuning, runs_root, out_dir) -> list:
+    """Grid table, picked settings on the test set, and the verdict between arms."""
+    arms = resolve(tuning, builder(runs_root), lambda p: load_run(p, with_flips=False))
+    lines = [f"### Tuned comparison at {tuning.scale} scale (`{tuning.name}`)", "",
+             f"{tuning.description}. Protocol (`experiments/tuning.py`): every grid value "
+             f"trained once (seed {tuning.tuning_seed}) and validated on the holdout; each "
+             "optimizer's value with the highest final-epoch holdout accuracy is picked and "
+             f"trained on seeds {', '.join(map(str, tuning.seeds))} (seed "
+             f"{tuning.tuning_seed} is the grid run itself); the test split is evaluated once "
+             "per run, after its last epoch, and never used for the pick. ⚠ reduced scale: "
+             "not comparable with the paper's numbers.", "",
+             "**Tuning grid** (final-epoch holdout accuracy, %):", "",
+             "| optimizer | tuned | value | holdout acc (%) | status | run |", "|---|---|---|---|---|---|"]
+    seconds = 0.0
+    for a in arms:
+        for value in a.arm.values:
+            run = a.grid.get(value)
+            if value in a.selection.holdout:
+                acc, status = _pct(a.selection.holdout[value]), "✓ picked" if value == a.selection.picked else ""
+            elif value in a.selection.failed:
+                acc, status = "—", f"✗ failed: {a.selection.failed[value][:100]}"
+            else:
+                acc, status = "—", "not run yet" if run is None else f"⚠ {run.status}"
+            if run is not None:
+                seconds += run.summary.get("wall_time_s") or 0
+            lines.append(f"| {a.arm.label} | {a.arm.symbol or a.arm.key} | {value:g} | {acc} | "
+                         f"{status} | {_link(run.path, out_dir) if run else '—'} |")
+    lines += ["", "**Picked settings on the test set** (mean ± std over seeds):", "",
+              "| optimizer | picked | n | test acc (%) | holdout acc (%) | final train acc (%) | "
+              "wall time per run | hardware | runs | marks |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for a in arms:
+        if a.selection.picked is None:
+            lines.append(f"| {a.arm.label} | — (grid incomplete: "
+                         f"{', '.join(f'{v:g}' for v in a.selection.missing)}) | 0 | | | | | | | |")
+            continue
+        seconds += sum(r.summary.get("wall_time_s") or 0 for r in a.finals
+                       if r.seed != tuning.tuning_seed)
+        test = mean_std([r.summary.get("test_accuracy") for r in a.finals])
+        hold = mean_std([r.summary.get("final_val_accuracy") for r in a.finals])
+        train = mean_std([r.summary.get("final_train_accuracy") for r in a.finals])
+        wall = mean_std([r.summary.get("wall_time_s") for r in a.finals])[0]
+        hardware = ", ".join(sorted({r.summary.get("hardware", {}).get("label", "?") for r in a.finals}))
+        marks = f"⚠ seeds {a.pending} not completed" if a.pending else "✓"
+        lines.append(
+            f"| {a.arm.label} | {a.arm.symbol or a.arm.key} = {a.selection.picked:g} | "
+            f"{len(a.finals)} | {_pct(*test)} | {_pct(*hold)} | {_pct(*train)} | "
+            f"{_duration(wall) if wall else '—'} | {hardware} | "
+            f"{' '.join(_link(r.path, out_dir) for r in a.finals)} | {marks} |")
+    lines += ["", f"Training wall time of the whole comparison (grid + extra seeds, as "
+              f"recorded by the runs): {_duration(seconds)}.", ""]
+    lines += verdict_lines(arms) + [""]
+    return lines
+
+
+def verdict_lines(arms) -> list:
+    """Each later arm against the first (Bop first in the declarations): test accuracy."""
+    lines = ["| claim | verdict | evidence |", "|---|---|---|"]
+    first = arms[0]
+    for other in arms[1:]:
+        claim = (f"Tuned alike, {first.arm.label} reaches a higher test accuracy than "
+                 f"{other.arm.label} ({PAPER_5_2})")
+        if not first.finals or not other.finals:
+            lines.append(f"| {claim} | **not checked** | picked runs missing |")
+            continue
+        d = stats.difference([r.summary["test_accuracy"] for r in first.finals],
+                             [r.summary["test_accuracy"] for r in other.finals])
+        text = stats.describe(d, names=(first.arm.label, other.arm.label))
+        lines.append(f"| {claim} | **{stats.verdict(d)}** | test accuracy, {text} |")
+    return lines
+
+
+def _all_layer_flip_rate(run) -> float:
+    """Mean per-step flip fraction over every binary weight (layers weighted by size)."""
+    sizes = run.summary.get("binary_layers") or {}
+    total = sum(sizes.values())
+    if not total:
+        return claims.run_flip_rate(run)
+    per_epoch = [sum(m["flip_ratio"][k] * n for k, n in sizes.items()) / total for m in run.metrics]
+    return sum(per_epoch) / len(per_epoch)
+
+
+EFFECT = {"holds": "higher (95 % interval above 0)", "does not hold": "lower (95 % interval below 0)",
+          "inconclusive": "no clear difference (interval includes 0, or n < 2)"}
+
+
+def init_section(runs, out_dir, scale="quick", experiment="sec52_adam") -> list:
+    """§5.2 baseline: U[-1, 1] (Courbariaux et al.) vs Glorot latent init, same seeds."""
+    import math
+
+    members = [r for r in runs if r.experiment == experiment and r.scale == scale
+               and r.complete and r.config.get("validation", "test") == "test"]
+    by_init = {}
+    for key, group in group_runs(members).items():
+        init = group[0].config.get("model.kernel_init", "glorot_uniform")
+        rest = {k: v for k, v in group[0].semantic_config.items() if k != "model.kernel_init"}
+        by_init.setdefault(json.dumps(rest, sort_keys=True, default=str), {})[init] = group
+    pairs = [v for v in by_init.values() if {"uniform", "glorot_uniform"} <= set(v)]
+    if not pairs:
+        return []
+    both = max(pairs, key=lambda v: len(v["uniform"]) + len(v["glorot_uniform"]))
+    uni, glo = both["uniform"], both["glorot_uniform"]
+    lines = [f"### Latent-weight initialisation of the §5.2 baseline ({scale} scale, paper "
+             "hyperparameters)", "",
+             "`sec52_adam` initialises latent weights uniformly in [-1, 1] as Courbariaux et "
+             "al.'s BinaryNet code does (H = 1; SPEC §2); the suite used Glorot uniform before. "
+             "Same seeds, only `model.kernel_init` differs (`make sec52-init`):", "",
+             "| quantity | U[-1, 1] vs Glorot | effect of U[-1, 1] |", "|---|---|---|"]
+    quantities = [
+        ("final test accuracy", lambda r: r.curve("val_accuracy")[-1], {}),
+        ("mean flip ratio per step, all binary layers, first epoch",
+         lambda r: math.log10(max(sum(r.metrics[0]["flip_ratio"][k] * n for k, n in
+                                      r.summary["binary_layers"].items())
+                                  / sum(r.summary["binary_layers"].values()), 1e-12)),
+         dict(scale=1.0, unit=" (log10)", fmt=".2f")),
+        ("mean flip ratio per step, all binary layers, whole run",
+         lambda r: math.log10(max(_all_layer_flip_rate(r), 1e-12)),
+         dict(scale=1.0, unit=" (log10)", fmt=".2f")),
+    ]
+    for label, fn, fmt in quantities:
+        outcome, text = claims.compare(uni, glo, fn, names=("U[-1, 1]", "Glorot"), **fmt)
+        lines.append(f"| {label} | {text} | {EFFECT[outcome]} |")
+    links = " ".join(_link(r.path, out_dir) for r in uni + glo)
+    return lines + ["", f"Runs: {links}", ""]

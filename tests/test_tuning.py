@@ -1,0 +1,133 @@
+"""Tuned reduced-scale comparisons: the pick is made on the holdout only, the picked
+value's seeds are trained through the CLI, and the report shows the same runs."""
+import json
+import os
+
+import pytest
+
+import configs
+from experiments.cli import main
+from experiments.errors import ConfigError
+from experiments.tuning import Arm, Tuning, select
+
+
+class _FakeExp:
+    def __init__(self, path):
+        self.path = path
+
+    def run_dir(self):
+        return self.path
+
+
+def _grid_run(root, value, *, holdout, test, status="completed", split="holdout"):
+    path = os.path.join(root, f"v{value:g}")
+    os.makedirs(path)
+    summary = {"status": status, "epochs_done": 8, "epochs_planned": 8,
+               "validation_split": split, "final_val_accuracy": holdout,
+               "test_accuracy": test, "error": "DivergenceError: loss nan at step 3"}
+    with open(os.path.join(path, "summary.json"), "w") as f:
+        json.dump(summary, f)
+    return value, _FakeExp(path)
+
+
+ARM = Arm("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2), "Bop", "γ")
+
+
+def test_the_pick_follows_the_holdout_never_the_test_split(tmp_path):
+    root = str(tmp_path)
+    grid = [_grid_run(root, 1e-4, holdout=0.40, test=0.70),  # best on test: must not win
+            _grid_run(root, 1e-3, holdout=0.55, test=0.50),
+            _grid_run(root, 3e-3, holdout=0.55, test=0.52),  # tie: the earlier value wins
+            _grid_run(root, 1e-2, holdout=0.0, test=0.0, status="failed")]
+    selection = select(ARM, grid)
+    assert selection.picked == 1e-3
+    assert selection.holdout == {1e-4: 0.40, 1e-3: 0.55, 3e-3: 0.55}
+    assert selection.failed == {1e-2: "DivergenceError: loss nan at step 3"}
+    assert selection.complete
+
+
+def test_no_pick_until_every_grid_run_has_ended(tmp_path):
+    root = str(tmp_path)
+    grid = [_grid_run(root, 1e-4, holdout=0.40, test=0.7),
+            _grid_run(root, 1e-3, holdout=0.90, test=0.5, status="running"),
+            (3e-3, _FakeExp(os.path.join(root, "never-started"))),
+            _grid_run(root, 1e-2, holdout=0.3, test=0.3)]
+    selection = select(ARM, grid)
+    assert selection.picked is None and selection.missing == [1e-3, 3e-3]
+
+
+def test_a_grid_run_validated_on_the_test_split_is_refused(tmp_path):
+    grid = [_grid_run(str(tmp_path), 1e-4, holdout=0.4, test=0.4, split="test")]
+    with pytest.raises(ConfigError, match="never see the test split"):
+        select(ARM, grid)
+
+
+def test_a_declaration_reuses_its_tuning_seed_and_refuses_repeats():
+    with pytest.raises(ValueError, match="tuning_seed"):
+        Tuning("t", "5.2", "quick", (ARM,), seeds=(1, 2), tuning_seed=0)
+    with pytest.raises(ValueError, match="without repeats"):
+        Tuning("t", "5.2", "quick", (Arm("sec52_bop", "optimizer.gamma.value", (1e-3, 1e-3), "Bop"),))
+
+
+TOY = Tuning(
+    name="toy_tuned", section="5.2", scale="tiny", seeds=(0, 1), description="toy",
+    arms=(Arm("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-2), "Bop", "γ"),
+          Arm("sec52_adam", "optimizer.lr.value", (1e-3,), "latent Adam", "lr")),
+    overrides={"holdout": 20, "train_subset": 60})
+
+
+def _summaries(root, experiment):
+    folder = os.path.join(root, experiment)
+    out = {}
+    for run_id in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, run_id, "summary.json")) as f:
+            summary = json.load(f)
+        with open(os.path.join(folder, run_id, "config.json")) as f:
+            config = json.load(f)
+        out[run_id] = (config, summary)
+    return out
+
+
+def test_run_group_tunes_on_the_holdout_then_trains_the_seeds_of_the_pick(
+        fake_cifar10, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(configs.TUNINGS, TOY.name, TOY)
+    data_dir = fake_cifar10[0]
+    root = str(tmp_path / "runs")
+    args = ["run-group", TOY.name, f"data_dir={data_dir}", f"results_dir={root}", "progress=False"]
+    assert main(args) == 0
+    bop = _summaries(root, "sec52_bop")
+    grid = {c["optimizer.gamma.value"]: s for c, s in bop.values() if c["seed"] == 0}
+    assert set(grid) == {1e-4, 1e-2}
+    for config, summary in bop.values():
+        assert config["validation"] == "holdout" and config["final_test"] is True
+        assert summary["validation_split"] == "holdout" and summary["val_split"] == "train[-20:]"
+        assert summary["train_split"] == "train[:60]" and summary["test_split"] == "test"
+        assert 0 <= summary["test_accuracy"] <= 1
+    picked = max((1e-4, 1e-2), key=lambda v: grid[v]["final_val_accuracy"])
+    seed1 = [c["optimizer.gamma.value"] for c, s in bop.values() if c["seed"] == 1]
+    assert seed1 == [picked]  # only the pick gets more seeds
+    assert len(_summaries(root, "sec52_adam")) == 2  # one grid value: seeds 0 and 1
+    assert f"picked γ = {picked:g} for Bop" in capsys.readouterr().out
+    # a second call trains nothing new
+    assert main(args) == 0
+    assert "already completed" in capsys.readouterr().out
+
+    from scripts import report
+
+    out = tmp_path / "REPORT.md"
+    report.main(["--runs", root, "--out", str(out), "--figures", str(tmp_path / "figures")])
+    text = out.read_text().split("### Tuned comparison at tiny scale (`toy_tuned`)")[1]
+    assert "| Bop | γ | 0.0001 |" in text and "✓ picked" in text
+    assert f"| Bop | γ = {picked:g} | 2 |" in text
+    verdict = [line for line in text.splitlines() if line.startswith("| Tuned alike")][0]
+    assert "(n = 2)" in verdict and "95 % CI" in verdict
+    # the tuned runs appear in their section only, not as extra rows of the §5.2 table
+    assert not [line for line in out.read_text().splitlines() if line.startswith("| `sec52_bop`")
+                and "tiny" in line]
+
+
+def test_a_tuning_fixes_its_own_scale_and_seeds(fake_cifar10, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(configs.TUNINGS, TOY.name, TOY)
+    assert main(["run-group", TOY.name, "scale=quick", f"results_dir={tmp_path}"]) == 2
+    assert "toy_tuned fixes scale itself" in capsys.readouterr().err
+    assert not os.listdir(tmp_path)
