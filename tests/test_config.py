@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from configs import EXPERIMENTS, GROUPS
+from configs import EXPERIMENTS, GROUPS, TUNINGS
 from experiments.cli import main, parse_overrides
 from experiments.errors import ConfigError
 from experiments.experiment import build
@@ -83,11 +83,27 @@ def test_paper_hyperparameters_of_each_experiment():
 def test_every_group_member_is_registered():
     names = {g: {m.split()[0] for m in members} for g, members in GROUPS.items()}
     for members in names.values():
-        assert members <= set(EXPERIMENTS)
+        assert members <= set(EXPERIMENTS) | set(TUNINGS)
     assert names["cifar10"] | names["sec3"] | names.get("imagenet", set()) == set(EXPERIMENTS)
-    seeds = [build(EXPERIMENTS["sec3_approximation"], parse_overrides(m.split()[1:])).seed
-             for m in GROUPS["sec3"] if m.startswith("sec3_approximation")]
-    assert seeds == [0, 1, 2]  # the approximation test runs over three seeds
+    for name in ("sec3_approximation", "sec3_sgd_lr_1", "sec3_sgd_lr_0.01",
+                 "sec3_sgd_lr_0.01_init_0.01", "sec3_adam_constant", "sec52_adam"):
+        seeds = [build(EXPERIMENTS[name], parse_overrides(m.split()[1:])).seed
+                 for m in GROUPS["sec3"] if m.split()[0] == name]
+        assert seeds == [0, 1, 2], name  # every §3 claim compares three seeds
+
+
+def test_make_cifar10_quick_is_sec51_over_three_seeds_and_the_tuned_sec52():
+    members = GROUPS["cifar10_quick"]
+    assert members[-1] == "sec52_tuned" and "sec52_tuned" in TUNINGS
+    runs = [build(EXPERIMENTS[m.split()[0]], parse_overrides(m.split()[1:])) for m in members[:-1]]
+    assert sorted((e.name, e.seed) for e in runs) == sorted(
+        (n, s) for n in GROUPS["sec51"] for s in (0, 1, 2))
+    assert {(e.scale, e.epochs, e.train_subset) for e in runs} == {("quick", 4, 10000)}
+    tuned = TUNINGS["sec52_tuned"]
+    assert [(a.experiment, a.key, a.values) for a in tuned.arms] == [
+        ("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2)),
+        ("sec52_adam", "optimizer.lr.value", (1e-4, 1e-3, 1e-2))]
+    assert (tuned.scale, tuned.seeds, tuned.overrides) == ("quick", (0, 1, 2), {"train_subset": 15000})
 
 
 def test_cli_reports_config_errors_without_traceback(capsys):

@@ -286,3 +286,50 @@ def test_rows_of_one_experiment_with_different_configs_say_how_they_differ(tmp_p
     assert len(rows) == 2  # the two seeds of gamma 1e-3 share a row
     assert any("config: optimizer.gamma.value=0.0001;" in r and "| 1 |" in r for r in rows)
     assert any("config: optimizer.gamma.value=0.001;" in r and "| 2 |" in r for r in rows)
+
+
+def test_tables_claims_and_figures_choose_the_experiments_own_config_first(tmp_path):
+    """A newer variant (the Glorot-initialised sec52_adam of `make sec52-init`) must not
+    replace the experiment's own config in Figure 2, the §3 decay claim or the tables."""
+    from experiments.collect import choose_group
+    from experiments.experiment import build
+    from scripts.config_views import default_config
+
+    root = str(tmp_path / "runs")
+    own = build(EXPERIMENTS["sec52_adam"], {"scale": "quick"}).resolved_config()
+    write_run(root, "sec52_adam", "own", val=[0.5, 0.6], config_extra=own)
+    glorot = {**own, "model.kernel_init": "glorot_uniform"}
+    newer = write_run(root, "sec52_adam", "glorot", val=[0.4, 0.5], config_extra=glorot)
+    with open(os.path.join(newer, "summary.json")) as f:
+        summary = json.load(f)
+    summary["updated"] = "2026-12-01T00:00:00+00:00"
+    with open(os.path.join(newer, "summary.json"), "w") as f:
+        json.dump(summary, f)
+    runs_, _ = load_runs(root)
+    chosen = choose_group(runs_, "sec52_adam", "quick", default_config("sec52_adam", "quick"))
+    assert [os.path.basename(r.path) for r in chosen] == ["own"]
+    assert [os.path.basename(r.path) for r in choose_group(runs_, "sec52_adam", "quick")] == ["glorot"]
+    assert figures.pick(runs_, "sec52_adam", "quick").path.endswith("own")
+
+
+def test_the_init_comparison_pairs_seeds_that_differ_only_in_the_init(tmp_path):
+    from scripts.tuned_report import init_section
+
+    root = str(tmp_path / "runs")
+    for seed in range(3):
+        for init, flips, acc in (("uniform", 1e-4, 0.60), ("glorot_uniform", 1e-2, 0.58)):
+            path = write_run(root, "sec52_adam", f"{init}-{seed}", seed=seed,
+                             val=[acc - 0.1, acc + 0.004 * seed], flips=[flips * (1 + seed / 10)] * 2,
+                             config_extra={"model.kernel_init": init, "validation": "test"})
+            with open(os.path.join(path, "summary.json")) as f:
+                summary = json.load(f)
+            summary["binary_layers"] = {layer: 100 for layer in LAYERS}
+            with open(os.path.join(path, "summary.json"), "w") as f:
+                json.dump(summary, f)
+    runs_, _ = load_runs(root)
+    lines = {line.split("|")[1].strip(): line for line in init_section(runs_, str(tmp_path))
+             if line.startswith("| ") and not line.startswith("| quantity")}
+    acc = lines["final test accuracy"]
+    assert "U[-1, 1]: 60.40 ± 0.40 (n = 3), Glorot: 58.40 ± 0.40 (n = 3)" in acc
+    assert "paired t, 3 pairs" in acc and "higher (95 % interval above 0)" in acc
+    assert "lower (95 % interval below 0)" in lines["mean flip ratio per step, all binary layers, whole run"]
