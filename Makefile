@@ -20,7 +20,7 @@ export BNN_VERBOSE := $(VERBOSE)
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test cifar10 cifar10-quick sec52-init sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
+.PHONY: help install lock test cifar10 cifar10-quick sec52-init run-beyond sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -51,6 +51,9 @@ cifar10: install  ## §5.1 + §5.2 on CIFAR-10 (SCALE=paper|quick; resumes, skip
 
 cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a holdout, 3 seeds (about 60 min on 2 cores)
 	$(PY) -m experiments run-group cifar10_quick $(DATA_ARGS) $(RUN_ARGS)
+
+run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 preset (SCALE=paper|quick)
+	$(PY) -m experiments run-group beyond scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
 sec52-init: install  ## §5.2 baseline init: U[-1,1] (Courbariaux) vs Glorot, 3 seeds each at quick scale (~20 min)
 	$(PY) -m experiments run-group sec52_init $(DATA_ARGS) $(RUN_ARGS)

@@ -4,7 +4,7 @@ The CLI, the Makefile and the tests all read ``EXPERIMENTS`` and ``GROUPS`` from
 so an experiment cannot exist in one and be missing from another.
 """
 from experiments import _keras2  # noqa: F401
-from configs import cifar10, imagenet, inertia
+from configs import bop2ndorder, cifar10, imagenet, inertia
 
 _CLASSES = [
     cifar10.Sec51Gamma1em2, cifar10.Sec51Gamma1em3Tau1em6, cifar10.Sec51Gamma1em4,
@@ -16,6 +16,7 @@ _CLASSES = [
     imagenet.Sec53BiRealNetArxivV1,
     imagenet.Sec53BinaryAlexNetLatentAdam, imagenet.Sec53XNORNetLatentAdam,
     imagenet.Sec53BiRealNetLatentAdam,
+    bop2ndorder.Sec52Bop2ndOrder,
 ]
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
@@ -46,6 +47,8 @@ GROUPS["sec53"] = ["sec53_binary_alexnet", "sec53_xnornet", "sec53_birealnet"]
 GROUPS["sec53_latent"] = ["sec53_binary_alexnet_latent_adam", "sec53_xnornet_latent_adam",
                           "sec53_birealnet_latent_adam"]
 GROUPS["imagenet"] = GROUPS["sec53"] + ["sec53_birealnet_arxiv_v1"] + GROUPS["sec53_latent"]
+# Beyond the paper: Bop2ndOrder's CIFAR-10 preset (configs/bop2ndorder.py).
+GROUPS["beyond"] = ["sec52_bop2ndorder"]
 # §3 at the quick scale. A member may carry its own defaults ("name key=value ..."): extra
 # seeds (every §3 claim compares seeds), c = 2^-7 and 2^7 for Theorem 1 (exact in float32,
 # unlike 0.01 and 100), and the §5.2 quick runs its flip comparison needs (skipped if

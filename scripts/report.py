@@ -29,6 +29,7 @@ SECTIONS = {
     "5.1": "§5.1 Hyperparameter ablation (Figure 1)",
     "5.2": "§5.2 Bop vs latent weights on CIFAR-10 (Figure 2)",
     "5.3": "§5.3 ImageNet",
+    "beyond": "Beyond the paper: Bop2ndOrder (Suarez-Ramirez et al., \"Bop and Beyond\", 2021)",
 }
 
 
@@ -243,7 +244,7 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
             if str(entry.get("section")) == section:
                 ref = entry.get("reference_latent_weights")
                 extra = (f"; latent-weight reference {_reported_text(ref)} ({ref['source']})"
-                         if ref else "")
+                         if ref else "") + (f": {entry['note']}" if entry.get("note") else "")
                 lines.append(f"| `{name}` | {_reported_text(entry)} | not built yet{extra} | | | | | "
                              "| | | | | | |")
         lines.append("")
