@@ -25,10 +25,11 @@ IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspat
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
-$(VENV)/.installed: requirements.lock
+$(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==24.3.1
 	$(PY) -m pip install --quiet --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@
 
@@ -74,19 +75,19 @@ imagenet-smoke: install  ## One tiny Bi-Real Net run end to end on the 100-JPEG 
 	$(PY) -m scripts.imagenet_smoke --sample $(IMAGENET_SAMPLE) --work .smoke
 
 figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
-	$(PY) scripts/figures.py --runs results/runs --out results/figures
+	$(PY) -m scripts.figures --runs results/runs --out results/figures
 
 report: figures  ## Runs vs the paper's numbers -> results/REPORT.md
-	$(PY) scripts/report.py --runs results/runs --reported results/reported.yaml --out results/REPORT.md
+	$(PY) -m scripts.report --runs results/runs --reported results/reported.yaml --out results/REPORT.md
 
 bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet -> results/bench.json
-	$(PY) scripts/bench.py --out results/bench.json $(DATA_ARGS)
+	$(PY) -m scripts.bench --out results/bench.json $(DATA_ARGS)
 
 bench-imagenet: install  ## ImageNet part only (~3 min on 2 CPU cores) -> results/bench.json
-	$(PY) scripts/bench.py --only imagenet --out results/bench.json data_dir=$(DATA_DIR)
+	$(PY) -m scripts.bench --only imagenet --out results/bench.json data_dir=$(DATA_DIR)
 
 gpu-hours: install  ## ESTIMATED GPU time of the §5.3 runs from MAC counts -> results/gpu_hours.json
-	$(PY) scripts/gpu_hours.py --out results/gpu_hours.json $(if $(TFLOPS),--sustained-tflops $(TFLOPS))
+	$(PY) -m scripts.gpu_hours --out results/gpu_hours.json $(if $(TFLOPS),--sustained-tflops $(TFLOPS))
 
 clean-venv:
 	rm -rf $(VENV)

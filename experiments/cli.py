@@ -1,4 +1,5 @@
-"""Command line: ``python -m experiments {list,show,run,run-group} ...``.
+"""Command line: ``bnn {list,show,run,run-group,report,figures} ...`` (the console
+command ``make install`` installs; ``python -m experiments ...`` is the same).
 
 Overrides are ``key=value`` pairs with dotted keys for nested components, e.g.
 ``python -m experiments run sec52_bop scale=quick optimizer.gamma.value=1e-3``. Every
@@ -164,11 +165,23 @@ def cmd_run_group(args) -> int:
     return 1 if failed or outcomes.no_pick else 3 if busy else 0
 
 
+# Analysis commands: their own scripts (and argument parsers) under one command name.
+ANALYSIS = {"report": "scripts.report", "figures": "scripts.figures"}
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__,
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ANALYSIS:
+        import importlib
+
+        importlib.import_module(ANALYSIS[argv[0]]).main(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(prog="bnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list experiments and groups").set_defaults(fn=cmd_list)
+    for command, module in ANALYSIS.items():  # listed in --help; handled above
+        sub.add_parser(command, help=f"{module} (its own options: bnn {command} --help)")
     for command, fn, target in (("show", cmd_show, "name"), ("run", cmd_run, "name"),
                                 ("run-group", cmd_run_group, "group")):
         p = sub.add_parser(command)
@@ -184,3 +197,8 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the run has recorded `interrupted`
         return 130
+
+
+def main_exit() -> None:
+    """Entry point of the ``bnn`` console command."""
+    sys.exit(main())

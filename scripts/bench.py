@@ -34,9 +34,9 @@ the git commit, the package versions and the date. On a GPU machine the same com
 works unchanged, e.g. ``--imagenet-size 224 --imagenet-batch 256 --distribution
 mirrored``.
 
-    python scripts/bench.py --out results/bench.json data_dir=~/tensorflow_datasets
-    python scripts/bench.py --only imagenet data_dir=~/tensorflow_datasets
-    python scripts/bench.py --only imagenet --quick-smoke      # seconds; /tmp output
+    python -m scripts.bench --out results/bench.json data_dir=~/tensorflow_datasets
+    python -m scripts.bench --only imagenet data_dir=~/tensorflow_datasets
+    python -m scripts.bench --only imagenet --quick-smoke      # seconds; /tmp output
 """
 import argparse
 import json
@@ -49,19 +49,18 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import _keras2  # noqa: E402,F401
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from experiments import _keras2,F401
+import numpy as np
+import tensorflow as tf
 
-from configs import EXPERIMENTS  # noqa: E402
-from experiments import imagenet, runs  # noqa: E402
-from experiments.cli import parse_overrides  # noqa: E402
-from experiments.datasets import is_prepared  # noqa: E402
-from experiments.distribute import make_strategy  # noqa: E402
-from experiments.experiment import build  # noqa: E402
-from experiments.flips import pi_t  # noqa: E402
-from experiments.train import (TrainState, check_losses, prepare_data,  # noqa: E402
+from configs import EXPERIMENTS
+from experiments import imagenet, runs
+from experiments.cli import parse_overrides
+from experiments.datasets import is_prepared
+from experiments.distribute import make_strategy
+from experiments.experiment import build
+from experiments.flips import pi_t
+from experiments.train import (TrainState, check_losses, prepare_data,
                                synchronize_batchnorm, train_iterator)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -613,7 +612,7 @@ def main(argv=None):
         print(f"wrote the CIFAR-10 part into {args.out}")
     if args.only in (None, "imagenet"):
         tf.keras.backend.clear_session()
-        command = "python scripts/bench.py " + " ".join(raw)
+        command = "python -m scripts.bench " + " ".join(raw)
         merge_report(args.out, imagenet=imagenet_part(args, overrides, command.strip()))
         print(f"wrote the ImageNet part into {args.out}")
 

@@ -1,6 +1,6 @@
 """Figures 1 and 2 of the paper and per-run flip heatmaps, drawn only from run files.
 
-    python scripts/figures.py [--runs results/runs] [--out results/figures]
+    python -m scripts.figures [--runs results/runs] [--out results/figures]
 
 One figure per scale (``figure1-quick.png``, ``figure1-paper.png``, ...): runs of
 different scales are never mixed in one plot, and every title states the scale and the
@@ -10,18 +10,16 @@ so REPORT.md cannot embed a picture of data it no longer has.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from experiments.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, sci  # noqa: E402
-from experiments.collect import choose_group, load_run, load_runs  # noqa: E402
-from scripts.config_views import default_config, owned_paths, tunings  # noqa: E402
+from experiments.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, sci
+from experiments.collect import choose_group, load_run, load_runs
+from scripts.config_views import default_config, owned_paths, tunings
 
 PI_T_FLOOR = -9.0
 

@@ -22,15 +22,14 @@ pipeline stalls, start-up and checkpointing. Where ``results/bench.json`` holds 
 ImageNet input pipeline's per-core rate at 224 px, the CPU cores needed to feed the GPUs
 at the assumed rate are estimated from it as well.
 
-    python scripts/gpu_hours.py [--sustained-tflops 5] [--gpus 8] [--out results/gpu_hours.json]
+    python -m scripts.gpu_hours [--sustained-tflops 5] [--gpus 8] [--out results/gpu_hours.json]
 """
 import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments import _keras2  # noqa: E402,F401
-import tensorflow as tf  # noqa: E402
+from experiments import _keras2,F401
+import tensorflow as tf
 
 IMAGENET_TRAIN_IMAGES = 1281167
 IMAGENET_VAL_IMAGES = 50000

@@ -1,6 +1,6 @@
 """Compare reproduced runs with the paper: writes ``results/REPORT.md``.
 
-    python scripts/report.py [--runs results/runs] [--reported results/reported.yaml]
+    python -m scripts.report [--runs results/runs] [--reported results/reported.yaml]
                              [--out results/REPORT.md] [--figures results/figures]
 
 Reads only the run folders and the reported-numbers file. One table per paper section;
@@ -13,16 +13,14 @@ import argparse
 import datetime
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import yaml  # noqa: E402
+import yaml
 
-from experiments import claims  # noqa: E402
-from experiments.claims import check_sec51  # noqa: E402
-from experiments.collect import choose_group, group_runs, load_runs, mean_std  # noqa: E402
-from scripts import tuned_report  # noqa: E402
-from scripts.config_views import default_config, owned_paths, tunings  # noqa: E402
+from experiments import claims
+from experiments.claims import check_sec51
+from experiments.collect import choose_group, group_runs, load_runs, mean_std
+from scripts import tuned_report
+from scripts.config_views import default_config, owned_paths, tunings
 
 SECTIONS = {
     "3": "§3 Latent weights are inertia",

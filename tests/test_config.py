@@ -155,3 +155,29 @@ def test_a_changed_semantic_field_changes_the_run_id():
     for overrides in ({"checkpoint_every_steps": 100}, {"divergence_factor": 10.0},
                       {"data_dir": "/elsewhere"}):
         assert build(EXPERIMENTS["sec52_bop"], {"scale": "quick", **overrides}).run_name() == base
+
+
+def test_the_suite_installs_as_one_package_with_one_command_and_no_path_edits():
+    """`make install` installs the repository editable (pyproject.toml) with the `bnn`
+    console command; scripts import the suite as a package, never by editing sys.path."""
+    import importlib
+    import tomllib
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)
+    module, _, function = project["project"]["scripts"]["bnn"].partition(":")
+    assert callable(getattr(importlib.import_module(module), function))
+    assert set(project["tool"]["setuptools"]["packages"]) == {"configs", "experiments", "models",
+                                                               "scripts"}
+    for folder in ("scripts", "experiments", "configs", "models"):
+        for name in os.listdir(os.path.join(REPO, folder)):
+            if name.endswith(".py"):
+                with open(os.path.join(REPO, folder, name)) as f:
+                    assert "sys.path.insert" not in f.read(), f"{folder}/{name}"
+
+
+def test_bnn_report_runs_the_report_script(tmp_path, capsys):
+    out = tmp_path / "REPORT.md"
+    assert main(["report", "--runs", str(tmp_path / "none"), "--out", str(out),
+                 "--figures", str(tmp_path / "figures")]) == 0
+    assert out.read_text().startswith("# Reproduction report")
