@@ -65,7 +65,7 @@ sec51: install  ## §5.1 gamma/tau ablation only (Figure 1)
 sec52: install  ## §5.2 Bop vs latent-weight Adam only (Figure 2)
 	$(PY) -m experiments run-group sec52 scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
-inertia: install  ## §3 inertia experiments, quick scale unless SCALE= is given (~30 min)
+inertia: install  ## §3 inertia experiments, 3 seeds, quick scale unless SCALE= is given (~65 min)
 	$(PY) -m experiments run-group sec3 $(if $(filter command line,$(origin SCALE)),scale=$(SCALE)) $(DATA_ARGS) $(RUN_ARGS)
 
 imagenet: install  ## §5.3: Bop and latent Adam on Binary AlexNet, XNOR-Net, Bi-Real Net (SCALE=paper|quick; IMAGENET_DIR=the folder with the ILSVRC2012 tars)

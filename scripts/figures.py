@@ -92,8 +92,10 @@ def figure1(runs, scale, out_dir):
         axes[1, col].set_xlabel("training step")
         axes[1, col].legend(fontsize=7)
         axes[0, col].set_xlabel("epoch")
+    seeds = sorted({r.seed for r in drawn})
     fig.suptitle(f"§5.1 / Figure 1 re-drawn — BinaryNet + Bop on CIFAR-10, scale: {scale}, "
-                 f"{_epochs_label(drawn)}")
+                 f"{_epochs_label(drawn)}, seed {'/'.join(map(str, seeds))} of each setting "
+                 "(REPORT.md pools every seed)", fontsize=10)
     return _save(fig, out_dir, f"figure1-{scale}")
 
 
