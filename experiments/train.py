@@ -41,6 +41,7 @@ from experiments import locks, runs
 from experiments.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
 from experiments.flips import count_flips, pi_t, sign_bits
+from experiments.memory import optimizer_memory, peak_memory
 from experiments.optimizers import binary_kernels
 from experiments.schedules import evaluate
 
@@ -415,6 +416,10 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
             row, flip_rows = _train_epoch(exp, state, builder, train_split, epoch,
                                           steps_per_epoch, evaluation, writer, save, progress)
             save(flip_rows, row)
+            # the optimizer's slots exist from the first step on
+            extra["memory"] = {**optimizer_memory(state.optimizer, state.kernels,
+                                                  exp.optimizer.kernel_quantizer()),
+                               **peak_memory()}
             if chief:
                 _summary(exp, run_dir, "running", started, extra)
         if exp.final_test:  # after every epoch is saved: a kill here re-runs only this

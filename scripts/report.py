@@ -260,6 +260,7 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
                 lines += tuned_report.tuned_section(tuning, runs_root, out_dir)
             lines += tuned_report.init_section(runs, out_dir)
         lines += _figure_links(section, figures_dir, out_dir)
+    lines += tuned_report.memory_section(runs)
     lines += ["## Skipped run folders", ""]
     if skipped:
         lines += [f"- `{os.path.relpath(os.path.abspath(path), out_dir)}`: {reason}"

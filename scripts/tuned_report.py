@@ -157,3 +157,41 @@ def init_section(runs, out_dir, scale="quick", experiment="sec52_adam") -> list:
         lines.append(f"| {label} | {text} | {EFFECT[outcome]} |")
     links = " ".join(_link(r.path, out_dir) for r in uni + glo)
     return lines + ["", f"Runs: {links}", ""]
+
+
+# Real numbers per binary weight that each update rule needs (its state, plus the
+# latent weight where the binary weight is the sign of one).
+EXPECTED_REALS = {"Bop": "1 (m)", "Bop2ndOrder": "2 (m, v)", "LatentSGD": "1 (w̃)",
+                  "LatentMomentum": "2 (w̃, momentum)", "LatentAdam": "3 (w̃, m, v)"}
+
+
+def memory_section(runs) -> list:
+    """Per optimizer and dataset: optimizer-state bytes and real numbers per binary
+    weight, as recorded by the runs (``experiments/memory.py``), and peak memory."""
+    rows = {}
+    for run in runs:
+        memory = run.summary.get("memory")
+        if not memory:
+            continue
+        key = (run.config.get("optimizer", "?"), run.summary.get("dataset", "Cifar10"))
+        rows.setdefault(key, []).append((run, memory))
+    if not rows:
+        return []
+    lines = ["## Optimizer memory (measured)", "",
+             "From each run's `summary.json` (`memory`): the optimizer's slot variables for the "
+             "binary kernels, per binary weight, and the real numbers held per binary weight "
+             "(slots + the latent weight where there is one). Peak host memory is the "
+             "process's peak resident set, which includes TensorFlow and the input pipeline.", "",
+             "| optimizer | dataset | runs | state bytes / binary weight | real numbers / binary "
+             "weight | expected from the update rule | peak host memory (max, GiB) | peak device "
+             "memory (max, GiB) |", "|---|---|---|---|---|---|---|---|"]
+    for (optimizer, dataset), members in sorted(rows.items()):
+        states = sorted({m["optimizer_state_bytes_per_binary_weight"] for _, m in members})
+        reals = sorted({m["real_numbers_per_binary_weight"] for _, m in members})
+        host = max(m.get("peak_host_memory_bytes", 0) for _, m in members) / 2 ** 30
+        device = [m["peak_device_memory_bytes"] for _, m in members if "peak_device_memory_bytes" in m]
+        lines.append(
+            f"| {optimizer} | {dataset} | {len(members)} | {', '.join(f'{s:g}' for s in states)} | "
+            f"{', '.join(f'{r:g}' for r in reals)} | {EXPECTED_REALS.get(optimizer, '—')} | "
+            f"{host:.2f} | {f'{max(device) / 2 ** 30:.2f}' if device else '— (no GPU)'} |")
+    return lines + [""]
