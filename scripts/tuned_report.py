@@ -9,7 +9,7 @@ figure always show the same runs. The initialisation comparison pairs
 import json
 import os
 
-from experiments import claims, stats
+from experiments import claims, speed, stats
 from experiments.collect import group_runs, load_run, mean_std
 from experiments.tuning import resolve
 from scripts.config_views import builder
@@ -85,6 +85,14 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
     lines += ["", f"Training wall time of the whole comparison (grid + extra seeds, as "
               f"recorded by the runs): {_duration(seconds)}.", ""]
     lines += verdict_lines(arms) + [""]
+    thresholds = speed.THRESHOLDS.get(tuning.scale, ())
+    picked = {f"{a.arm.label} ({a.arm.symbol or a.arm.key} = {a.selection.picked:g})": a.finals
+              for a in arms if a.finals}
+    if picked and thresholds:
+        lines += ["**Time to accuracy** of the picked settings (first epoch end with holdout "
+                  f"accuracy at or above each threshold; thresholds for the {tuning.scale} scale "
+                  "in `experiments/speed.py`; a run that never got there counts in "
+                  "\"reached\" only):", ""] + speed.table(picked, thresholds) + [""]
     return lines
 
 

@@ -338,3 +338,20 @@ def test_the_init_comparison_pairs_seeds_that_differ_only_in_the_init(tmp_path):
     assert "U[-1, 1]: 60.40 ± 0.40 (n = 3), Glorot: 58.40 ± 0.40 (n = 3)" in acc
     assert "paired t, 3 pairs" in acc and "higher (95 % interval above 0)" in acc
     assert "lower (95 % interval below 0)" in lines["mean flip ratio per step, all binary layers, whole run"]
+
+
+def test_time_to_accuracy_reads_the_first_epoch_at_the_threshold(tmp_path):
+    from experiments import speed
+
+    root = str(tmp_path / "runs")
+    write_run(root, "sec52_bop", "a", val=[0.30, 0.45, 0.52, 0.50])
+    write_run(root, "sec52_bop", "b", val=[0.42, 0.44, 0.46, 0.48], seed=1)
+    runs_, _ = load_runs(root)
+    a, b = sorted(runs_, key=lambda r: r.seed)
+    assert speed.first_reach(a, 0.40) == (20, 60.0)  # epoch 2 ends at step 20, 2 x 30 s
+    assert speed.first_reach(b, 0.40) == (10, 30.0)
+    assert speed.first_reach(b, 0.50) is None
+    rows = speed.table({"Bop": [a, b]}, (0.40, 0.50, 0.60))
+    assert "| Bop | 40 % | 2 of 2 | 15 ± 7 | 45 s ± 21 s |" in rows
+    assert "| Bop | 50 % | 1 of 2 | 30 | 90 s |" in rows
+    assert "| Bop | 60 % | 0 of 2 | not reached | not reached |" in rows
