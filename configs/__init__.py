@@ -23,6 +23,9 @@ assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
 # Tuned comparisons (experiments/tuning.py): run by name like a group.
 TUNINGS = {t.name: t for t in [cifar10.SEC52_TUNED]}
 assert not set(TUNINGS) & set(EXPERIMENTS), "a tuning shares a name with an experiment"
+# Sweeps (experiments/sweep.py): `bnn sweep NAME [shard=i/n]`.
+SWEEPS = {s.name: s for s in [cifar10.SEC51_MAP]}
+assert not set(SWEEPS) & (set(EXPERIMENTS) | set(TUNINGS)), "a sweep shares a name"
 
 GROUPS = {
     "sec51_gamma": ["sec51_gamma_1e-2", "sec51_gamma_1e-3_tau_1e-6", "sec51_gamma_1e-4"],

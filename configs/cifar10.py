@@ -19,6 +19,7 @@ from zookeeper.core.partial_component import PartialComponent
 from experiments.experiment import Cifar10Experiment
 from experiments.optimizers import Bop, LatentAdam, Optimizer
 from experiments.schedules import Constant, Staircase
+from experiments.sweep import Sweep
 from experiments.tuning import Arm, Tuning
 from models.base import Model
 from models.binarynet import BinaryNet
@@ -153,4 +154,13 @@ SEC52_TUNED = Tuning(
     seeds=(0, 1, 2),
     # 15,000 of the 20,000 quick images: the grid and 3 seeds fit the 60-min CPU budget
     overrides={"train_subset": 15000},
+)
+
+
+# §5.1 extended to a map (issue #12): gamma x tau, 2 seeds, at the §5.1 quick scale.
+SEC51_MAP = Sweep(
+    name="sec51_map", experiment="sec51_gamma_1e-3_tau_1e-6", scale="quick", seeds=(0, 1),
+    description="§5.1's two slices extended to a gamma x tau grid",
+    grid={"optimizer.gamma.value": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+          "optimizer.tau.value": (0.0, 1e-7, 1e-6, 1e-5)},
 )

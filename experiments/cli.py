@@ -1,5 +1,8 @@
-"""Command line: ``bnn {list,show,run,run-group,report,figures} ...`` (the console
+"""Command line: ``bnn {list,show,run,run-group,sweep,report,figures} ...`` (the console
 command ``make install`` installs; ``python -m experiments ...`` is the same).
+
+``bnn sweep NAME [shard=i/n] [key=value ...]`` runs a declared sweep, or an experiment
+over ``grid.KEY=[v1,v2] seeds=[0,1]``; start it on as many workers as you like.
 
 Overrides are ``key=value`` pairs with dotted keys for nested components, e.g.
 ``python -m experiments run sec52_bop scale=quick optimizer.gamma.value=1e-3``. Every
@@ -36,7 +39,7 @@ def _experiment_class(name):
 
 
 def cmd_list(args) -> int:
-    from configs import EXPERIMENTS, GROUPS, TUNINGS
+    from configs import EXPERIMENTS, GROUPS, SWEEPS, TUNINGS
 
     print("Experiments (python -m experiments run NAME [key=value ...]):")
     for name, cls in EXPERIMENTS.items():
@@ -49,6 +52,10 @@ def cmd_list(args) -> int:
     for name, t in TUNINGS.items():
         arms = "; ".join(f"{a.experiment} {a.key} in {list(a.values)}" for a in t.arms)
         print(f"  {name:<12} scale {t.scale}, seeds {list(t.seeds)}: {arms}")
+    print("Sweeps (python -m experiments sweep NAME [shard=i/n]; see experiments/sweep.py):")
+    for name, sw in SWEEPS.items():
+        grid = " x ".join(f"{k} in {list(v)}" for k, v in sw.grid.items())
+        print(f"  {name:<12} {sw.experiment}, scale {sw.scale}, seeds {list(sw.seeds)}: {grid}")
     return 0
 
 
@@ -84,9 +91,12 @@ class _Outcomes:
         except RunLockedError as e:  # another process trains it: leave it to that one
             print(f"skipped: {e}", file=sys.stderr)
             self.busy.append(exp.name)
+            return "busy"
         except SuiteError as e:  # e.g. divergence: record it and go on with the others
             print(f"error: {e}", file=sys.stderr)
             self.failed.append(exp.name)
+            return "failed"
+        return "done"
 
 
 def _run_tuning(t, overrides, outcomes) -> None:
@@ -165,6 +175,38 @@ def cmd_run_group(args) -> int:
     return 1 if failed or outcomes.no_pick else 3 if busy else 0
 
 
+def cmd_sweep(args) -> int:
+    """A declared sweep (``configs.SWEEPS``) or an experiment with ``grid.KEY=[...]``,
+    this worker's share of it (``shard=i/n``), each point claimed before it is trained."""
+    from configs import SWEEPS
+    from experiments.sweep import from_command_line, parse_shard, run_all, shard_of
+
+    overrides = parse_overrides(args.overrides)
+    shard = parse_shard(overrides.pop("shard")) if "shard" in overrides else None
+    poll_s = float(overrides.pop("poll_s", 10.0))
+    if args.name in SWEEPS:
+        sweep, rest = SWEEPS[args.name], overrides
+        if "scale" in rest:  # e.g. the same grid at another scale
+            sweep = type(sweep)(**{**sweep.__dict__, "scale": rest.pop("scale")})
+    else:
+        _experiment_class(args.name)  # a clear error for a typo
+        sweep, rest = from_command_line(args.name, overrides)
+    # every point built (and validated) before anything trains
+    exps = [_build_named(sweep.experiment, {**point, **rest}) for point in sweep.points()]
+    mine = shard_of(exps, shard)
+    print(f"sweep {sweep.name}: {len(exps)} runs ({len(sweep.points()) // len(sweep.seeds)} "
+          f"grid points x {len(sweep.seeds)} seeds), this worker: "
+          f"{'all, taking whichever is unclaimed' if shard is None else f'shard {shard[0]}/{shard[1]}: {len(mine)}'}",
+          flush=True)
+    outcomes = _Outcomes()
+    failed = run_all(mine, lambda exp: outcomes.run(exp, f"{sweep.name}: {exp.run_dir()}"),
+                     poll_s=poll_s)
+    if failed:
+        print(f"\n{len(failed)} of {len(mine)} runs failed: "
+              f"{', '.join(e.run_dir() for e in failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 # Analysis commands: their own scripts (and argument parsers) under one command name.
 ANALYSIS = {"report": "scripts.report", "figures": "scripts.figures"}
 
@@ -183,7 +225,8 @@ def main(argv=None) -> int:
     for command, module in ANALYSIS.items():  # listed in --help; handled above
         sub.add_parser(command, help=f"{module} (its own options: bnn {command} --help)")
     for command, fn, target in (("show", cmd_show, "name"), ("run", cmd_run, "name"),
-                                ("run-group", cmd_run_group, "group")):
+                                ("run-group", cmd_run_group, "group"),
+                                ("sweep", cmd_sweep, "name")):
         p = sub.add_parser(command)
         p.add_argument(target)
         p.add_argument("overrides", nargs="*", metavar="key=value")

@@ -1,0 +1,99 @@
+"""Sweeps over several workers: every run once, a killed worker's run finished by another."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from experiments.errors import ConfigError
+from experiments.sweep import Sweep, from_command_line, parse_shard, shard_of
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_points_shards_and_command_line_grids():
+    sweep = Sweep("s", "sec52_bop", {"a": (1, 2), "b": (3, 4, 5)}, seeds=(0, 1), scale="tiny")
+    points = sweep.points()
+    assert len(points) == 12 and points[0] == {"scale": "tiny", "seed": 0, "a": 1, "b": 3}
+    assert [p["seed"] for p in points] == [0] * 6 + [1] * 6  # seed-major
+    shards = [shard_of(points, (i, 3)) for i in range(3)]
+    assert sorted(map(str, sum(shards, []))) == sorted(map(str, points))  # a partition
+    assert parse_shard("2/4") == (2, 4)
+    for bad in ("4/4", "-1/2", "1", "a/b"):
+        with pytest.raises(ConfigError, match="shard"):
+            parse_shard(bad)
+    adhoc, rest = from_command_line("sec52_bop", {"grid.optimizer.gamma.value": [1e-4, 1e-3],
+                                                  "seeds": [0, 1], "scale": "tiny", "epochs": 2})
+    assert adhoc.grid == {"optimizer.gamma.value": [1e-4, 1e-3]} and adhoc.seeds == (0, 1)
+    assert rest == {"epochs": 2} and adhoc.scale == "tiny"
+    with pytest.raises(ConfigError, match="grid.KEY"):
+        from_command_line("sec52_bop", {"epochs": 2})
+
+
+def _worker(data_dir, root, *extra):
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONHASHSEED": "0"}
+    cmd = [sys.executable, "-m", "experiments", "sweep", "sec52_bop", "scale=tiny",
+           "grid.optimizer.gamma.value=[1e-4,1e-3,1e-2]", "seeds=[0,1]", "poll_s=1",
+           f"data_dir={data_dir}", f"results_dir={root}", "progress=False", *extra]
+    return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _folders(root):
+    return sorted(glob.glob(os.path.join(root, "sec52_bop", "*")))
+
+
+def _epochs(folder):
+    with open(os.path.join(folder, "metrics.jsonl")) as f:
+        return [json.loads(line)["epoch"] for line in f]
+
+
+def test_two_workers_train_every_run_of_a_sweep_exactly_once(fake_cifar10, tmp_path):
+    root = str(tmp_path / "runs")
+    workers = [_worker(fake_cifar10[0], root), _worker(fake_cifar10[0], root)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    folders = _folders(root)
+    assert len(folders) == 6
+    for folder in folders:
+        with open(os.path.join(folder, "summary.json")) as f:
+            assert json.load(f)["status"] == "completed"
+        assert _epochs(folder) == [1]
+    # each run was started by exactly one of the two workers
+    starts = sum(out.count("[tiny scale] -> ") for out in outputs)
+    assert starts == 6, outputs
+
+
+def test_a_killed_workers_run_is_taken_over_and_finished(fake_cifar10, tmp_path):
+    root = str(tmp_path / "runs")
+    first = _worker(fake_cifar10[0], root, "epochs=3", "shard=0/3")  # points 0 and 3
+    deadline = time.time() + 300
+    while time.time() < deadline:  # mid-run: one epoch logged, the run not finished
+        done = [f for f in _folders(root) if os.path.exists(os.path.join(f, "metrics.jsonl"))
+                and _epochs(f)]
+        if done:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the first worker never finished an epoch")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    victim = done[0]
+    summary = os.path.join(victim, "summary.json")
+    if os.path.exists(summary):  # the kill may land before the first summary is written
+        with open(summary) as f:
+            assert json.load(f)["status"] == "running"
+    second = _worker(fake_cifar10[0], root, "epochs=3")  # no shard: takes whatever is left
+    out = second.communicate(timeout=600)[0]
+    assert second.returncode == 0, out
+    folders = _folders(root)
+    assert len(folders) == 6 and victim in folders
+    for folder in folders:
+        with open(os.path.join(folder, "summary.json")) as f:
+            assert json.load(f)["status"] == "completed", folder
+        assert _epochs(folder) == [1, 2, 3], folder  # each epoch logged once
+    assert "Resuming from" in out or "taking over" in out
