@@ -50,3 +50,28 @@ def default_config(experiment: str, scale: str):
         return None
     config = {k: v for k, v in semantic(exp.resolved_config()).items() if k not in SEED_FREE}
     return json.dumps(json.loads(json.dumps(config, default=str)), sort_keys=True)
+
+
+def sweeps() -> list:
+    from configs import SWEEPS
+
+    return list(SWEEPS.values())
+
+
+def sweep_cells(sweep, runs_root, load) -> dict:
+    """``{(value of key 1, value of key 2, ...): [loaded runs over seeds]}`` for a
+    declared sweep, found by building its points (the rule ``bnn sweep`` trains by);
+    points without a readable, completed run are left out of the lists."""
+    build = builder(runs_root)
+    keys = list(sweep.grid)
+    cells = {}
+    for point in sweep.points():
+        cell = tuple(point[k] for k in keys)
+        cells.setdefault(cell, [])
+        try:
+            run = load(build(sweep.experiment, point).run_dir())
+        except (ValueError, OSError):
+            continue
+        if run.complete:
+            cells[cell].append(run)
+    return cells

@@ -17,9 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, sci
+from experiments.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, run_flip_rate, sci
 from experiments.collect import choose_group, load_run, load_runs
-from scripts.config_views import default_config, owned_paths, tunings
+from scripts.config_views import default_config, owned_paths, sweeps, tunings
 
 PI_T_FLOOR = -9.0
 
@@ -178,6 +178,50 @@ def tuned_figures(tuning, runs_root, out_dir):
     return paths
 
 
+def sweep_map(sweep, runs_root, out_dir):
+    """A two-key sweep as two heatmaps: final validation accuracy (mean over seeds; each
+    cell annotated with mean ± std and n) and log10 of the mean last-layer flip ratio."""
+    from scripts.config_views import sweep_cells
+
+    if len(sweep.grid) != 2:
+        return []
+    cells = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False))
+    if not any(cells.values()):
+        return []
+    (k1, v1s), (k2, v2s) = sweep.grid.items()
+    acc = np.full((len(v1s), len(v2s)), np.nan)
+    flips = np.full_like(acc, np.nan)
+    notes = [["not run"] * len(v2s) for _ in v1s]
+    for i, a in enumerate(v1s):
+        for j, b in enumerate(v2s):
+            runs = cells.get((a, b), [])
+            if not runs:
+                continue
+            finals = np.array([r.curve("val_accuracy")[-1] for r in runs]) * 100
+            acc[i, j] = finals.mean()
+            flips[i, j] = np.log10(np.mean([run_flip_rate(r) for r in runs]) + 1e-12)
+            spread = f" ± {finals.std(ddof=1):.1f}" if len(finals) > 1 else ""
+            notes[i][j] = f"{finals.mean():.1f}{spread}\nn={len(runs)}/{len(sweep.seeds)}"
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.7 * len(v1s) + 2.5))
+    for ax, data, title, cmap in ((axes[0], acc, "final validation accuracy (%)", "viridis"),
+                                  (axes[1], flips, "log10 mean flip ratio per step, last layer",
+                                   "magma")):
+        image = ax.imshow(data, cmap=cmap, aspect="auto")
+        ax.set_xticks(range(len(v2s)), [f"{v:g}" for v in v2s])
+        ax.set_yticks(range(len(v1s)), [f"{v:g}" for v in v1s])
+        ax.set_xlabel(k2)
+        ax.set_ylabel(k1)
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(image, ax=ax)
+    for i in range(len(v1s)):
+        for j in range(len(v2s)):
+            axes[0].text(j, i, notes[i][j], ha="center", va="center", fontsize=7, color="white")
+    done = [r for runs in cells.values() for r in runs]
+    fig.suptitle(f"{sweep.description} ({sweep.name}) — scale: {sweep.scale}, "
+                 f"{_epochs_label(done)}, seeds {list(sweep.seeds)}", fontsize=10)
+    return _save(fig, out_dir, f"figure1-map-{sweep.scale}")
+
+
 def figure_lr_vs_init(runs, scale, out_dir):
     """§3: SGD at lr 1, lr 0.01, and lr 0.01 with the initial weights x 0.01."""
     chosen = {label: pick(runs, name, scale) for label, name in SGD_RUNS.items()}
@@ -261,6 +305,8 @@ def draw_all(runs_root, out_dir):
     paths = []
     for tuning in tunings():
         paths += tuned_figures(tuning, runs_root, out_dir)
+    for sweep in sweeps():
+        paths += sweep_map(sweep, runs_root, out_dir)
     owned = owned_paths(runs_root)  # drawn above; Figures 1-3 never pick them
     others = [r for r in runs if os.path.abspath(r.path) not in owned]
     for scale in sorted({r.scale for r in others}):

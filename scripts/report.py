@@ -20,7 +20,7 @@ from experiments import claims
 from experiments.claims import check_sec51
 from experiments.collect import choose_group, group_runs, load_runs, mean_std
 from scripts import tuned_report
-from scripts.config_views import default_config, owned_paths, tunings
+from scripts.config_views import default_config, owned_paths, sweeps, tunings
 
 SECTIONS = {
     "3": "§3 Latent weights are inertia",
@@ -253,6 +253,8 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
         lines.append("")
         if section == "5.1":
             lines += [""] + claims_section(runs)
+            for sweep in sweeps():
+                lines += tuned_report.sweep_section(sweep, runs_root)
         if section == "3":
             lines += [""] + inertia_section(runs, out_dir)
         if section == "5.2":

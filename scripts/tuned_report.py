@@ -203,3 +203,41 @@ def memory_section(runs) -> list:
             f"{', '.join(f'{r:g}' for r in reals)} | {EXPECTED_REALS.get(optimizer, '—')} | "
             f"{host:.2f} | {f'{max(device) / 2 ** 30:.2f}' if device else '— (no GPU)'} |")
     return lines + [""]
+
+
+def sweep_section(sweep, runs_root) -> list:
+    """A two-key sweep as a table: final validation accuracy (mean ± std, n of the
+    declared seeds) and mean last-layer flip ratio per cell, with the sweep's wall time."""
+    from scripts.config_views import sweep_cells
+
+    if len(sweep.grid) != 2:
+        return []
+    cells = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False))
+    if not any(cells.values()):
+        return []
+    (k1, v1s), (k2, v2s) = sweep.grid.items()
+    n_seeds = len(sweep.seeds)
+    seconds = sum(r.summary.get("wall_time_s") or 0 for runs in cells.values() for r in runs)
+    done = sum(len(r) for r in cells.values())
+    any_run = next(r for runs in cells.values() for r in runs)
+    lines = [f"### {sweep.description} (`{sweep.name}`, {sweep.scale} scale)", "",
+             f"`bnn sweep {sweep.name}`: {sweep.experiment} with {k1} x {k2}, seeds "
+             f"{list(sweep.seeds)}; {done} of {len(cells) * n_seeds} runs done, "
+             f"{any_run.summary['epochs_planned']} epochs each; training wall time of the "
+             f"runs: {_duration(seconds)}. Cells: final validation accuracy (%), mean ± std "
+             f"(n of {n_seeds} seeds), then mean last-layer flip ratio per step. ⚠ reduced "
+             "scale.", "",
+             f"| {k1} \\ {k2} | " + " | ".join(f"{v:g}" for v in v2s) + " |",
+             "|---|" + "---|" * len(v2s)]
+    for a in v1s:
+        row = []
+        for b in v2s:
+            runs = cells.get((a, b), [])
+            if not runs:
+                row.append("not run")
+                continue
+            acc = mean_std([r.curve("val_accuracy")[-1] for r in runs])
+            flips = sum(claims.run_flip_rate(r) for r in runs) / len(runs)
+            row.append(f"{_pct(*acc)} (n = {len(runs)}); {flips:.1e}")
+        lines.append(f"| {a:g} | " + " | ".join(row) + " |")
+    return lines + [""]

@@ -97,3 +97,31 @@ def test_a_killed_workers_run_is_taken_over_and_finished(fake_cifar10, tmp_path)
             assert json.load(f)["status"] == "completed", folder
         assert _epochs(folder) == [1, 2, 3], folder  # each epoch logged once
     assert "Resuming from" in out or "taking over" in out
+
+
+def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, monkeypatch):
+    import configs
+    from configs import EXPERIMENTS
+    from experiments.experiment import build
+    from scripts import figures
+    from scripts.tuned_report import sweep_section
+    from tests.test_report import write_run
+
+    sweep = Sweep("toy_map", "sec51_gamma_1e-3_tau_1e-6",
+                  {"optimizer.gamma.value": (1e-4, 1e-3), "optimizer.tau.value": (0.0, 1e-6)},
+                  seeds=(0, 1), scale="tiny", description="toy map")
+    monkeypatch.setitem(configs.SWEEPS, sweep.name, sweep)
+    root = str(tmp_path / "runs")
+    for point in sweep.points():
+        if point["optimizer.gamma.value"] == 1e-3 and point["optimizer.tau.value"] == 0.0:
+            continue  # one cell never run
+        exp = build(EXPERIMENTS[sweep.experiment], {**point, "results_dir": root})
+        acc = 0.3 + 100 * point["optimizer.gamma.value"] + 0.01 * point["seed"]
+        write_run(root, sweep.experiment, exp.run_name(), val=[acc - 0.1, acc], seed=point["seed"])
+    lines = sweep_section(sweep, root)
+    text = "\n".join(lines)
+    assert "6 of 8 runs done" in text and "not run" in text
+    row = [line for line in lines if line.startswith("| 0.0001 |")][0]
+    assert "31.50 ± 0.71 (n = 2)" in row
+    paths = figures.sweep_map(sweep, root, str(tmp_path / "figures"))
+    assert any(p.endswith("figure1-map-tiny.png") for p in paths)
