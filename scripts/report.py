@@ -261,6 +261,8 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
             for tuning in tunings("5.2"):
                 lines += tuned_report.tuned_section(tuning, runs_root, out_dir)
             lines += tuned_report.init_section(runs, out_dir)
+            lines += tuned_report.time_to_accuracy_section(
+                [r for r in runs if os.path.abspath(r.path) not in owned])
         lines += _figure_links(section, figures_dir, out_dir)
     lines += tuned_report.memory_section(runs)
     lines += ["## Skipped run folders", ""]

@@ -241,3 +241,25 @@ def sweep_section(sweep, runs_root) -> list:
             row.append(f"{_pct(*acc)} (n = {len(runs)}); {flips:.1e}")
         lines.append(f"| {a:g} | " + " | ".join(row) + " |")
     return lines + [""]
+
+
+def time_to_accuracy_section(runs, experiments=("sec52_bop", "sec52_adam", "sec52_bop2ndorder")) -> list:
+    """Per scale, the optimizers' own-config runs: steps and training time to first
+    reach each stated validation accuracy (tuned picks are in their own section)."""
+    from experiments.collect import choose_group
+    from scripts.config_views import default_config
+
+    lines = []
+    for scale, thresholds in speed.THRESHOLDS.items():
+        arms = {}
+        for name in experiments:
+            group = [r for r in choose_group(runs, name, scale, default_config(name, scale))
+                     if r.complete]
+            if group:
+                arms[f"`{name}` ({group[0].config.get('optimizer', '?')}, validated on "
+                     f"{group[0].summary.get('validation_split', 'test')})"] = group
+        if arms:
+            lines += [f"**Time to accuracy at {scale} scale** (validation accuracy thresholds "
+                      f"for this scale: {', '.join(f'{100 * t:g} %' for t in thresholds)}; "
+                      "`experiments/speed.py`):", ""] + speed.table(arms, thresholds) + [""]
+    return lines
