@@ -5,16 +5,11 @@ docstring. Scales: ``quick`` (the default for ``make inertia``: quarter-width Bi
 as in the CIFAR-10 quick runs) and ``tiny`` (tests). ``paper`` uses the full model and
 data; the paper gives no epochs for these, so it keeps the quick epoch counts.
 """
-import os
-import time
-
 from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
 
 from configs.cifar10 import QUICK_MODEL, TINY, Sec52Adam
-from experiments import runs
-from experiments.locks import run_claim
-from experiments.experiment import Cifar10Experiment, build
+from experiments.experiment import Cifar10Experiment
 from experiments.optimizers import LatentAdam, LatentSGD, Optimizer
 from experiments.schedules import Constant
 
@@ -43,17 +38,7 @@ class Sec3Approximation(Sec3):
     optimizer: Optimizer = ComponentField(
         LatentAdam, lr=PartialComponent(Constant, value=1e-3), clip=1.0, xavier_scaling=True)
 
-    def run(self) -> dict:
-        from experiments.inertia import approximation_test
-
-        summary = super().run()
-        path = os.path.join(self.run_dir(), "approximation.json")
-        if summary.get("status") == "completed" and not os.path.exists(path):
-            with run_claim(self.run_dir()):
-                if not os.path.exists(path):
-                    runs.write_json(path, approximation_test(self, self.run_dir()))
-                    print(f"approximation test -> {path}")
-        return summary
+    task = "approximation"  # train, then the approximation test (experiments/inertia_tasks.py)
 
 
 @component
@@ -140,62 +125,6 @@ class Sec3Theorem1(Sec3Sgd):
     batch_size: int = Field(50)
     factors: tuple = Field((0.01, 100.0))
 
-    def pair_overrides(self, variant: dict, factor: float):
-        base = {k: v for k, v in self.resolved_config().items()
-                if k not in ("factors",) and not k.startswith("optimizer")}
-        base.update({"optimizer.lr": "Constant", "optimizer.lr.value": 0.01,
-                     "optimizer.clip": 0.0, "optimizer.ste_clip_value": 0.0,
-                     "optimizer.binary_lr_multiplier": 1.0, **variant})
-        scaled = {**base, "model.kernel_init_scale": factor,
-                  "optimizer.binary_lr_multiplier": base["optimizer.binary_lr_multiplier"] * factor}
-        return base, scaled
-
-    def run(self) -> dict:
-        run_dir = self.run_dir()
-        os.makedirs(run_dir, exist_ok=True)
-        with run_claim(run_dir):
-            return self._run_claimed(run_dir)
-
-    def _run_claimed(self, run_dir) -> dict:
-        from experiments.inertia import theorem1_pair
-
-        runs.write_json(os.path.join(run_dir, "config.json"), self.resolved_config())
-        path = os.path.join(run_dir, "theorem1.json")
-        results = runs.read_json(path) if os.path.exists(path) else {}
-        started, t0 = runs.now(), time.time()
-        summary = {"experiment": self.name, "section": self.section, "kind": "comparison",
-                   "run_id": self.run_name(), "scale": self.scale,
-                   "epochs_done": self.epochs, "epochs_planned": self.epochs,
-                   "started": started, "git": runs.git_commit(),
-                   "hardware": runs.hardware(), "packages": runs.package_versions()}
-        try:
-            for label, variant, conditions in THEOREM1_VARIANTS:
-                for factor in self.factors:
-                    key = f"{label}_c{factor:g}"
-                    if key in results:
-                        continue
-                    base, scaled = self.pair_overrides(variant, factor)
-                    print(f"Theorem 1: {key} (theorem's conditions "
-                          f"{'hold' if conditions else 'broken'})")
-                    result = theorem1_pair(build(Sec3Sgd, base), build(Sec3Sgd, scaled),
-                                           self.epochs)
-                    result.update({"variant": label, "factor": factor,
-                                   "conditions_hold": conditions,
-                                   "overrides_reference": base, "overrides_scaled": scaled})
-                    results[key] = result
-                    runs.write_json(path, results)
-                    print(f"  differing binary weights: max "
-                          f"{result['max_differing_fraction']:.2e}, final "
-                          f"{result['final_differing_fraction']:.2e} "
-                          f"({result['flips_reference_run']} flips in the reference run)")
-        except BaseException as e:
-            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            runs.write_json(os.path.join(run_dir, "summary.json"), {
-                **summary, "status": status, "error": f"{type(e).__name__}: {e}",
-                "updated": runs.now(), "wall_time_s": round(time.time() - t0, 1)})
-            raise
-        summary.update({"status": "completed", "updated": runs.now(),
-                        # this process's time only: pairs finished before a resume are not counted
-                        "wall_time_s": round(time.time() - t0, 1)})
-        runs.write_json(os.path.join(run_dir, "summary.json"), summary)
-        return summary
+    task = "theorem1"  # lockstep pairs, no curves of its own (experiments/inertia_tasks.py)
+    variants = THEOREM1_VARIANTS
+    pair_base = Sec3Sgd  # each pair's two runs are this experiment with the overrides

@@ -40,6 +40,7 @@ class Experiment:
     name = "experiment"
     section = ""
     scales = {"paper": {}}
+    task = "train"  # or an engine task a config declares (experiments/inertia_tasks.py)
 
     scale: str = Field("paper")
     epochs: int = Field(100)
@@ -153,9 +154,10 @@ class Experiment:
         return plan
 
     def run(self) -> dict:
+        from experiments.inertia_tasks import TASKS
         from experiments.train import train
 
-        return train(self)
+        return {"train": train, **TASKS}[self.task](self)
 
     # -- derived -------------------------------------------------------------
     def resolved_config(self) -> dict:

@@ -9,6 +9,7 @@ from configs import EXPERIMENTS
 from configs.inertia import Sec3Sgd
 from experiments import inertia, runs
 from experiments.experiment import build
+from experiments.inertia_tasks import theorem1_overrides
 
 
 def test_latent_copy_uses_real_kernels_and_binary_activations(tiny_overrides):
@@ -56,7 +57,7 @@ def test_approximation_run_writes_its_table(tiny_overrides):
 ])
 def test_theorem1_lockstep(overrides, conditions, tiny_overrides):
     theorem = build(EXPERIMENTS["sec3_theorem1"], {**tiny_overrides, "epochs": 2})
-    base, scaled = theorem.pair_overrides(overrides, 100.0)
+    base, scaled = theorem1_overrides(theorem, overrides, 100.0)
     result = inertia.theorem1_pair(build(Sec3Sgd, base), build(Sec3Sgd, scaled), epochs=2)
     assert result["steps"] == 6 and result["differing_per_step"][0] == 0
     assert result["flips_reference_run"] > 0, "the comparison must involve flips"
@@ -67,3 +68,29 @@ def test_theorem1_lockstep(overrides, conditions, tiny_overrides):
     else:  # most of the scaled run's latent weights sit beyond the cut and never move
         assert result["flips_scaled_run"] < result["flips_reference_run"]
         assert result["final_differing_fraction"] > 0
+
+
+def test_configs_only_declare_the_sec3_tasks():
+    """The §3 configs carry data (task name, variants, fields), no run logic: the engine
+    runs their tasks, and a finished Theorem 1 comparison is not recomputed."""
+    import inspect
+
+    from configs import inertia as declared
+
+    for cls in (declared.Sec3Approximation, declared.Sec3Theorem1):
+        own = {k for k, v in vars(cls).items() if inspect.isfunction(v)}
+        assert not own & {"run", "_run_claimed", "pair_overrides"}, cls.__name__
+    assert declared.Sec3Approximation.task == "approximation"
+    assert declared.Sec3Theorem1.task == "theorem1"
+
+
+def test_the_theorem1_task_writes_its_comparison_once(tiny_overrides, capsys):
+    exp = build(EXPERIMENTS["sec3_theorem1"], {**tiny_overrides, "factors": (128.0,)})
+    summary = exp.run()
+    assert summary["status"] == "completed" and summary["kind"] == "comparison"
+    results = runs.read_json(os.path.join(exp.run_dir(), "theorem1.json"))
+    assert sorted(results) == sorted(f"{label}_c128" for label, _, _ in exp.variants)
+    assert results["sgd_c128"]["max_differing_fraction"] == 0  # powers of 2: exact
+    again = build(EXPERIMENTS["sec3_theorem1"], {**tiny_overrides, "factors": (128.0,)}).run()
+    assert again == summary  # finished: not recomputed, its wall time kept
+    assert "already completed" in capsys.readouterr().out
