@@ -26,11 +26,18 @@ def tunings(section=None) -> list:
 
 
 def owned_paths(runs_root, section=None) -> set:
-    """Folders that belong to tuned comparisons (shown in their own sections only)."""
+    """Folders that belong to tuned comparisons or declared sweeps (shown in their own
+    sections only, never as extra rows of the paper's tables)."""
+    import os
+
     from experiments.tuning import run_dirs
 
     build = builder(runs_root)
-    return set().union(set(), *[run_dirs(t, build) for t in tunings(section)])
+    owned = set().union(set(), *[run_dirs(t, build) for t in tunings(section)])
+    for sweep in sweeps():
+        owned |= {os.path.abspath(build(sweep.experiment, point).run_dir())
+                  for point in sweep.points()}
+    return owned
 
 
 @functools.lru_cache(maxsize=None)
