@@ -76,7 +76,10 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
         train = mean_std([r.summary.get("final_train_accuracy") for r in a.finals])
         wall = mean_std([r.summary.get("wall_time_s") for r in a.finals])[0]
         hardware = ", ".join(sorted({r.summary.get("hardware", {}).get("label", "?") for r in a.finals}))
-        marks = f"⚠ seeds {a.pending} not completed" if a.pending else "✓"
+        marks = [f"⚠ seeds {a.pending} not completed"] if a.pending else []
+        if a.selection.picked in (a.arm.values[0], a.arm.values[-1]) and len(a.arm.values) > 2:
+            marks.append("⚠ picked at the edge of its grid: its best value may lie outside")
+        marks = "; ".join(marks) or "✓"
         lines.append(
             f"| {a.arm.label} | {a.arm.symbol or a.arm.key} = {a.selection.picked:g} | "
             f"{len(a.finals)} | {_pct(*test)} | {_pct(*hold)} | {_pct(*train)} | "
