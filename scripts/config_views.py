@@ -35,9 +35,18 @@ def owned_paths(runs_root, section=None) -> set:
     build = builder(runs_root)
     owned = set().union(set(), *[run_dirs(t, build) for t in tunings(section)])
     for sweep in sweeps():
-        owned |= {os.path.abspath(build(sweep.experiment, point).run_dir())
-                  for point in sweep.points()}
+        default = default_config(sweep.experiment, sweep.scale)
+        for point in sweep.points():
+            exp = build(sweep.experiment, point)
+            if _semantic_text(exp) != default:  # the experiment's own point stays in its table
+                owned.add(os.path.abspath(exp.run_dir()))
     return owned
+
+
+def _semantic_text(exp) -> str:
+    """An experiment's semantic config without seed, as comparable JSON text."""
+    config = {k: v for k, v in semantic(exp.resolved_config()).items() if k not in SEED_FREE}
+    return json.dumps(json.loads(json.dumps(config, default=str)), sort_keys=True)
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,11 +61,9 @@ def default_config(experiment: str, scale: str):
     if cls is None or scale not in cls.scales:
         return None
     try:
-        exp = build(cls, {"scale": scale})
+        return _semantic_text(build(cls, {"scale": scale}))
     except SuiteError:
         return None
-    config = {k: v for k, v in semantic(exp.resolved_config()).items() if k not in SEED_FREE}
-    return json.dumps(json.loads(json.dumps(config, default=str)), sort_keys=True)
 
 
 def sweeps() -> list:

@@ -125,15 +125,14 @@ def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, 
     assert "31.50 ± 0.71 (n = 2)" in row
     paths = figures.sweep_map(sweep, root, str(tmp_path / "figures"))
     assert any(p.endswith("figure1-map-tiny.png") for p in paths)
-    # the sweep's folders are its own: not extra rows of the §5.1 table
-    from scripts.config_views import owned_paths
-
-    assert len(owned_paths(root)) >= 6
+    # the sweep's folders are its own, not extra rows of the §5.1 table - except the
+    # experiment's own point (gamma 1e-3, tau 1e-6), which is that row
     from scripts import report
 
     out = tmp_path / "REPORT.md"
     report.main(["--runs", root, "--out", str(out), "--figures", str(tmp_path / "figures")])
     text = out.read_text()
     assert "### toy map (`toy_map`, tiny scale)" in text
-    assert not [line for line in text.splitlines() if line.startswith("| `sec51_gamma_1e-3_tau_1e-6`")
-                and "tiny" in line]
+    rows = [line for line in text.splitlines()
+            if line.startswith("| `sec51_gamma_1e-3_tau_1e-6`") and "tiny" in line]
+    assert len(rows) == 1 and "| 2 |" in rows[0] and "config:" not in rows[0]
