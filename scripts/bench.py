@@ -49,7 +49,7 @@ import sys
 import tempfile
 import time
 
-from experiments import _keras2,F401
+from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 

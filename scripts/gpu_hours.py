@@ -28,7 +28,7 @@ import argparse
 import os
 import sys
 
-from experiments import _keras2,F401
+from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 
 IMAGENET_TRAIN_IMAGES = 1281167
