@@ -259,7 +259,7 @@ def time_to_accuracy_section(runs, experiments=("sec52_bop", "sec52_adam", "sec5
             group = [r for r in choose_group(runs, name, scale, default_config(name, scale))
                      if r.complete]
             if group:
-                arms[f"`{name}` ({group[0].config.get('optimizer', '?')}, validated on "
+                arms[f"{group[0].config.get('optimizer', '?')} (`{name}`, validated on "
                      f"{group[0].summary.get('validation_split', 'test')})"] = group
         if arms:
             lines += [f"**Time to accuracy at {scale} scale** (validation accuracy thresholds "
