@@ -217,8 +217,10 @@ def sweep_map(sweep, runs_root, out_dir):
         for j in range(len(v2s)):
             axes[0].text(j, i, notes[i][j], ha="center", va="center", fontsize=7, color="white")
     done = [r for runs in cells.values() for r in runs]
-    fig.suptitle(f"{sweep.description} ({sweep.name}) — scale: {sweep.scale}, "
-                 f"{_epochs_label(done)}, seeds {list(sweep.seeds)}", fontsize=10)
+    images = sorted({r.summary.get("train_examples") for r in done}, key=str)
+    fig.suptitle(f"{sweep.description} ({sweep.name}) — scale: {sweep.scale} "
+                 f"({'/'.join(map(str, images))} training images), {_epochs_label(done)}, "
+                 f"seeds {list(sweep.seeds)}", fontsize=10)
     return _save(fig, out_dir, f"figure1-map-{sweep.scale}")
 
 

@@ -226,7 +226,8 @@ def sweep_section(sweep, runs_root) -> list:
     lines = [f"### {sweep.description} (`{sweep.name}`, {sweep.scale} scale)", "",
              f"`bnn sweep {sweep.name}`: {sweep.experiment} with {k1} x {k2}, seeds "
              f"{list(sweep.seeds)}; {done} of {len(cells) * n_seeds} runs done, "
-             f"{any_run.summary['epochs_planned']} epochs each; training wall time of the "
+             f"{any_run.summary['epochs_planned']} epochs each on "
+             f"{any_run.summary.get('train_examples', '?')} training images; training wall time of the "
              f"runs: {_duration(seconds)}. Cells: final validation accuracy (%), mean ± std "
              f"(n of {n_seeds} seeds), then mean last-layer flip ratio per step. ⚠ reduced "
              "scale.", "",
