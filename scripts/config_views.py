@@ -89,3 +89,17 @@ def sweep_cells(sweep, runs_root, load) -> dict:
         if run.complete:
             cells[cell].append(run)
     return cells
+
+
+def map_cells(sweep, runs_root):
+    """A two-key sweep's cells and axes, ``(cells, (key1, values1), (key2, values2))``,
+    or None when the sweep is not two-dimensional or has no finished run yet."""
+    from experiments.collect import load_run
+
+    if len(sweep.grid) != 2:
+        return None
+    cells = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False))
+    if not any(cells.values()):
+        return None
+    (k1, v1s), (k2, v2s) = sweep.grid.items()
+    return cells, (k1, v1s), (k2, v2s)

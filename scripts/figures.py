@@ -181,14 +181,12 @@ def tuned_figures(tuning, runs_root, out_dir):
 def sweep_map(sweep, runs_root, out_dir):
     """A two-key sweep as two heatmaps: final validation accuracy (mean over seeds; each
     cell annotated with mean ± std and n) and log10 of the mean last-layer flip ratio."""
-    from scripts.config_views import sweep_cells
+    from scripts.config_views import map_cells
 
-    if len(sweep.grid) != 2:
+    found = map_cells(sweep, runs_root)
+    if found is None:
         return []
-    cells = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False))
-    if not any(cells.values()):
-        return []
-    (k1, v1s), (k2, v2s) = sweep.grid.items()
+    cells, (k1, v1s), (k2, v2s) = found
     acc = np.full((len(v1s), len(v2s)), np.nan)
     flips = np.full_like(acc, np.nan)
     notes = [["not run"] * len(v2s) for _ in v1s]

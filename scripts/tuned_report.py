@@ -211,14 +211,12 @@ def memory_section(runs) -> list:
 def sweep_section(sweep, runs_root) -> list:
     """A two-key sweep as a table: final validation accuracy (mean ± std, n of the
     declared seeds) and mean last-layer flip ratio per cell, with the sweep's wall time."""
-    from scripts.config_views import sweep_cells
+    from scripts.config_views import map_cells
 
-    if len(sweep.grid) != 2:
+    found = map_cells(sweep, runs_root)
+    if found is None:
         return []
-    cells = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False))
-    if not any(cells.values()):
-        return []
-    (k1, v1s), (k2, v2s) = sweep.grid.items()
+    cells, (k1, v1s), (k2, v2s) = found
     n_seeds = len(sweep.seeds)
     seconds = sum(r.summary.get("wall_time_s") or 0 for runs in cells.values() for r in runs)
     done = sum(len(r) for r in cells.values())
