@@ -136,6 +136,9 @@ def cmd_run_group(args) -> int:
         raise ConfigError(f"unknown group {args.group!r}; choose one of "
                           f"{sorted(GROUPS) + sorted(TUNINGS)}")
     overrides = parse_overrides(args.overrides)
+    from experiments.sweep import parse_shard, shard_of
+
+    shard = parse_shard(overrides.pop("shard")) if "shard" in overrides else None
     # Build every member first: a typo fails now, not after hours of the first run.
     plan = []
     for member in members:
@@ -157,6 +160,11 @@ def cmd_run_group(args) -> int:
             plan.append((t, merged))
         else:
             plan.append((name, _build_named(name, merged)))
+    if shard is not None:  # worker i of n: members i, i+n, ... (a tuning is not split)
+        if any(not isinstance(what, str) for what, _ in plan):
+            raise ConfigError("shard= splits plain groups; a tuned comparison picks between "
+                              "its runs and is run whole")
+        plan = shard_of(plan, shard)
     outcomes = _Outcomes()
     for i, (what, item) in enumerate(plan, 1):
         if isinstance(what, str):

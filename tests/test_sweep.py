@@ -136,3 +136,16 @@ def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, 
     rows = [line for line in text.splitlines()
             if line.startswith("| `sec51_gamma_1e-3_tau_1e-6`") and "tiny" in line]
     assert len(rows) == 1 and "| 2 |" in rows[0] and "config:" not in rows[0]
+
+
+def test_run_group_takes_its_shard(fake_cifar10, tmp_path, capsys):
+    from configs import GROUPS
+    from experiments.cli import main
+
+    root = str(tmp_path / "runs")
+    base = ["run-group", "sec51", "scale=tiny", f"data_dir={fake_cifar10[0]}",
+            f"results_dir={root}", "progress=False"]
+    assert main(base + ["shard=1/2"]) == 0
+    assert sorted(os.listdir(root)) == sorted(GROUPS["sec51"][1::2])
+    assert main(base + ["shard=2/2"]) == 2
+    assert "need 0 <= i < n" in capsys.readouterr().err
