@@ -50,7 +50,7 @@ list: install  ## List every experiment with its paper section
 cifar10: install  ## §5.1 + §5.2 on CIFAR-10 (SCALE=paper|quick; resumes, skips finished runs)
 	$(PY) -m experiments run-group cifar10 scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
-cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a holdout, 3 seeds (about 60 min on 2 cores)
+cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a holdout, 3 seeds (52 min measured on 2 cores)
 	$(PY) -m experiments run-group cifar10_quick $(DATA_ARGS) $(RUN_ARGS)
 
 run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 preset (SCALE=paper|quick)
