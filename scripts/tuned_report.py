@@ -172,8 +172,9 @@ def init_section(runs, out_dir, scale="quick", experiment="sec52_adam") -> list:
 
 # Real numbers per binary weight that each update rule needs (its state, plus the
 # latent weight where the binary weight is the sign of one).
-EXPECTED_REALS = {"Bop": "1 (m)", "Bop2ndOrder": "2 (m, v)", "LatentSGD": "1 (w̃)",
-                  "LatentMomentum": "2 (w̃, momentum)", "LatentAdam": "3 (w̃, m, v)"}
+EXPECTED_REALS = {"Bop": "1 (m) - paper", "Bop2ndOrder": "2 (m, v) - its update rule",
+                  "LatentSGD": "1 (w̃) - update rule", "LatentMomentum": "2 (w̃, momentum) - paper",
+                  "LatentAdam": "3 (w̃, m, v) - paper"}
 
 
 def memory_section(runs) -> list:
@@ -194,7 +195,7 @@ def memory_section(runs) -> list:
              "(slots + the latent weight where there is one). Peak host memory is the "
              "process's peak resident set, which includes TensorFlow and the input pipeline.", "",
              "| optimizer | dataset | runs | state bytes / binary weight | real numbers / binary "
-             "weight | expected from the update rule | peak host memory (max, GiB) | peak device "
+             "weight | expected (the paper's count, SPEC §1; else the update rule) | peak host memory (max, GiB) | peak device "
              "memory (max, GiB) |", "|---|---|---|---|---|---|---|---|"]
     for (optimizer, dataset), members in sorted(rows.items()):
         states = sorted({m["optimizer_state_bytes_per_binary_weight"] for _, m in members})

@@ -71,5 +71,5 @@ def test_the_report_tables_the_recorded_memory(tmp_path):
             json.dump(summary, f)
     lines = memory_section(load_runs(root)[0])
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ")}
-    assert "| 4 | 1 | 1 (m) | 2.00 | — (no GPU) |" in rows["Bop"]
-    assert "| 8 | 3 | 3 (w̃, m, v) |" in rows["LatentAdam"]
+    assert "| 4 | 1 | 1 (m) - paper | 2.00 | — (no GPU) |" in rows["Bop"]
+    assert "| 8 | 3 | 3 (w̃, m, v) - paper |" in rows["LatentAdam"]
