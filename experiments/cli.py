@@ -9,6 +9,7 @@ Overrides are ``key=value`` pairs with dotted keys for nested components, e.g.
 config named on a command line is built and validated before any data is loaded.
 """
 import argparse
+import dataclasses
 import inspect
 import sys
 
@@ -135,9 +136,9 @@ def cmd_run_group(args) -> int:
     else:
         raise ConfigError(f"unknown group {args.group!r}; choose one of "
                           f"{sorted(GROUPS) + sorted(TUNINGS)}")
-    overrides = parse_overrides(args.overrides)
     from experiments.sweep import parse_shard, shard_of
 
+    overrides = parse_overrides(args.overrides)
     shard = parse_shard(overrides.pop("shard")) if "shard" in overrides else None
     # Build every member first: a typo fails now, not after hours of the first run.
     plan = []
@@ -195,17 +196,17 @@ def cmd_sweep(args) -> int:
     if args.name in SWEEPS:
         sweep, rest = SWEEPS[args.name], overrides
         if "scale" in rest:  # e.g. the same grid at another scale
-            sweep = type(sweep)(**{**sweep.__dict__, "scale": rest.pop("scale")})
+            sweep = dataclasses.replace(sweep, scale=rest.pop("scale"))
     else:
         _experiment_class(args.name)  # a clear error for a typo
         sweep, rest = from_command_line(args.name, overrides)
     # every point built (and validated) before anything trains
     exps = [_build_named(sweep.experiment, {**point, **rest}) for point in sweep.points()]
     mine = shard_of(exps, shard)
-    print(f"sweep {sweep.name}: {len(exps)} runs ({len(sweep.points()) // len(sweep.seeds)} "
-          f"grid points x {len(sweep.seeds)} seeds), this worker: "
-          f"{'all, taking whichever is unclaimed' if shard is None else f'shard {shard[0]}/{shard[1]}: {len(mine)}'}",
-          flush=True)
+    share = ("all, taking whichever is unclaimed" if shard is None
+             else f"shard {shard[0]}/{shard[1]}: {len(mine)}")
+    print(f"sweep {sweep.name}: {len(exps)} runs ({len(exps) // len(sweep.seeds)} grid points x "
+          f"{len(sweep.seeds)} seeds), this worker: {share}", flush=True)
     outcomes = _Outcomes()
     failed = run_all(mine, lambda exp: outcomes.run(exp, f"{sweep.name}: {exp.run_dir()}"),
                      poll_s=poll_s)

@@ -20,6 +20,7 @@ from experiments import claims
 from experiments.claims import check_sec51
 from experiments.collect import choose_group, group_runs, load_runs, mean_std
 from scripts import tuned_report
+from scripts.cells import duration as _duration, link, pct as _pct
 from scripts.config_views import default_config, owned_paths, sweeps, tunings
 
 SECTIONS = {
@@ -37,19 +38,6 @@ def load_reported(path):
     return data.get("experiments", {}), data.get("pending", {})
 
 
-def _pct(mean, std=None):
-    if mean is None:
-        return "—"
-    text = f"{100 * mean:.2f}"
-    return text + (f" ± {100 * std:.2f}" if std is not None else "")
-
-
-def _duration(seconds):
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
-
-
 def _reported_text(entry):
     metrics = entry.get("metrics") or {}
     if not metrics:
@@ -58,7 +46,7 @@ def _reported_text(entry):
 
 
 def _link(run, out_dir):
-    return f"[{os.path.basename(run.path)}]({os.path.relpath(os.path.abspath(run.path), out_dir)})"
+    return link(run.path, out_dir)
 
 
 def _config_differences(groups) -> list:

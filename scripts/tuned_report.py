@@ -7,31 +7,15 @@ figure always show the same runs. The initialisation comparison pairs
 ``sec52_adam`` runs that differ only in ``model.kernel_init``.
 """
 import json
-import os
 
 from experiments import claims, speed, stats
 from experiments.collect import group_runs, load_run, mean_std
 from experiments.tuning import resolve
+from scripts.cells import duration as _duration, link as _link, pct as _pct
 from scripts.config_views import builder
 
 # The paper's numbers these comparisons echo (full scale, n = 1); the yardstick only.
 PAPER_5_2 = "paper, full scale, one run each: Bop 91.3 %, latent Adam 90.9 %"
-
-
-def _pct(mean, std=None):
-    if mean is None:
-        return "—"
-    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
-
-
-def _link(path, out_dir):
-    return f"[{os.path.basename(path)}]({os.path.relpath(os.path.abspath(path), out_dir)})"
-
-
-def _duration(seconds):
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
 
 
 def tuned_section(tuning, runs_root, out_dir) -> list:
