@@ -99,20 +99,12 @@ def run_final_train(r) -> float:
     return r.curve("train_accuracy")[-1]
 
 
-def flip_rate(runs) -> float:
-    return sum(run_flip_rate(r) for r in runs) / len(runs)
-
-
 def sci(value) -> str:
     """1e-4 rather than 0.0001, as the paper writes γ and τ."""
     if value == 0:
         return "0"
     mantissa, exponent = f"{value:.0e}".split("e")
     return f"{mantissa}e{int(exponent)}"
-
-
-def _pct(x):
-    return f"{100 * x:.1f} %"
 
 
 LOG = dict(scale=1.0, unit=" (log10 flip ratio)", fmt=".2f")
