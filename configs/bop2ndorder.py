@@ -4,13 +4,13 @@ CIFAR-10, as its authors give it (CuauSuarez/Bop2ndOrder,
 BinaryNet and augmentation as §5.2 (their ``binarynet_batch`` is the Bop authors'
 network; ``resize_and_flip`` pads to 40 and crops 32 with a random flip), batch 50, 500
 epochs, every hyperparameter linear over the whole run (see
-``experiments.bop2ndorder.Bop2ndOrder``). Reported: 91.9 % (biased form).
+``experiments.optimizers.bop2ndorder.Bop2ndOrder``). Reported: 91.9 % (biased form).
 """
 from zookeeper import ComponentField, Field, component
 
 from configs.cifar10 import QUICK_MODEL, TINY
-from experiments.bop2ndorder import Bop2ndOrder
-from experiments.experiment import Cifar10Experiment
+from experiments.optimizers.bop2ndorder import Bop2ndOrder
+from experiments.engine.experiment import Cifar10Experiment
 from experiments.optimizers import Optimizer
 
 

@@ -41,9 +41,9 @@ from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
 
 from configs.cifar10 import bop
-from experiments.experiment import ImageNetExperiment
+from experiments.engine.experiment import ImageNetExperiment
 from experiments.optimizers import LatentAdam, Optimizer
-from experiments.schedules import Linear, PiecewiseConstant, Staircase
+from experiments.optimizers.schedules import Linear, PiecewiseConstant, Staircase
 from models.base import Model
 from models.binary_alexnet import BinaryAlexNet
 from models.birealnet import BiRealNet

@@ -9,9 +9,10 @@ from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
 
 from configs.cifar10 import QUICK_MODEL, TINY, Sec52Adam
-from experiments.experiment import Cifar10Experiment
+from experiments.engine.experiment import Cifar10Experiment
+from experiments.inertia import tasks
 from experiments.optimizers import LatentAdam, LatentSGD, Optimizer
-from experiments.schedules import Constant
+from experiments.optimizers.schedules import Constant
 
 QUICK = {**QUICK_MODEL, "train_subset": 20000}
 
@@ -38,7 +39,7 @@ class Sec3Approximation(Sec3):
     optimizer: Optimizer = ComponentField(
         LatentAdam, lr=PartialComponent(Constant, value=1e-3), clip=1.0, xavier_scaling=True)
 
-    task = "approximation"  # train, then the approximation test (experiments/inertia_tasks.py)
+    task = staticmethod(tasks.run_approximation)  # train, then the approximation test
 
 
 @component
@@ -125,6 +126,6 @@ class Sec3Theorem1(Sec3Sgd):
     batch_size: int = Field(50)
     factors: tuple = Field((0.01, 100.0))
 
-    task = "theorem1"  # lockstep pairs, no curves of its own (experiments/inertia_tasks.py)
+    task = staticmethod(tasks.run_theorem1)  # lockstep pairs, no curves of its own
     variants = THEOREM1_VARIANTS
     pair_base = Sec3Sgd  # each pair's two runs are this experiment with the overrides

@@ -1,4 +1,11 @@
-"""The training engine and experiment runner of the reproduction suite.
+"""The reproduction suite's code, in layers that import one way:
+
+* ``errors``, ``locks``, ``_keras2``: shared by everything below;
+* ``optimizers`` (one module per optimizer, the plug-in contract in ``optimizers.base``,
+  hyperparameter schedules) and ``datasets`` (components and TFDS pipelines);
+* ``engine``: the experiment component, the training loop, run folders, sweeps, tuning;
+* ``inertia`` (§3 measurements, run as engine tasks) and ``analysis`` (reads runs);
+* ``cli``: the ``bnn`` command, the only module that imports ``configs``.
 
 Importing this package sets ``TF_USE_LEGACY_KERAS=1`` before TensorFlow is first
 imported: larq's optimizers (``Bop``, ``CaseOptimizer``) are Keras 2 optimizers and

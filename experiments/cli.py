@@ -16,9 +16,10 @@ import sys
 from experiments import _keras2  # noqa: F401
 from zookeeper.core.utils import parse_value_from_string
 
-from experiments import runs
+from experiments import plugins
+from experiments.engine import runs
 from experiments.errors import ConfigError, RunLockedError, SuiteError
-from experiments.experiment import build
+from experiments.engine.experiment import build
 
 
 def parse_overrides(items) -> dict:
@@ -49,11 +50,11 @@ def cmd_list(args) -> int:
     print("Groups (python -m experiments run-group NAME [key=value ...]):")
     for name, members in GROUPS.items():
         print(f"  {name:<12} {' '.join(members)}")
-    print("Tuned comparisons (python -m experiments run-group NAME; see experiments/tuning.py):")
+    print("Tuned comparisons (python -m experiments run-group NAME; see experiments/engine/tuning.py):")
     for name, t in TUNINGS.items():
         arms = "; ".join(f"{a.experiment} {a.key} in {list(a.values)}" for a in t.arms)
         print(f"  {name:<12} scale {t.scale}, seeds {list(t.seeds)}: {arms}")
-    print("Sweeps (python -m experiments sweep NAME [shard=i/n]; see experiments/sweep.py):")
+    print("Sweeps (python -m experiments sweep NAME [shard=i/n]; see experiments/engine/sweep.py):")
     for name, sw in SWEEPS.items():
         grid = " x ".join(f"{k} in {list(v)}" for k, v in sw.grid.items())
         print(f"  {name:<12} {sw.experiment}, scale {sw.scale}, seeds {list(sw.seeds)}: {grid}")
@@ -101,8 +102,8 @@ class _Outcomes:
 
 
 def _run_tuning(t, overrides, outcomes) -> None:
-    """Steps 1-3 of ``experiments.tuning``: the grid, the pick, the seeds of the pick."""
-    from experiments.tuning import finals, grid, select
+    """Steps 1-3 of ``experiments.engine.tuning``: the grid, the pick, the seeds of the pick."""
+    from experiments.engine.tuning import finals, grid, select
 
     for arm in t.arms:
         grid_runs = grid(t, arm, _build_named, overrides)
@@ -126,6 +127,20 @@ def _run_tuning(t, overrides, outcomes) -> None:
                               f"{selection.picked:g} (picked), seed {seed}")
 
 
+def _tuning_arms(t, arms):
+    """``t`` with only the arms named (experiment names, comma-separated or a list), so a
+    group can run part of a comparison (``sec52_tuned arms=sec52_bop2ndorder``)."""
+    if arms is None:
+        return t
+    names = [a.strip() for a in arms.split(",")] if isinstance(arms, str) else list(arms)
+    known = [a.experiment for a in t.arms]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ConfigError(f"{t.name}: arms={arms!r} must name some of its arms: "
+                          f"{', '.join(known)}")
+    return dataclasses.replace(t, arms=tuple(a for a in t.arms if a.experiment in names))
+
+
 def cmd_run_group(args) -> int:
     from configs import GROUPS, TUNINGS
 
@@ -136,7 +151,7 @@ def cmd_run_group(args) -> int:
     else:
         raise ConfigError(f"unknown group {args.group!r}; choose one of "
                           f"{sorted(GROUPS) + sorted(TUNINGS)}")
-    from experiments.sweep import parse_shard, shard_of
+    from experiments.engine.sweep import parse_shard, shard_of
 
     overrides = parse_overrides(args.overrides)
     shard = parse_shard(overrides.pop("shard")) if "shard" in overrides else None
@@ -147,12 +162,12 @@ def cmd_run_group(args) -> int:
         # a member's own overrides are its defaults; the command line still wins
         merged = {**parse_overrides(own), **overrides}
         if name in TUNINGS:
-            t = TUNINGS[name]
+            t = _tuning_arms(TUNINGS[name], merged.pop("arms", None))
             fixed = sorted(k for k in merged if k in ("scale", "seed", "validation", "final_test"))
             if fixed:
                 raise ConfigError(f"{name} fixes {', '.join(fixed)} itself (scale "
                                   f"{t.scale}, seeds {t.seeds}); leave them off the command line")
-            from experiments.tuning import finals, grid
+            from experiments.engine.tuning import finals, grid
 
             for arm in t.arms:  # every run it may need, checked now
                 grid(t, arm, _build_named, merged)
@@ -188,7 +203,7 @@ def cmd_sweep(args) -> int:
     """A declared sweep (``configs.SWEEPS``) or an experiment with ``grid.KEY=[...]``,
     this worker's share of it (``shard=i/n``), each point claimed before it is trained."""
     from configs import SWEEPS
-    from experiments.sweep import from_command_line, parse_shard, run_all, shard_of
+    from experiments.engine.sweep import from_command_line, parse_shard, run_all, shard_of
 
     overrides = parse_overrides(args.overrides)
     shard = parse_shard(overrides.pop("shard")) if "shard" in overrides else None
@@ -243,6 +258,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     runs.git_commit()  # provenance of the code imported now, before any long run starts
     try:
+        plugins.load()  # BNN_PLUGINS: components defined outside the suite
         return args.fn(args)
     except SuiteError as e:
         print(f"error: {e}", file=sys.stderr)

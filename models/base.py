@@ -1,26 +1,86 @@
-"""The model component interface every paper model implements."""
+"""The model component interface every paper model implements, and the per-layer
+contract by which the optimizer decides how each binary kernel is represented.
+
+A model knows its binary layers and its own latent-weight quantizer for each (larq-zoo's
+definition, e.g. XNOR-Net's scaled sign); the optimizer knows whether it trains binary
+weights directly (Bop's ``NoOp(precision=1)`` marker) or real latent weights behind a
+quantizer. So a model builder describes each binary layer as a :class:`BinaryLayer` and
+asks ``represent(layer)`` -- the optimizer's answer, per layer -- for that layer's
+``kernel_quantizer`` and ``kernel_constraint``. Nothing is decided once for the whole
+model, so an optimizer can keep XNOR-Net's scaled sign on its convolutions and use
+something else elsewhere.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable
+
 from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 
 from experiments.errors import ConfigError
 
-# The kernel quantizer that means "this model's own latent-weight quantizer and
-# constraint" (larq-zoo's definition), asked for by latent-weight optimizers with
-# ``ste="model_default"``; Bop instead passes ``NoOp(precision=1)`` for every binary kernel.
+# A representation that means "this layer's own latent-weight quantizer and constraint"
+# (larq-zoo's definition): what latent-weight optimizers with ``ste="model_default"`` use.
 MODEL_DEFAULT = "model_default"
+KERNEL_ARGS = ("kernel_quantizer", "kernel_constraint")
 
 
-def binary_kernel_args(kernel_quantizer, kernel_constraint, own_quantizer,
-                       own_constraint) -> dict:
-    """``kernel_quantizer``/``kernel_constraint`` of a model's binary layers: the model's
-    own pair for ``MODEL_DEFAULT``, else what the optimizer passed."""
-    if isinstance(kernel_quantizer, str) and kernel_quantizer == MODEL_DEFAULT:
-        if kernel_constraint is not None:
+@dataclass(frozen=True)
+class BinaryLayer:
+    """One binary layer, as its model describes it to the optimizer."""
+
+    model: str  # the network, e.g. "binarynet", "xnornet", "birealnet18"
+    name: str  # the layer's name within it ("conv2", "dense3", "binary_conv7", ...)
+    index: int  # 0-based position among the model's binary layers
+    own_quantizer: Any  # the model's own latent-weight quantizer for it (larq-zoo's)
+    own_constraint: Any  # ... and constraint
+
+    def own(self) -> dict:
+        return {"kernel_quantizer": self.own_quantizer, "kernel_constraint": self.own_constraint}
+
+
+# The optimizer's side: a binary layer -> {"kernel_quantizer": ..., "kernel_constraint": ...}
+Represent = Callable[[BinaryLayer], dict]
+
+
+def every_layer(kernel_quantizer, kernel_constraint=None) -> Represent:
+    """The same representation for every binary layer; ``MODEL_DEFAULT`` = each layer's
+    own. For tests and tools that need one kernel quantizer throughout."""
+    if isinstance(kernel_quantizer, str) and kernel_quantizer == MODEL_DEFAULT \
+            and kernel_constraint is not None:
+        raise ConfigError(
+            f"kernel_quantizer={MODEL_DEFAULT!r} brings the model's own constraint; do not "
+            f"pass kernel_constraint={kernel_constraint!r}")
+
+    def represent(layer: BinaryLayer) -> dict:
+        if isinstance(kernel_quantizer, str) and kernel_quantizer == MODEL_DEFAULT:
+            return layer.own()
+        return {"kernel_quantizer": kernel_quantizer, "kernel_constraint": kernel_constraint}
+    return represent
+
+
+class BinaryLayers:
+    """A model builder's end of the contract: numbers the binary layers in the order it
+    creates them and asks ``represent`` for each one's kernel arguments."""
+
+    def __init__(self, model: str, represent: Represent, own_quantizer, own_constraint):
+        if not callable(represent):
+            raise ConfigError(f"{model}: represent must be a callable BinaryLayer -> kernel "
+                              f"arguments (an optimizer's `represent`), got {represent!r}")
+        self.model, self.represent = model, represent
+        self.own_quantizer, self.own_constraint = own_quantizer, own_constraint
+        self.asked = []
+
+    def __call__(self, name: str) -> dict:
+        layer = BinaryLayer(self.model, name, len(self.asked), self.own_quantizer,
+                            self.own_constraint)
+        args = self.represent(layer)
+        if not isinstance(args, dict) or "kernel_quantizer" not in args \
+                or set(args) - set(KERNEL_ARGS):
             raise ConfigError(
-                f"kernel_quantizer={MODEL_DEFAULT!r} brings the model's own constraint "
-                f"({own_constraint!r}); do not pass kernel_constraint={kernel_constraint!r}")
-        return dict(kernel_quantizer=own_quantizer, kernel_constraint=own_constraint)
-    return dict(kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint)
+                f"{self.model}: the representation of binary layer {name!r} must be a dict "
+                f"with 'kernel_quantizer' (and optionally 'kernel_constraint'), got {args!r}")
+        self.asked.append(layer)
+        return {"kernel_constraint": None, **args}
 
 
 def check_input(model_name: str, input_shape, num_classes: int) -> None:
@@ -33,11 +93,10 @@ def check_input(model_name: str, input_shape, num_classes: int) -> None:
 
 
 class Model:
-    """A configurable model factory (subclasses are @component); the optimizer
-    supplies the kernel representation."""
+    """A configurable model factory (subclasses are @component). ``represent`` is the
+    optimizer's per-layer answer (:class:`BinaryLayer` -> kernel arguments)."""
 
-    def build(self, *, input_shape, num_classes: int, kernel_quantizer,
-              kernel_constraint=None) -> tf.keras.Model:
+    def build(self, *, input_shape, num_classes: int, represent: Represent) -> tf.keras.Model:
         raise NotImplementedError
 
     def check(self) -> None:

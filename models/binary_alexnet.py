@@ -23,7 +23,7 @@ larq-zoo 2.4.0) differs, and why it is not reused here:
 * its only width knob is ``inflation_ratio`` (all convolutions but the last).
 
 From larq-zoo this module takes the latent-weight representation used when the optimizer
-asks for ``kernel_quantizer="model_default"``: ``ste_sign`` kernels clipped by
+asks for each layer's own (``BinaryLayer.own()``, e.g. ``ste=model_default``): ``ste_sign`` kernels clipped by
 ``weight_clip`` (``WeightClip(1)``).
 
 Full size (224x224, 1,000 classes): 61,827,776 binary weights and 20,944 real-valued
@@ -43,7 +43,7 @@ from larq_zoo.literature.binary_alex_net import BinaryAlexNetFactory
 from zookeeper import Field, component
 
 from experiments.errors import ConfigError
-from models.base import MODEL_DEFAULT, Model, binary_kernel_args, check_input  # noqa: F401
+from models.base import BinaryLayers, Model, check_input
 
 LATENT_QUANTIZER = BinaryAlexNetFactory.kernel_quantizer  # "ste_sign"
 LATENT_CONSTRAINT = BinaryAlexNetFactory.kernel_constraint  # "weight_clip"
@@ -74,8 +74,7 @@ def _check_input(input_shape, num_classes):
 
 def binary_alexnet(
     *,
-    kernel_quantizer,
-    kernel_constraint=None,
+    represent,
     conv_filters=(64, 192, 384, 384, 256),
     dense_units: int = 4096,
     input_shape=(224, 224, 3),
@@ -84,11 +83,9 @@ def binary_alexnet(
     """Build Binary AlexNet as the Bop authors define it.
 
     Arguments:
-        kernel_quantizer: quantizer of every (binary) kernel. Bop passes
-            ``NoOp(precision=1)`` (the weights *are* binary); ``"model_default"`` selects
-            larq-zoo's latent weights (``ste_sign``, clipped to [-1, 1]); any other
-            quantizer is used as given, with ``kernel_constraint``.
-        kernel_constraint: constraint of every kernel (not with ``"model_default"``).
+        represent: the optimizer's per-layer representation of the eight binary kernels
+            (``models.base``). Bop marks them ``NoOp(precision=1)`` (the weights *are*
+            binary); this model's own (larq-zoo's) is ``ste_sign`` clipped to [-1, 1].
         conv_filters: the five convolutions' widths (paper: 64, 192, 384, 384, 256).
         dense_units: the two hidden dense layers' width (paper: 4096).
 
@@ -96,11 +93,10 @@ def binary_alexnet(
         An uncompiled ``tf.keras.Model`` whose output is a softmax over classes.
 
     Raises:
-        ConfigError: an input smaller than 57x57, or ``"model_default"`` with a constraint.
+        ConfigError: an input smaller than 57x57.
     """
     _check_input(input_shape, num_classes)
-    binary = dict(use_bias=False, **binary_kernel_args(kernel_quantizer, kernel_constraint,
-                                    LATENT_QUANTIZER, LATENT_CONSTRAINT))
+    binary = BinaryLayers("binary_alexnet", represent, LATENT_QUANTIZER, LATENT_CONSTRAINT)
 
     def bn(name):
         return tf.keras.layers.BatchNormalization(momentum=0.9, scale=True, name=name)
@@ -109,15 +105,16 @@ def binary_alexnet(
     for i, (filters, kernel, pool) in enumerate(zip(conv_filters, CONV_KERNELS, POOL_AFTER), 1):
         x = lq.layers.QuantConv2D(
             filters, kernel, strides=4 if i == 1 else 1, padding="same",
-            input_quantizer=None if i == 1 else "ste_sign", name=f"conv{i}", **binary,
+            input_quantizer=None if i == 1 else "ste_sign", use_bias=False, name=f"conv{i}",
+            **binary(f"conv{i}"),
         )(x)
         if pool:
             x = tf.keras.layers.MaxPool2D(3, 2, name=f"pool{i}")(x)
         x = bn(f"bn{i}")(x)
     x = tf.keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate((dense_units, dense_units, num_classes), 1):
-        x = lq.layers.QuantDense(units, input_quantizer="ste_sign", name=f"dense{i}",
-                                 **binary)(x)
+        x = lq.layers.QuantDense(units, input_quantizer="ste_sign", use_bias=False,
+                                 name=f"dense{i}", **binary(f"dense{i}"))(x)
         x = bn(f"bn_dense{i}")(x)
     outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
     return tf.keras.Model(inputs, outputs, name="binary_alexnet")
@@ -141,10 +138,9 @@ class BinaryAlexNet(Model):
             raise ConfigError(
                 f"model.dense_units must be >= 1 (paper: 4096), got {self.dense_units}")
 
-    def build(self, *, input_shape, num_classes, kernel_quantizer, kernel_constraint=None):
+    def build(self, *, input_shape, num_classes, represent):
         self.check()
         return binary_alexnet(
-            kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
-            conv_filters=tuple(self.conv_filters), dense_units=self.dense_units,
+            represent=represent, conv_filters=tuple(self.conv_filters), dense_units=self.dense_units,
             input_shape=tuple(input_shape), num_classes=num_classes,
         )

@@ -24,7 +24,7 @@ import tensorflow as tf
 from zookeeper import Field, component
 
 from experiments.errors import ConfigError
-from models.base import Model, binary_kernel_args
+from models.base import BinaryLayers, Model
 
 FIRST_CONV_PADDINGS = ("valid", "same")
 # Initial binary kernels: Keras's Glorot uniform (larq's and the Bop authors' default), or
@@ -50,8 +50,7 @@ class ScaledInitializer(tf.keras.initializers.Initializer):
 
 def binarynet(
     *,
-    kernel_quantizer,
-    kernel_constraint=None,
+    represent,
     filters: int = 128,
     dense_units: int = 1024,
     first_conv_padding: str = "valid",
@@ -64,10 +63,10 @@ def binarynet(
     """Build BinaryNet.
 
     Arguments:
-        kernel_quantizer: quantizer of every kernel. The optimizer decides it: Bop
-            trains ``NoOp(precision=1)``-marked kernels (the weights *are* binary);
-            latent-weight optimizers use ``ste_sign`` on real latent kernels.
-        kernel_constraint: e.g. ``lq.constraints.WeightClip(1.0)`` for latent weights.
+        represent: the optimizer's per-layer representation of the nine binary kernels
+            (``models.base``): Bop marks them ``NoOp(precision=1)`` (the weights *are*
+            binary); latent-weight optimizers put ``ste_sign`` on real latent kernels.
+            This model's own is Courbariaux et al.'s: ``ste_sign`` clipped to [-1, 1].
         filters, dense_units: widths (paper: 128, 1024).
         first_conv_padding: "valid" (the Bop authors') or "same" (Courbariaux et al.).
         bn_momentum: batch-norm moving-average momentum (authors: Keras's default 0.99;
@@ -91,37 +90,42 @@ def binarynet(
     initializer = base
     if kernel_init_scale != 1.0:
         initializer = ScaledInitializer(base, kernel_init_scale)
-    # "model_default": Courbariaux et al.'s latent weights, ste_sign clipped to [-1, 1]
-    binary = dict(kernel_initializer=initializer, use_bias=False,
-                  **binary_kernel_args(kernel_quantizer, kernel_constraint, "ste_sign",
-                                       "weight_clip"))
+    # the model's own: Courbariaux et al.'s latent weights, ste_sign clipped to [-1, 1]
+    kernel = BinaryLayers("binarynet", represent, "ste_sign", "weight_clip")
+    binary = dict(kernel_initializer=initializer, use_bias=False)
     binary_in = dict(input_quantizer="ste_sign", **binary)
 
     def bn(name):
         return tf.keras.layers.BatchNormalization(momentum=bn_momentum, scale=False, name=name)
 
+    def conv(width, name, **kw):
+        return lq.layers.QuantConv2D(width, 3, name=name, **kw, **kernel(name))
+
+    def dense(units, name):
+        return lq.layers.QuantDense(units, name=name, **binary_in, **kernel(name))
+
     x = inputs = tf.keras.Input(shape=input_shape)
-    x = lq.layers.QuantConv2D(filters, 3, padding=first_conv_padding, name="conv1", **binary)(x)
+    x = conv(filters, "conv1", padding=first_conv_padding, **binary)(x)
     x = bn("bn1")(x)
-    x = lq.layers.QuantConv2D(filters, 3, padding="same", name="conv2", **binary_in)(x)
+    x = conv(filters, "conv2", padding="same", **binary_in)(x)
     x = tf.keras.layers.MaxPool2D(2, 2, name="pool2")(x)
     x = bn("bn2")(x)
-    x = lq.layers.QuantConv2D(2 * filters, 3, padding="same", name="conv3", **binary_in)(x)
+    x = conv(2 * filters, "conv3", padding="same", **binary_in)(x)
     x = bn("bn3")(x)
-    x = lq.layers.QuantConv2D(2 * filters, 3, padding="same", name="conv4", **binary_in)(x)
+    x = conv(2 * filters, "conv4", padding="same", **binary_in)(x)
     x = tf.keras.layers.MaxPool2D(2, 2, name="pool4")(x)
     x = bn("bn4")(x)
-    x = lq.layers.QuantConv2D(4 * filters, 3, padding="same", name="conv5", **binary_in)(x)
+    x = conv(4 * filters, "conv5", padding="same", **binary_in)(x)
     x = bn("bn5")(x)
-    x = lq.layers.QuantConv2D(4 * filters, 3, padding="same", name="conv6", **binary_in)(x)
+    x = conv(4 * filters, "conv6", padding="same", **binary_in)(x)
     x = tf.keras.layers.MaxPool2D(2, 2, name="pool6")(x)
     x = bn("bn6")(x)
     x = tf.keras.layers.Flatten(name="flatten")(x)
-    x = lq.layers.QuantDense(dense_units, name="dense1", **binary_in)(x)
+    x = dense(dense_units, "dense1")(x)
     x = bn("bn7")(x)
-    x = lq.layers.QuantDense(dense_units, name="dense2", **binary_in)(x)
+    x = dense(dense_units, "dense2")(x)
     x = bn("bn8")(x)
-    x = lq.layers.QuantDense(num_classes, name="dense3", **binary_in)(x)
+    x = dense(num_classes, "dense3")(x)
     x = bn("bn9")(x)
     outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
     return tf.keras.Model(inputs, outputs, name="binarynet")
@@ -159,10 +163,9 @@ class BinaryNet(Model):
         if not 0 <= self.bn_momentum < 1:
             raise ConfigError(f"model.bn_momentum must be in [0, 1), got {self.bn_momentum}")
 
-    def build(self, *, input_shape, num_classes, kernel_quantizer, kernel_constraint=None):
+    def build(self, *, input_shape, num_classes, represent):
         return binarynet(
-            kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
-            filters=self.filters, dense_units=self.dense_units,
+            represent=represent, filters=self.filters, dense_units=self.dense_units,
             first_conv_padding=self.first_conv_padding,
             bn_momentum=float(self.bn_momentum), kernel_init=self.kernel_init,
             kernel_init_scale=float(self.kernel_init_scale), input_shape=input_shape,

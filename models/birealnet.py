@@ -14,9 +14,11 @@ no biases except in the dense layer.
 
 larq-zoo's ``BiRealNetFactory`` (``larq_zoo/literature/birealnet.py``, larq-zoo 2.4.0)
 builds exactly this network, so it is reused: the only difference is the binary kernels'
-representation, which here comes from the optimizer (Bop passes ``NoOp(precision=1)``
-and no constraint, as the authors' ``kernel_quantizer=None``). ``"model_default"`` keeps
-larq-zoo's latent weights: ``magnitude_aware_sign`` clipped by ``weight_clip``. (An older
+representation, which here comes from the optimizer, asked per binary convolution
+(``binary_conv1`` ... ``binary_conv16`` in the order larq-zoo creates them; Bop marks
+them ``NoOp(precision=1)`` with no constraint, as the authors' ``kernel_quantizer=None``).
+Each layer's own representation is larq-zoo's latent weights: ``magnitude_aware_sign``
+clipped by ``weight_clip``. (An older
 version of the authors' file, with only latent-weight ``default`` hyperparameters, has 5
 blocks in the first stage, 17 binary convolutions; the Bop version has 16, as larq-zoo.)
 
@@ -36,7 +38,7 @@ from larq_zoo.literature.birealnet import BiRealNetFactory
 from zookeeper import Field, component, factory
 
 from experiments.errors import ConfigError
-from models.base import MODEL_DEFAULT, Model, binary_kernel_args, check_input  # noqa: F401
+from models.base import BinaryLayers, Model, check_input
 
 LATENT_QUANTIZER = BiRealNetFactory.kernel_quantizer  # "magnitude_aware_sign"
 LATENT_CONSTRAINT = BiRealNetFactory.kernel_constraint  # "weight_clip"
@@ -44,17 +46,29 @@ LATENT_CONSTRAINT = BiRealNetFactory.kernel_constraint  # "weight_clip"
 
 @factory
 class _BiRealNetFactory(BiRealNetFactory):
-    """larq-zoo's Bi-Real Net with the binary kernels' quantizer and constraint as
-    fields, so that the optimizer can supply them."""
+    """larq-zoo's Bi-Real Net, its binary kernels' quantizer and constraint asked of the
+    optimizer for each binary convolution: larq-zoo's ``residual_block`` reads
+    ``self.kernel_quantizer`` / ``self.kernel_constraint`` for the one binary
+    convolution it creates, so the answer for that block is fetched just before it."""
 
-    kernel_quantizer: Any = Field(LATENT_QUANTIZER)
-    kernel_constraint: Any = Field(LATENT_CONSTRAINT)
+    kernels: Any = Field()  # a models.base.BinaryLayers
+
+    def residual_block(self, x, *args, **kwargs):
+        self._current = self.kernels(f"binary_conv{len(self.kernels.asked) + 1}")
+        return super().residual_block(x, *args, **kwargs)
+
+    @property
+    def kernel_quantizer(self):
+        return self._current["kernel_quantizer"]
+
+    @property
+    def kernel_constraint(self):
+        return self._current["kernel_constraint"]
 
 
 def birealnet(
     *,
-    kernel_quantizer,
-    kernel_constraint=None,
+    represent,
     filters: int = 64,
     input_shape=(224, 224, 3),
     num_classes: int = 1000,
@@ -62,22 +76,19 @@ def birealnet(
     """Build Bi-Real Net (larq-zoo's ``BiRealNetFactory``, no pretrained weights).
 
     Arguments:
-        kernel_quantizer: quantizer of the 16 binary kernels (not the real stem,
-            shortcuts and dense layer). Bop passes ``NoOp(precision=1)``;
-            ``"model_default"`` selects larq-zoo's latent weights
-            (``magnitude_aware_sign``, clipped to [-1, 1]); any other quantizer is used
-            as given.
-        kernel_constraint: constraint of the binary kernels (not with ``"model_default"``).
+        represent: the optimizer's per-layer representation of the 16 binary kernels
+            (not the real stem, shortcuts and dense layer; ``models.base``). Bop marks
+            them ``NoOp(precision=1)``; this model's own (larq-zoo's) is
+            ``magnitude_aware_sign`` clipped to [-1, 1].
         filters: stem width; the stages have 1, 2, 4, 8 times as many (paper: 64).
 
     Returns:
         An uncompiled ``tf.keras.Model`` whose output is a softmax over classes.
     """
     check_input("Bi-Real Net", input_shape, num_classes)
-    binary = binary_kernel_args(kernel_quantizer, kernel_constraint, LATENT_QUANTIZER,
-                                LATENT_CONSTRAINT)
+    kernels = BinaryLayers("birealnet18", represent, LATENT_QUANTIZER, LATENT_CONSTRAINT)
     return _BiRealNetFactory(
-        filters=filters, **binary, input_shape=tuple(input_shape),
+        filters=filters, kernels=kernels, input_shape=tuple(input_shape),
         num_classes=num_classes, weights=None, include_top=True,
     ).build()
 
@@ -92,9 +103,9 @@ class BiRealNet(Model):
         if self.filters < 1:
             raise ConfigError(f"model.filters must be >= 1 (paper: 64), got {self.filters}")
 
-    def build(self, *, input_shape, num_classes, kernel_quantizer, kernel_constraint=None):
+    def build(self, *, input_shape, num_classes, represent):
         self.check()
         return birealnet(
-            kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
-            filters=self.filters, input_shape=tuple(input_shape), num_classes=num_classes,
+            represent=represent, filters=self.filters, input_shape=tuple(input_shape),
+            num_classes=num_classes,
         )

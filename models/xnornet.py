@@ -24,8 +24,8 @@ differs, and why it is not reused:
   the weight and so pushes every weight towards a flip.
 
 Layer order, kernel sizes, paddings, pools, epsilons and momenta are the same. From
-larq-zoo this module takes the latent-weight representation used when the optimizer
-asks for ``kernel_quantizer="model_default"``: ``xnor_weight_scale`` (clip to [-1, 1],
+larq-zoo this module takes each binary layer's own latent-weight representation (what an
+optimizer gets from ``BinaryLayer.own()``, e.g. under ``ste=model_default``): ``xnor_weight_scale`` (clip to [-1, 1],
 then ``ste_sign`` times the per-filter mean absolute weight) and ``weight_clip``.
 
 Full size (224x224, 1,000 classes): 58,236,928 binary weights and 4,150,176 real-valued
@@ -49,7 +49,7 @@ from larq_zoo.literature.xnornet import XNORNetFactory, xnor_weight_scale
 from zookeeper import Field, component
 
 from experiments.errors import ConfigError
-from models.base import MODEL_DEFAULT, Model, binary_kernel_args, check_input  # noqa: F401
+from models.base import BinaryLayers, Model, check_input
 
 LATENT_QUANTIZER = xnor_weight_scale
 LATENT_CONSTRAINT = XNORNetFactory.kernel_constraint  # "weight_clip"
@@ -86,8 +86,7 @@ def _check_input(input_shape, num_classes, fc_kernel_size):
 
 def xnornet(
     *,
-    kernel_quantizer,
-    kernel_constraint=None,
+    represent,
     conv_filters=(96, 256, 384, 384, 256),
     dense_units: int = 4096,
     fc_kernel_size: int = 6,
@@ -98,11 +97,10 @@ def xnornet(
     """Build XNOR-Net as the Bop authors define it.
 
     Arguments:
-        kernel_quantizer: quantizer of every binary kernel (not the real first
-            convolution and last dense layer). Bop passes ``NoOp(precision=1)``;
-            ``"model_default"`` selects larq-zoo's latent weights (``xnor_weight_scale``,
-            clipped to [-1, 1]); any other quantizer is used as given.
-        kernel_constraint: constraint of every binary kernel (not with ``"model_default"``).
+        represent: the optimizer's per-layer representation of the six binary kernels
+            (not the real first convolution and last dense layer; ``models.base``). Bop
+            marks them ``NoOp(precision=1)``; this model's own (larq-zoo's) is
+            ``xnor_weight_scale`` clipped to [-1, 1].
         conv_filters: widths of the five convolutions, the real first one included
             (paper: 96, 256, 384, 384, 256).
         dense_units: width of the two binary "dense" layers (paper: 4096).
@@ -115,12 +113,13 @@ def xnornet(
 
     Raises:
         ConfigError: an input too small for ``fc_kernel_size`` (the message names the
-            minimum), or ``"model_default"`` with a constraint.
+            minimum).
     """
     _check_input(input_shape, num_classes, fc_kernel_size)
-    binary = dict(input_quantizer="ste_sign", use_bias=False,
-                  **binary_kernel_args(kernel_quantizer, kernel_constraint,
-                                    LATENT_QUANTIZER, LATENT_CONSTRAINT))
+    kernel = BinaryLayers("xnornet", represent, LATENT_QUANTIZER, LATENT_CONSTRAINT)
+
+    def binary(name):
+        return dict(input_quantizer="ste_sign", use_bias=False, name=name, **kernel(name))
     regularizer = tf.keras.regularizers.l2(l2) if l2 > 0 else None
     f1, f2, f3, f4, f5 = conv_filters
 
@@ -138,20 +137,20 @@ def xnornet(
     x = tf.keras.layers.Activation("relu", name="relu1")(x)
     x = pool("pool1")(x)
     x = bn("bn2")(x)
-    x = lq.layers.QuantConv2D(f2, 5, padding="same", name="conv2", **binary)(x)
+    x = lq.layers.QuantConv2D(f2, 5, padding="same", **binary("conv2"))(x)
     x = pool("pool2")(x)
     x = bn("bn3")(x)
-    x = lq.layers.QuantConv2D(f3, 3, padding="same", name="conv3", **binary)(x)
+    x = lq.layers.QuantConv2D(f3, 3, padding="same", **binary("conv3"))(x)
     x = bn("bn4")(x)
-    x = lq.layers.QuantConv2D(f4, 3, padding="same", name="conv4", **binary)(x)
+    x = lq.layers.QuantConv2D(f4, 3, padding="same", **binary("conv4"))(x)
     x = bn("bn5")(x)
-    x = lq.layers.QuantConv2D(f5, 3, padding="same", name="conv5", **binary)(x)
+    x = lq.layers.QuantConv2D(f5, 3, padding="same", **binary("conv5"))(x)
     x = pool("pool5")(x)
     x = bn("bn6")(x)
-    x = lq.layers.QuantConv2D(dense_units, fc_kernel_size, padding="valid", name="fc6",
-                              **binary)(x)
+    x = lq.layers.QuantConv2D(dense_units, fc_kernel_size, padding="valid",
+                              **binary("fc6"))(x)
     x = bn("bn7")(x)
-    x = lq.layers.QuantConv2D(dense_units, 1, padding="valid", name="fc7", **binary)(x)
+    x = lq.layers.QuantConv2D(dense_units, 1, padding="valid", **binary("fc7"))(x)
     x = bn("bn8", epsilon=1e-3)(x)
     x = tf.keras.layers.Activation("relu", name="relu8")(x)
     x = tf.keras.layers.Flatten(name="flatten")(x)
@@ -188,11 +187,10 @@ class XNORNet(Model):
         if self.l2 < 0:
             raise ConfigError(f"model.l2 must be >= 0 (paper: 5e-7, 0 = none), got {self.l2}")
 
-    def build(self, *, input_shape, num_classes, kernel_quantizer, kernel_constraint=None):
+    def build(self, *, input_shape, num_classes, represent):
         self.check()
         return xnornet(
-            kernel_quantizer=kernel_quantizer, kernel_constraint=kernel_constraint,
-            conv_filters=tuple(self.conv_filters), dense_units=self.dense_units,
+            represent=represent, conv_filters=tuple(self.conv_filters), dense_units=self.dense_units,
             fc_kernel_size=self.fc_kernel_size, l2=float(self.l2),
             input_shape=tuple(input_shape), num_classes=num_classes,
         )

@@ -4,7 +4,7 @@ the input pipelines. Two parts, each written into its own keys of one JSON file.
 CIFAR-10 (``--only cifar10``; top-level keys ``sec52_bop``, ``sec52_adam``,
 ``input_pipeline_images_per_s``, ...): full-width BinaryNet at batch 50 (§5.2) under
 
-* the suite's step (``experiments.train.TrainState`` through ``train_iterator``,
+* the suite's step (``experiments.engine.train.TrainState`` through ``train_iterator``,
   per-step, per-layer flip counts, the host work of the real loop), with the §5.2 Bop
   optimizer and with the §5.2 latent-weight Adam baseline;
 * a plain ``model.compile`` + ``model.fit`` of the same larq model and optimizer, with
@@ -54,13 +54,14 @@ import numpy as np
 import tensorflow as tf
 
 from configs import EXPERIMENTS
-from experiments import imagenet, runs
+from experiments.datasets import imagenet
+from experiments.engine import runs
 from experiments.cli import parse_overrides
 from experiments.datasets import is_prepared
-from experiments.distribute import make_strategy
-from experiments.experiment import build
-from experiments.flips import pi_t
-from experiments.train import (TrainState, check_losses, prepare_data,
+from experiments.engine.distribute import make_strategy
+from experiments.engine.experiment import build
+from experiments.engine.flips import pi_t
+from experiments.engine.train import (TrainState, check_losses, prepare_data,
                                synchronize_batchnorm, train_iterator)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -154,10 +155,7 @@ def fit_model(exp, strategy, steps_per_epoch):
     """The same larq model and optimizer as the suite's, compiled for a plain fit."""
     tf.keras.backend.reset_uids()
     with strategy.scope():
-        model = exp.model.build(input_shape=exp.dataset.input_shape(),
-                                num_classes=exp.dataset.num_classes,
-                                kernel_quantizer=exp.optimizer.kernel_quantizer(),
-                                kernel_constraint=exp.optimizer.kernel_constraint())
+        model = exp.build_model()
         optimizer, _ = exp.optimizer.build(model, steps_per_epoch, exp.epochs)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
@@ -313,7 +311,7 @@ def imagenet_data(data_dir: str, sample_tar: str, cache: str, repeat: int):
 
 def imagenet_pipeline_rate(data_dir, image_size, batch, images, warmup, epoch,
                            one_thread=False):
-    """Images/s of ``experiments.imagenet.train_dataset`` alone (no model): ``warmup``
+    """Images/s of ``experiments.datasets.imagenet.train_dataset`` alone (no model): ``warmup``
     batches, then at least ``images`` images timed; consecutive epochs from ``epoch``
     (each with its own order and crops) when the split is small."""
     from configs.imagenet import crop_padding
@@ -493,7 +491,7 @@ def imagenet_part(args, overrides, command: str) -> dict:
     print(f"input pipeline, all cores ({os.cpu_count()})", flush=True)
     all_cores = pipeline_rounds(spec)
     pipeline = {
-        "what": "experiments.imagenet.train_dataset alone (decode, random resized crop, "
+        "what": "experiments.datasets.imagenet.train_dataset alone (decode, random resized crop, "
                 "bicubic resize, flip, normalise; no model), images/s; median of rounds",
         "per_core_method": per_core["method"],
         "batch": args.pipeline_batch, "images_per_round": args.pipeline_images,

@@ -4,15 +4,15 @@ so that REPORT.md and the figures choose their runs by the same rule."""
 import functools
 import json
 
-from experiments.collect import SEED_FREE
+from experiments.analysis.collect import SEED_FREE
 from experiments.errors import SuiteError
-from experiments.runs import semantic
+from experiments.engine.runs import semantic
 
 
 def builder(runs_root):
     """``build(name, overrides)`` for run folders under ``runs_root``."""
     from configs import EXPERIMENTS
-    from experiments.experiment import build
+    from experiments.engine.experiment import build
 
     def build_named(name, overrides):
         return build(EXPERIMENTS[name], {**overrides, "results_dir": runs_root})
@@ -30,7 +30,7 @@ def owned_paths(runs_root, section=None) -> set:
     sections only, never as extra rows of the paper's tables)."""
     import os
 
-    from experiments.tuning import run_dirs
+    from experiments.engine.tuning import run_dirs
 
     build = builder(runs_root)
     owned = set().union(set(), *[run_dirs(t, build) for t in tunings(section)])
@@ -55,7 +55,7 @@ def default_config(experiment: str, scale: str):
     (the form ``Run.semantic_config`` compares in); None for an unknown experiment or
     scale."""
     from configs import EXPERIMENTS
-    from experiments.experiment import build
+    from experiments.engine.experiment import build
 
     cls = EXPERIMENTS.get(experiment)
     if cls is None or scale not in cls.scales:
@@ -94,7 +94,7 @@ def sweep_cells(sweep, runs_root, load) -> dict:
 def map_cells(sweep, runs_root):
     """A two-key sweep's cells and axes, ``(cells, (key1, values1), (key2, values2))``,
     or None when the sweep is not two-dimensional or has no finished run yet."""
-    from experiments.collect import load_run
+    from experiments.analysis.collect import load_run
 
     if len(sweep.grid) != 2:
         return None

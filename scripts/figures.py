@@ -17,8 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, run_flip_rate, sci
-from experiments.collect import choose_group, load_run, load_runs
+from experiments.analysis.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, run_flip_rate, sci
+from experiments.analysis.collect import choose_group, load_run, load_runs
 from scripts.config_views import default_config, owned_paths, sweeps, tunings
 
 PI_T_FLOOR = -9.0
@@ -123,11 +123,11 @@ def figure2(runs, scale, out_dir):
 
 
 def tuned_figures(tuning, runs_root, out_dir):
-    """A tuned comparison (``experiments.tuning``), from the runs ``resolve`` names - the
+    """A tuned comparison (``experiments.engine.tuning``), from the runs ``resolve`` names - the
     ones REPORT.md tables: the grid (final holdout accuracy against each optimizer's
     tuned value, pick marked), and Figure 2 re-drawn with the picked settings, mean ±
     std over seeds per epoch, with each seed's single test evaluation at the end."""
-    from experiments.tuning import resolve
+    from experiments.engine.tuning import resolve
     from scripts.config_views import builder
 
     arms = resolve(tuning, builder(runs_root), lambda p: load_run(p, with_flips=False))

@@ -157,7 +157,7 @@ def section53_models(names=None):
     """``[(name, exp, model)]`` for the §5.3 configs at scale ``paper`` (identical
     networks are built once)."""
     from configs import EXPERIMENTS, GROUPS
-    from experiments.experiment import build
+    from experiments.engine.experiment import build
 
     names = names or [m.split()[0] for m in GROUPS["imagenet"]]
     built, out = {}, []
@@ -169,10 +169,7 @@ def section53_models(names=None):
         key += type(exp.optimizer).__name__
         if key not in built:
             tf.keras.backend.clear_session()
-            built[key] = exp.model.build(
-                input_shape=exp.dataset.input_shape(), num_classes=exp.dataset.num_classes,
-                kernel_quantizer=exp.optimizer.kernel_quantizer(),
-                kernel_constraint=exp.optimizer.kernel_constraint())
+            built[key] = exp.build_model()
         out.append((name, exp, built[key]))
     return out
 
@@ -191,7 +188,7 @@ def pipeline_per_core(bench_path: str):
 
 
 def report(sustained_tflops: float, gpus: int, bench_path: str, names=None) -> dict:
-    from experiments import runs
+    from experiments.engine import runs
 
     feed = pipeline_per_core(bench_path)
     rows = {}
@@ -281,7 +278,7 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from experiments import runs
+    from experiments.engine import runs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sustained-tflops", type=float, default=DEFAULT_SUSTAINED_TFLOPS,

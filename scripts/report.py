@@ -16,9 +16,9 @@ import os
 
 import yaml
 
-from experiments import claims
-from experiments.claims import check_sec51
-from experiments.collect import choose_group, group_runs, load_runs, mean_std
+from experiments.analysis import claims
+from experiments.analysis.claims import check_sec51
+from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
 from scripts import tuned_report
 from scripts.cells import duration as _duration, link, pct as _pct
 from scripts.config_views import default_config, owned_paths, sweeps, tunings

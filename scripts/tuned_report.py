@@ -1,16 +1,20 @@
 """REPORT.md sections for the tuned reduced-scale comparisons and the §5.2 baseline's
 initialisation, computed from run folders only.
 
-A tuned comparison's runs are found with ``experiments.tuning.resolve`` - the rule
+A tuned comparison's runs are found with ``experiments.engine.tuning.resolve`` - the rule
 ``run-group`` trains by, and the one the figures use - so the table, the verdict and the
 figure always show the same runs. The initialisation comparison pairs
 ``sec52_adam`` runs that differ only in ``model.kernel_init``.
 """
 import json
 
-from experiments import claims, speed, stats
-from experiments.collect import group_runs, load_run, mean_std
-from experiments.tuning import resolve
+from experiments.analysis import claims
+
+from experiments.analysis import speed
+
+from experiments.analysis import stats
+from experiments.analysis.collect import group_runs, load_run, mean_std
+from experiments.engine.tuning import resolve
 from scripts.cells import duration as _duration, link as _link, pct as _pct
 from scripts.config_views import builder
 
@@ -22,7 +26,7 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
     """Grid table, picked settings on the test set, and the verdict between arms."""
     arms = resolve(tuning, builder(runs_root), lambda p: load_run(p, with_flips=False))
     lines = [f"### Tuned comparison at {tuning.scale} scale (`{tuning.name}`)", "",
-             f"{tuning.description}. Protocol (`experiments/tuning.py`): every grid value "
+             f"{tuning.description}. Protocol (`experiments/engine/tuning.py`): every grid value "
              f"trained once (seed {tuning.tuning_seed}) and validated on the holdout; each "
              "optimizer's value with the highest final-epoch holdout accuracy is picked and "
              f"trained on seeds {', '.join(map(str, tuning.seeds))} (seed "
@@ -78,7 +82,7 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
     if picked and thresholds:
         lines += ["**Time to accuracy** of the picked settings (first epoch end with holdout "
                   f"accuracy at or above each threshold; thresholds for the {tuning.scale} scale "
-                  "in `experiments/speed.py`; a run that never got there counts in "
+                  "in `experiments/analysis/speed.py`; a run that never got there counts in "
                   "\"reached\" only):", ""] + speed.table(picked, thresholds) + [""]
     return lines
 
@@ -163,7 +167,7 @@ EXPECTED_REALS = {"Bop": "1 (m) - paper", "Bop2ndOrder": "2 (m, v) - its update 
 
 def memory_section(runs) -> list:
     """Per optimizer and dataset: optimizer-state bytes and real numbers per binary
-    weight, as recorded by the runs (``experiments/memory.py``), and peak memory."""
+    weight, as recorded by the runs (``experiments/engine/memory.py``), and peak memory."""
     rows = {}
     for run in runs:
         memory = run.summary.get("memory")
@@ -233,7 +237,7 @@ def sweep_section(sweep, runs_root) -> list:
 def time_to_accuracy_section(runs, experiments=("sec52_bop", "sec52_adam", "sec52_bop2ndorder")) -> list:
     """Per scale, the optimizers' own-config runs: steps and training time to first
     reach each stated validation accuracy (tuned picks are in their own section)."""
-    from experiments.collect import choose_group
+    from experiments.analysis.collect import choose_group
     from scripts.config_views import default_config
 
     lines = []
@@ -248,5 +252,5 @@ def time_to_accuracy_section(runs, experiments=("sec52_bop", "sec52_adam", "sec5
         if arms:
             lines += [f"**Time to accuracy at {scale} scale** (validation accuracy thresholds "
                       f"for this scale: {', '.join(f'{100 * t:g} %' for t in thresholds)}; "
-                      "`experiments/speed.py`):", ""] + speed.table(arms, thresholds) + [""]
+                      "`experiments/analysis/speed.py`):", ""] + speed.table(arms, thresholds) + [""]
     return lines

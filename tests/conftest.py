@@ -10,7 +10,7 @@ def fake_cifar10(tmp_path_factory):
 
     Returns ``(data_dir, archive, md5s)``; 100 training and 20 test images.
     """
-    from experiments import data
+    from experiments.datasets import cifar10 as data
     from tests.fake_cifar10 import write_fake_cifar10_archive
 
     root = tmp_path_factory.mktemp("cifar10")
@@ -52,7 +52,7 @@ def fake_imagenet(tmp_path_factory):
 
     Returns the manifest of `write_fake_imagenet_manual_dir` plus ``data_dir`` and ``builder``.
     """
-    from experiments import imagenet
+    from experiments.datasets import imagenet
     from tests.fake_imagenet import write_fake_imagenet_manual_dir
 
     root = tmp_path_factory.mktemp("imagenet")

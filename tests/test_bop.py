@@ -5,7 +5,7 @@ import tensorflow as tf
 from zookeeper import configure
 
 from experiments.optimizers import Bop, binary_kernels
-from experiments.schedules import Constant, Linear, Staircase
+from experiments.optimizers.schedules import Constant, Linear, Staircase
 
 
 def larq_sign(x):
@@ -112,6 +112,6 @@ def tiny_binarynet_bop():
     tf.keras.utils.set_random_seed(0)
     component = Bop(gamma=Constant(value=0.5), tau=Constant(value=0.0))
     configure(component, {})
-    model = binarynet(kernel_quantizer=component.kernel_quantizer(), filters=4, dense_units=8)
+    model = binarynet(represent=component.represent, filters=4, dense_units=8)
     optimizer, _ = component.build(model, steps_per_epoch=1, epochs=1)
     return model, optimizer

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 from zookeeper import configure
 
-from experiments.bop2ndorder import Bop2ndOrder
-from experiments.schedules import Constant, Linear
+from experiments.optimizers.bop2ndorder import Bop2ndOrder
+from experiments.optimizers.schedules import Constant, Linear
 
 
 def larq_sign(x):

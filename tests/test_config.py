@@ -6,7 +6,7 @@ import pytest
 from configs import EXPERIMENTS, GROUPS, TUNINGS
 from experiments.cli import main, parse_overrides
 from experiments.errors import ConfigError
-from experiments.experiment import build
+from experiments.engine.experiment import build
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -171,13 +171,20 @@ def test_the_suite_installs_as_one_package_with_one_command_and_no_path_edits():
         project = tomllib.load(f)
     module, _, function = project["project"]["scripts"]["bnn"].partition(":")
     assert callable(getattr(importlib.import_module(module), function))
-    assert set(project["tool"]["setuptools"]["packages"]) == {"configs", "experiments", "models",
-                                                               "scripts"}
+    from setuptools import find_packages
+
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(find_packages(REPO, include=include))
+    assert {"configs", "experiments", "models", "scripts", "experiments.engine",
+            "experiments.optimizers", "experiments.datasets", "experiments.inertia",
+            "experiments.analysis"} <= found
+    assert not {p for p in found if p.startswith("tests")}
     for folder in ("scripts", "experiments", "configs", "models"):
-        for name in os.listdir(os.path.join(REPO, folder)):
-            if name.endswith(".py"):
-                with open(os.path.join(REPO, folder, name)) as f:
-                    assert "sys.path.insert" not in f.read(), f"{folder}/{name}"
+        for root, _, names in os.walk(os.path.join(REPO, folder)):
+            for name in names:
+                if name.endswith(".py"):
+                    with open(os.path.join(root, name)) as f:
+                        assert "sys.path.insert" not in f.read(), os.path.join(root, name)
 
 
 def test_bnn_report_runs_the_report_script(tmp_path, capsys):

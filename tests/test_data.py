@@ -1,4 +1,4 @@
-"""CIFAR-10 preparation and input pipelines (experiments/data.py), on a tiny fake archive."""
+"""CIFAR-10 preparation and input pipelines (experiments/datasets/cifar10.py), on a tiny fake archive."""
 import hashlib
 import io
 import socket
@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from experiments import data
+from experiments.datasets import cifar10 as data
 from experiments.errors import DatasetError
 from tests.fake_cifar10 import CLASS_NAMES, fake_cifar10_records, write_fake_cifar10_archive
 

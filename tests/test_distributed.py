@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from experiments import runs
+from experiments.engine import runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,8 +25,8 @@ ONE_VS_TWO = textwrap.dedent("""
     import numpy as np
     from configs import EXPERIMENTS
     from experiments.cli import parse_overrides
-    from experiments.experiment import build
-    from experiments.train import TrainState, prepare_data, train_iterator
+    from experiments.engine.experiment import build
+    from experiments.engine.train import TrainState, prepare_data, train_iterator
 
     exp = build(EXPERIMENTS[sys.argv[1]], parse_overrides(sys.argv[2:]))
     builder, split, _, n, _ = prepare_data(exp)

@@ -7,10 +7,12 @@ import pytest
 import tensorflow as tf
 
 from configs import EXPERIMENTS
-from experiments import data, runs
-from experiments.claims import check_sec51
-from experiments.experiment import build
+from experiments.datasets import cifar10 as data
+from experiments.engine import runs
+from experiments.analysis.claims import check_sec51
+from experiments.engine.experiment import build
 from models.binarynet import BinaryNet
+from models.base import every_layer
 
 # Every §5.1 experiment tied to its own values (paper §5.1 / Figure 1).
 SEC51 = {"sec51_gamma_1e-2": (1e-2, 1e-6), "sec51_gamma_1e-3_tau_1e-6": (1e-3, 1e-6),
@@ -44,7 +46,7 @@ def test_the_random_crop_reaches_every_offset_of_the_4px_padding():
 def test_batchnorm_variables_get_real_lr_and_binary_kernels_get_bop():
     exp = build(EXPERIMENTS["sec52_bop"], {"model.filters": 2, "model.dense_units": 4})
     model = exp.model.build(input_shape=(32, 32, 3), num_classes=10,
-                            kernel_quantizer=exp.optimizer.kernel_quantizer())
+                            represent=exp.optimizer.represent)
     optimizer, schedules = exp.optimizer.build(model, steps_per_epoch=1000, epochs=500)
     bop, adam = optimizer.optimizers
     assert type(bop).__name__ == "Bop" and type(adam).__name__ == "Adam"
@@ -63,7 +65,7 @@ def lq_binary(variable):
 
 def test_binarynet_batchnorm_is_the_authors_keras_default():
     model = BinaryNet().build(input_shape=(32, 32, 3), num_classes=10,
-                              kernel_quantizer="ste_sign")
+                              represent=every_layer("ste_sign"))
     default = tf.keras.layers.BatchNormalization()
     norms = [layer for layer in model.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
     assert len(norms) == 9
@@ -125,7 +127,7 @@ def test_the_sec52_baseline_starts_from_courbariaux_uniform_init_and_glorot_is_s
 
     def kernels(init):
         tf.keras.utils.set_random_seed(0)
-        model = binarynet(kernel_quantizer=lq.quantizers.SteSign(), filters=8, dense_units=64,
+        model = binarynet(represent=every_layer(lq.quantizers.SteSign()), filters=8, dense_units=64,
                           kernel_init=init)
         return {layer.name: layer.kernel.numpy() for layer in model.layers if hasattr(layer, "kernel")}
 

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from experiments.flips import count_flips, pi_t, sign_bits
+from experiments.engine.flips import count_flips, pi_t, sign_bits
 
 
 def test_pi_t_on_hand_built_counts():

@@ -17,11 +17,12 @@ from configs import EXPERIMENTS, GROUPS
 from configs import imagenet as cfg
 from experiments import _keras2  # noqa: F401
 from experiments.errors import ConfigError
-from experiments.experiment import build
-from experiments.schedules import PiecewiseConstant
+from experiments.engine.experiment import build
+from experiments.optimizers.schedules import PiecewiseConstant
 
 import larq as lq
 import tensorflow as tf
+from models.base import every_layer
 
 N_TRAIN = 1281167  # ImageNet train split: the authors' `decay_step = epochs * 1281167 // batch`
 
@@ -201,8 +202,7 @@ def test_reduced_scales_resolve_validate_and_build(name, scale):
 
     net = exp.model.build(input_shape=exp.dataset.input_shape(),
                           num_classes=exp.dataset.num_classes,
-                          kernel_quantizer=exp.optimizer.kernel_quantizer(),
-                          kernel_constraint=exp.optimizer.kernel_constraint())
+                          represent=exp.optimizer.represent)
     assert net.output_shape == (None, 1000)
     binary = [layer for layer in net.layers if getattr(layer, "kernel_quantizer", None)]
     assert binary
@@ -212,7 +212,7 @@ def test_reduced_scales_resolve_validate_and_build(name, scale):
             assert layer.kernel_quantizer.precision == 1 and layer.kernel_constraint is None
     else:  # the same quantizer and constraint as the model's own latent-weight version
         reference = exp.model.build(input_shape=exp.dataset.input_shape(), num_classes=1000,
-                                    kernel_quantizer="model_default")
+                                    represent=every_layer("model_default"))
         ref = [layer for layer in reference.layers if getattr(layer, "kernel_quantizer", None)]
         assert [_quantizer_config(a) for a in binary] == [_quantizer_config(b) for b in ref]
         assert all(isinstance(layer.kernel_constraint, lq.constraints.WeightClip)

@@ -1,4 +1,4 @@
-"""ImageNet preparation and input pipelines (experiments/imagenet.py), on a tiny manual
+"""ImageNet preparation and input pipelines (experiments/datasets/imagenet.py), on a tiny manual
 download in the real ILSVRC-2012 layout built from 100 real JPEGs (tests/fake_imagenet.py)."""
 import os
 import shutil
@@ -8,7 +8,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from experiments import imagenet
+from experiments.datasets import imagenet
 from experiments.errors import DatasetError
 from tests.fake_imagenet import (
     TRAIN_TAR,

@@ -13,10 +13,11 @@ from zookeeper.core.utils import parse_value_from_string
 
 from experiments.errors import ConfigError
 from experiments.optimizers import Bop, binary_kernels
-from experiments.schedules import Constant
+from experiments.optimizers.schedules import Constant
 from models.binary_alexnet import BinaryAlexNet
 from models.birealnet import BiRealNet
 from models.xnornet import XNORNet
+from models.base import every_layer
 
 QUANT_LAYERS = (lq.layers.QuantConv2D, lq.layers.QuantDense)
 REAL_LAYERS = (tf.keras.layers.Conv2D, tf.keras.layers.Dense)
@@ -84,7 +85,7 @@ def split(model):
 def full_models():
     """The three paper models at 224x224, 1,000 classes, as Bop builds them."""
     return {cls: cls().build(input_shape=(224, 224, 3), num_classes=1000,
-                             kernel_quantizer=bop_quantizer())
+                             represent=every_layer(bop_quantizer()))
             for cls in (BinaryAlexNet, XNORNet, BiRealNet)}
 
 
@@ -130,13 +131,13 @@ def test_differences_from_larq_zoo_are_the_documented_ones(full_models):
     assert (len(ours.losses), len(zoo.losses)) == (2, 8)  # L2: first/last vs all kernels
 
     ours = BinaryAlexNet().build(input_shape=(64, 64, 3), num_classes=10,
-                                 kernel_quantizer="model_default")
+                                 represent=every_layer("model_default"))
     zoo = BinaryAlexNetFactory(input_shape=(64, 64, 3), num_classes=10).build()
     assert size(ours.trainable_variables) - gammas(ours) == size(zoo.trainable_variables)
     assert [size([v]) for v in binary_kernels(ours)] == [size([v]) for v in binary_kernels(zoo)]
 
     ours = BiRealNet(filters=8).build(input_shape=(32, 32, 3), num_classes=10,
-                                      kernel_quantizer="model_default")
+                                      represent=every_layer("model_default"))
     zoo = BiRealNetFactory(filters=8, input_shape=(32, 32, 3), num_classes=10).build()
     assert [tuple(v.shape) for v in ours.weights] == [tuple(v.shape) for v in zoo.weights]
     assert [type(layer) for layer in ours.layers] == [type(layer) for layer in zoo.layers]
@@ -158,17 +159,17 @@ def quantizer_kinds(model):
 
 def test_model_default_uses_larq_zoos_latent_quantizers():
     alexnet = BinaryAlexNet(conv_filters=(4, 8, 8, 8, 4), dense_units=16).build(
-        input_shape=(64, 64, 3), num_classes=10, kernel_quantizer="model_default")
+        input_shape=(64, 64, 3), num_classes=10, represent=every_layer("model_default"))
     zoo = BinaryAlexNetFactory(input_shape=(64, 64, 3), num_classes=10).build()
     assert quantizer_kinds(alexnet) == quantizer_kinds(zoo)
     assert quantizer_kinds(alexnet) == [(lq.quantizers.SteSign, 1)] * 8
 
     xnor = XNORNet(conv_filters=(4, 8, 8, 8, 4), dense_units=16, fc_kernel_size=1).build(
-        input_shape=(64, 64, 3), num_classes=10, kernel_quantizer="model_default")
+        input_shape=(64, 64, 3), num_classes=10, represent=every_layer("model_default"))
     assert quantizer_kinds(xnor) == [(xnor_weight_scale, 1)] * 6
 
     bireal = BiRealNet(filters=4).build(input_shape=(32, 32, 3), num_classes=10,
-                                        kernel_quantizer="model_default")
+                                        represent=every_layer("model_default"))
     zoo = BiRealNetFactory(filters=4, input_shape=(32, 32, 3), num_classes=10).build()
     assert quantizer_kinds(bireal) == quantizer_kinds(zoo)
     assert quantizer_kinds(bireal) == [
@@ -177,17 +178,15 @@ def test_model_default_uses_larq_zoos_latent_quantizers():
     for cls, kwargs in [(BinaryAlexNet, {}), (XNORNet, {}), (BiRealNet, {})]:
         with pytest.raises(ConfigError, match="brings the model.s own constraint"):
             cls(**kwargs).build(input_shape=(224, 224, 3), num_classes=10,
-                                kernel_quantizer="model_default",
-                                kernel_constraint=lq.constraints.WeightClip(1.0))
+                                represent=every_layer("model_default", lq.constraints.WeightClip(1.0)))
 
 
 def test_other_quantizers_are_applied_to_every_binary_kernel():
     model = XNORNet(conv_filters=(4, 8, 8, 8, 4), dense_units=16, fc_kernel_size=1).build(
-        input_shape=(64, 64, 3), num_classes=10, kernel_quantizer="ste_sign",
-        kernel_constraint=lq.constraints.WeightClip(2.0))
+        input_shape=(64, 64, 3), num_classes=10, represent=every_layer("ste_sign", lq.constraints.WeightClip(2.0)))
     assert quantizer_kinds(model) == [(lq.quantizers.SteSign, 2)] * 6
     latent = BiRealNet(filters=4).build(input_shape=(32, 32, 3), num_classes=10,
-                                        kernel_quantizer=None)  # the approximation test's twin
+                                        represent=every_layer(None))  # the approximation test's twin
     assert quantizer_kinds(latent) == [(None, None)] * 16
 
 
@@ -209,8 +208,7 @@ def test_reduced_build_counts_and_one_bop_step(cls, fields, input_shape, derive)
     bop = Bop(gamma=Constant(value=0.5), tau=Constant(value=0.0))
     configure(bop, {})
     model = component.build(input_shape=input_shape, num_classes=10,
-                            kernel_quantizer=bop.kernel_quantizer(),
-                            kernel_constraint=bop.kernel_constraint())
+                            represent=bop.represent)
     binary, real = split(model)
     assert (size(binary), size(real)) == derive()
     optimizer, _ = bop.build(model, steps_per_epoch=1, epochs=1)
@@ -239,16 +237,16 @@ def test_tuple_field_from_the_command_line():
 
 def test_too_small_inputs_name_the_minimum():
     with pytest.raises(ConfigError, match="at least 57x57"):
-        BinaryAlexNet().build(input_shape=(56, 56, 3), num_classes=10, kernel_quantizer=None)
+        BinaryAlexNet().build(input_shape=(56, 56, 3), num_classes=10, represent=every_layer(None))
     BinaryAlexNet(conv_filters=(2, 2, 2, 2, 2), dense_units=4).build(
-        input_shape=(57, 57, 3), num_classes=10, kernel_quantizer=None)
+        input_shape=(57, 57, 3), num_classes=10, represent=every_layer(None))
     with pytest.raises(ConfigError, match=r"at least 217x217.*fc_kernel_size <= 1"):
-        XNORNet().build(input_shape=(64, 64, 3), num_classes=10, kernel_quantizer=None)
+        XNORNet().build(input_shape=(64, 64, 3), num_classes=10, represent=every_layer(None))
     with pytest.raises(ConfigError, match="at least 57x57"):
         XNORNet(fc_kernel_size=1).build(input_shape=(32, 32, 3), num_classes=10,
-                                        kernel_quantizer=None)
+                                        represent=every_layer(None))
     with pytest.raises(ConfigError, match="static"):
-        BiRealNet().build(input_shape=(None, None, 3), num_classes=10, kernel_quantizer=None)
+        BiRealNet().build(input_shape=(None, None, 3), num_classes=10, represent=every_layer(None))
 
 
 @pytest.mark.parametrize("cls,fields,match", [
@@ -266,4 +264,4 @@ def test_bad_fields_are_config_errors(cls, fields, match):
     with pytest.raises(ConfigError, match=match):
         component.check()
     with pytest.raises(ConfigError, match=match):
-        component.build(input_shape=(224, 224, 3), num_classes=10, kernel_quantizer=None)
+        component.build(input_shape=(224, 224, 3), num_classes=10, represent=every_layer(None))

@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from configs import EXPERIMENTS, GROUPS
-from experiments import runs
+from experiments.engine import runs
 from experiments.errors import DatasetError
-from experiments.experiment import build
+from experiments.engine.experiment import build
 
 IMAGENET = sorted(m.split()[0] for m in GROUPS["imagenet"])
 

@@ -8,23 +8,21 @@ import numpy as np
 import tensorflow as tf
 from zookeeper import configure
 
-from experiments.bop2ndorder import Bop2ndOrder
-from experiments.memory import optimizer_memory
+from experiments.optimizers.bop2ndorder import Bop2ndOrder
+from experiments.engine.memory import optimizer_memory
 from experiments.optimizers import Bop, LatentAdam, LatentMomentum, binary_kernels
 from models.binarynet import binarynet
 
 
 def _measure(component):
     configure(component, {})
-    model = binarynet(kernel_quantizer=component.kernel_quantizer(),
-                      kernel_constraint=component.kernel_constraint(), filters=2, dense_units=4)
+    model = binarynet(represent=component.represent, filters=2, dense_units=4)
     optimizer, _ = component.build(model, steps_per_epoch=1, epochs=1)
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(model(tf.zeros((2, 32, 32, 3)), training=True))
     optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
                                   model.trainable_variables))
-    kernels = binary_kernels(model)
-    return optimizer_memory(optimizer, kernels, component.kernel_quantizer()), kernels
+    return optimizer_memory(optimizer, model), binary_kernels(model)
 
 
 def test_bytes_per_binary_weight_match_a_hand_count():
@@ -42,7 +40,7 @@ def test_bytes_per_binary_weight_match_a_hand_count():
 
 def test_every_run_records_its_memory(fake_cifar10, tiny_overrides):
     from configs import EXPERIMENTS
-    from experiments.experiment import build
+    from experiments.engine.experiment import build
 
     summary = build(EXPERIMENTS["sec52_bop"], tiny_overrides).run()
     memory = summary["memory"]
@@ -56,7 +54,7 @@ def test_every_run_records_its_memory(fake_cifar10, tiny_overrides):
 def test_the_report_tables_the_recorded_memory(tmp_path):
     from scripts.tuned_report import memory_section
     from tests.test_report import write_run
-    from experiments.collect import load_runs
+    from experiments.analysis.collect import load_runs
 
     root = str(tmp_path / "runs")
     for name, optimizer, state, reals, latent in (("sec52_bop", "Bop", 4.0, 1.0, False),

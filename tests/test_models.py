@@ -5,6 +5,7 @@ import pytest
 
 from experiments.optimizers import binary_kernels
 from models.binarynet import binarynet
+from models.base import every_layer
 
 
 def expected_counts(filters, dense_units, padding, classes=10):
@@ -24,7 +25,7 @@ def expected_counts(filters, dense_units, padding, classes=10):
 def test_full_binarynet_counts(padding, binary_total):
     binary, real = expected_counts(128, 1024, padding)
     assert (binary, real) == (binary_total, 3850)  # the derivation reproduces SPEC's numbers
-    model = binarynet(kernel_quantizer=lq.quantizers.NoOp(precision=1), first_conv_padding=padding)
+    model = binarynet(represent=every_layer(lq.quantizers.NoOp(precision=1)), first_conv_padding=padding)
     kernels = binary_kernels(model)
     assert sum(int(np.prod(k.shape)) for k in kernels) == binary
     assert all(getattr(k, "precision", None) == 1 for k in kernels)
@@ -35,10 +36,10 @@ def test_full_binarynet_counts(padding, binary_total):
 
 
 def test_reduced_width_and_latent_kernels():
-    model = binarynet(kernel_quantizer="ste_sign", filters=8, dense_units=32)
+    model = binarynet(represent=every_layer("ste_sign"), filters=8, dense_units=32)
     binary, real = expected_counts(8, 32, "valid")
     assert sum(int(np.prod(k.shape)) for k in binary_kernels(model)) == binary
     quantized = [layer for layer in model.layers if getattr(layer, "kernel_quantizer", None)]
     assert all(isinstance(layer.kernel_quantizer, lq.quantizers.SteSign) for layer in quantized)
     with pytest.raises(ValueError, match="first_conv_padding"):
-        binarynet(kernel_quantizer="ste_sign", first_conv_padding="full")
+        binarynet(represent=every_layer("ste_sign"), first_conv_padding="full")

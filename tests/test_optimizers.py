@@ -6,8 +6,10 @@ import pytest
 import tensorflow as tf
 from zookeeper import configure
 
-from experiments.optimizers import LatentAdam, LatentMomentum, LatentSGD, binary_kernels, xavier_lr_multiplier
-from experiments.schedules import Constant, Staircase
+from experiments.optimizers import (LatentAdam, LatentMomentum, LatentSGD, binary_kernels,
+                                    xavier_lr_multiplier)
+from models.base import BinaryLayer
+from experiments.optimizers.schedules import Constant, Staircase
 from models.binarynet import binarynet
 
 
@@ -18,6 +20,9 @@ def test_xavier_multiplier_dense_and_conv():
     assert xavier_lr_multiplier((3, 3, 128, 256)) == pytest.approx(1 / math.sqrt(1.5 / (9 * 384)))
     with pytest.raises(ValueError):
         xavier_lr_multiplier((10,))
+
+
+LAYER = BinaryLayer("binarynet", "conv2", 1, "ste_sign", "weight_clip")
 
 
 def _latent(cls, **fields):
@@ -40,7 +45,7 @@ def test_xavier_scaling_scales_each_layers_adam_step():
     """Adam's first step is lr * sign(g) (up to eps), so each kernel moves by lr * its factor."""
     tf.keras.utils.set_random_seed(0)
     component = _latent(LatentAdam, lr=Constant(value=1e-4), clip=0.0, xavier_scaling=True)
-    model = binarynet(kernel_quantizer=component.kernel_quantizer(), filters=4, dense_units=8)
+    model = binarynet(represent=component.represent, filters=4, dense_units=8)
     optimizer, _ = component.build(model, steps_per_epoch=1, epochs=1)
     before = {v.name: v.numpy() for v in model.trainable_variables}
     _one_step(model, optimizer)
@@ -56,15 +61,14 @@ def test_xavier_scaling_scales_each_layers_adam_step():
 def test_clipping_and_ste_for_latent_weights():
     tf.keras.utils.set_random_seed(0)
     component = _latent(LatentSGD, lr=Constant(value=100.0), clip=1.0)
-    model = binarynet(kernel_quantizer=component.kernel_quantizer(),
-                      kernel_constraint=component.kernel_constraint(), filters=4, dense_units=8)
+    model = binarynet(represent=component.represent, filters=4, dense_units=8)
     optimizer, _ = component.build(model, steps_per_epoch=1, epochs=1)
     _one_step(model, optimizer)
     for kernel in binary_kernels(model):
         assert np.abs(kernel.numpy()).max() <= 1.0
         assert np.abs(kernel.numpy()).max() == pytest.approx(1.0), "lr 100 must hit the clip"
     no_clip = _latent(LatentSGD, lr=Constant(value=1.0), clip=0.0)
-    assert no_clip.kernel_constraint() is None
+    assert no_clip.represent(LAYER)["kernel_constraint"] is None
 
 
 def test_momentum_and_schedules_are_built():
@@ -84,7 +88,7 @@ def test_binary_lr_multiplier_and_unclipped_ste():
     models = []
     for component in (plain, scaled_):
         tf.keras.utils.set_random_seed(0)
-        model = binarynet(kernel_quantizer=component.kernel_quantizer(), filters=4, dense_units=8,
+        model = binarynet(represent=component.represent, filters=4, dense_units=8,
                           kernel_init_scale=100.0 if component is scaled_ else 1.0)
         optimizer, _ = component.build(model, steps_per_epoch=1, epochs=1)
         _one_step(model, optimizer)
@@ -94,7 +98,7 @@ def test_binary_lr_multiplier_and_unclipped_ste():
             np.testing.assert_allclose(100 * a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
         else:
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
-    unclipped = _latent(LatentSGD, ste_clip_value=0.0).kernel_quantizer()
+    unclipped = _latent(LatentSGD, ste_clip_value=0.0).represent(LAYER)["kernel_quantizer"]
     x = tf.constant([-3.0, 0.5, 3.0])
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -102,5 +106,5 @@ def test_binary_lr_multiplier_and_unclipped_ste():
     np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [1.0, 1.0, 1.0])
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = tf.reduce_sum(_latent(LatentSGD).kernel_quantizer()(x))
+        y = tf.reduce_sum(_latent(LatentSGD).represent(LAYER)["kernel_quantizer"](x))
     np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0.0, 1.0, 0.0])

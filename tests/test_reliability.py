@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 
 from configs import EXPERIMENTS
-from experiments import data, locks, runs
-from experiments.collect import load_runs
+from experiments.datasets import cifar10 as data
+from experiments import locks
+from experiments.engine import runs
+from experiments.analysis.collect import load_runs
 from experiments.errors import (ConfigError, DatasetError, DivergenceError, RunFolderError,
                                 RunLockedError)
-from experiments.experiment import build
-from experiments.train import check_losses
+from experiments.engine.experiment import build
+from experiments.engine.train import check_losses
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,7 +44,8 @@ def _assert_each_once(run_dir, epochs):
 KILLER = textwrap.dedent("""
     import os, signal, sys
     import experiments
-    from experiments import runs, train
+    from experiments.engine import runs
+    from experiments.engine import train
     point, sig = sys.argv[1], getattr(signal, sys.argv[2])
     real_append, real_summary = runs.append_jsonl, runs.write_json
     sent = []
@@ -231,7 +234,7 @@ def small_disk(tmp_path):
 
 
 def test_a_full_disk_loses_nothing_already_recorded(small_disk, tiny_overrides, monkeypatch):
-    from experiments import train as train_module
+    from experiments.engine import train as train_module
 
     overrides = {**tiny_overrides, "results_dir": os.path.join(small_disk, "runs"),
                  "epochs": 3, "tensorboard": False}
@@ -280,7 +283,7 @@ def test_a_failed_write_leaves_whole_lines(tmp_path, monkeypatch):
 
 
 def test_an_uncaught_error_marks_the_run_failed(tiny_overrides, monkeypatch, capsys):
-    from experiments import train as train_module
+    from experiments.engine import train as train_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory (simulated)")
@@ -332,7 +335,7 @@ def test_an_exploding_loss_fails_the_run_and_the_report_never_pools_it(tiny_over
 def test_a_non_finite_validation_loss_fails_the_run(tiny_overrides, monkeypatch):
     import tensorflow as tf
 
-    from experiments.train import TrainState
+    from experiments.engine.train import TrainState
 
     real = TrainState._eval_step
 
@@ -449,7 +452,7 @@ def test_a_damaged_prepared_dataset_says_delete_and_prepare_again(tmp_path):
 
 PREPARE = textwrap.dedent("""
     import sys
-    from experiments import data
+    from experiments.datasets import cifar10 as data
     from tests.fake_cifar10 import write_fake_cifar10_archive
     md5s = write_fake_cifar10_archive(sys.argv[2], n_train_per_batch=4, n_test=4)[1]
     builder = data.load_cifar10_builder(sys.argv[1], archive=sys.argv[3], md5s=md5s)

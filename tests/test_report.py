@@ -5,8 +5,8 @@ import os
 import pytest
 
 from configs import EXPERIMENTS
-from experiments import claims
-from experiments.collect import load_runs
+from experiments.analysis import claims
+from experiments.analysis.collect import load_runs
 from scripts import figures, report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,7 +47,7 @@ def test_every_experiment_has_a_reported_entry_and_every_entry_an_experiment():
 
 def write_run(root, experiment, run_id, *, val, train=None, flips=None, scale="quick", seed=0,
               status="completed", planned=None, config_extra=None, flip_counts=None):
-    """A run folder in the format experiments.train writes."""
+    """A run folder in the format experiments.engine.train writes."""
     path = os.path.join(root, experiment, run_id)
     os.makedirs(path)
     train = train or [v + 0.05 for v in val]
@@ -296,8 +296,8 @@ def test_rows_of_one_experiment_with_different_configs_say_how_they_differ(tmp_p
 def test_tables_claims_and_figures_choose_the_experiments_own_config_first(tmp_path):
     """A newer variant (the Glorot-initialised sec52_adam of `make sec52-init`) must not
     replace the experiment's own config in Figure 2, the §3 decay claim or the tables."""
-    from experiments.collect import choose_group
-    from experiments.experiment import build
+    from experiments.analysis.collect import choose_group
+    from experiments.engine.experiment import build
     from scripts.config_views import default_config
 
     root = str(tmp_path / "runs")
@@ -341,7 +341,7 @@ def test_the_init_comparison_pairs_seeds_that_differ_only_in_the_init(tmp_path):
 
 
 def test_time_to_accuracy_reads_the_first_epoch_at_the_threshold(tmp_path):
-    from experiments import speed
+    from experiments.analysis import speed
 
     root = str(tmp_path / "runs")
     write_run(root, "sec52_bop", "a", val=[0.30, 0.45, 0.52, 0.50])

@@ -1,9 +1,9 @@
-"""experiments.stats against numbers worked out by hand and textbook t tables."""
+"""experiments.analysis.stats against numbers worked out by hand and textbook t tables."""
 import math
 
 import pytest
 
-from experiments.stats import Difference, describe, difference, paired_by_seed, t_quantile, verdict
+from experiments.analysis.stats import Difference, describe, difference, paired_by_seed, t_quantile, verdict
 
 
 @pytest.mark.parametrize("df, expected", [

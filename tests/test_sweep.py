@@ -10,7 +10,7 @@ import time
 import pytest
 
 from experiments.errors import ConfigError
-from experiments.sweep import Sweep, from_command_line, parse_shard, shard_of
+from experiments.engine.sweep import Sweep, from_command_line, parse_shard, shard_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,7 +102,7 @@ def test_a_killed_workers_run_is_taken_over_and_finished(fake_cifar10, tmp_path)
 def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, monkeypatch):
     import configs
     from configs import EXPERIMENTS
-    from experiments.experiment import build
+    from experiments.engine.experiment import build
     from scripts import figures
     from scripts.tuned_report import sweep_section
     from tests.test_report import write_run

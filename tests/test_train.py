@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 from configs import EXPERIMENTS
-from experiments import runs
+from experiments.engine import runs
 from experiments.errors import ConfigError, DivergenceError
-from experiments.experiment import build
+from experiments.engine.experiment import build
 
 
 def _files(run_dir):
@@ -61,7 +61,7 @@ def test_resumed_run_ends_with_the_same_weights(name, tiny_overrides, tmp_path, 
     straight.run()
 
     # Kill the second run right after its 2nd checkpoint, as a crash would.
-    from experiments import train as train_module
+    from experiments.engine import train as train_module
     calls = {"n": 0}
     real_summary = train_module._summary
 
@@ -97,7 +97,7 @@ def test_resumed_run_ends_with_the_same_weights(name, tiny_overrides, tmp_path, 
 def test_nan_loss_stops_the_run_and_keeps_earlier_results(tiny_overrides):
     exp = build(EXPERIMENTS["sec52_adam"], {**tiny_overrides, "epochs": 2})
     # Poison the second epoch's images: its loss becomes NaN.
-    from experiments import data
+    from experiments.datasets import cifar10 as data
     real = data.train_dataset
 
     def poisoned(builder, split, batch_size, seed, epoch, **kw):
@@ -145,7 +145,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from configs import EXPERIMENTS
 from experiments.cli import parse_overrides
-from experiments.experiment import build
+from experiments.engine.experiment import build
 summary = build(EXPERIMENTS[sys.argv[1]], parse_overrides(sys.argv[3:])).run()
 assert summary["replicas"] == int(sys.argv[2]), summary["replicas"]
 print("OK", summary["status"])
@@ -184,7 +184,7 @@ def test_distribution_strategies(name, distribution, replicas, fake_cifar10, tmp
 
 
 def test_progress_lines_in_a_log_file(tiny_overrides, monkeypatch, capsys):
-    from experiments import train as train_module
+    from experiments.engine import train as train_module
 
     monkeypatch.setattr(train_module, "LOG_EVERY_S", -1)  # every call, for the test
     build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "progress": True}).run()

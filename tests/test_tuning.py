@@ -8,7 +8,7 @@ import pytest
 import configs
 from experiments.cli import main
 from experiments.errors import ConfigError
-from experiments.tuning import Arm, Tuning, select
+from experiments.engine.tuning import Arm, Tuning, select
 
 
 class _FakeExp:

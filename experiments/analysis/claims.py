@@ -11,7 +11,7 @@ behaviour at all. Anyone can re-derive a verdict from the run files.
 import math
 from dataclasses import dataclass
 
-from experiments import stats
+from experiments.analysis import stats
 
 CENTRE = "sec51_gamma_1e-3_tau_1e-6"
 GAMMA_SWEEP = {1e-4: "sec51_gamma_1e-4", 1e-3: CENTRE, 1e-2: "sec51_gamma_1e-2"}  # tau 1e-6

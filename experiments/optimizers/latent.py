@@ -1,18 +1,7 @@
-"""The optimizers the paper compares, as zookeeper components.
-
-Each component decides three things together, because they only make sense together:
-how binary kernels are *represented* (``kernel_quantizer``, ``kernel_constraint``), and
-the Keras optimizer that trains them (``build``).
-
-* ``Bop`` (Algorithm 2): binary kernels are marked ``NoOp(precision=1)`` so that
-  ``lq.optimizers.Bop.is_binary_variable`` selects them; they *are* the binary weights
-  (±1 after the first step). Real-valued variables (batch-norm offsets) use Adam.
-* Latent-weight baselines (Algorithm 1): binary kernels are real latent weights
-  binarised in the forward pass by ``ste_sign``, optionally clipped to [-1, 1], trained
-  by Adam, SGD or momentum, with optional Xavier learning-rate scaling (Courbariaux et
-  al. 2016, used for the §5.2 baseline).
-
-All are legacy (Keras 2) optimizers: larq's ``CaseOptimizer`` and ``Bop`` need them.
+"""Latent-weight baselines (Algorithm 1 of the paper): an ordinary optimizer on real
+latent weights binarised in the forward pass by ``ste_sign`` (or the model's own
+quantizer per layer), optionally clipped to [-1, 1], trained by Adam, SGD or momentum,
+with optional Xavier learning-rate scaling (Courbariaux et al. 2016, the §5.2 baseline).
 """
 import math
 
@@ -22,12 +11,10 @@ import tensorflow as tf
 from zookeeper import ComponentField, Field, component
 
 from experiments.errors import ConfigError
-from experiments.schedules import Constant, Schedule, scaled
+from experiments.optimizers.base import MODEL_DEFAULT, Optimizer, binary_kernels, check_range
+from experiments.optimizers.schedules import Constant, Schedule, scaled
 
 legacy = tf.keras.optimizers.legacy
-# `ste`/kernel quantizer value meaning: each binary layer keeps the latent quantizer and
-# constraint of the model's own (larq-zoo) definition, e.g. XNOR-Net's scaled sign.
-MODEL_DEFAULT = "model_default"
 
 
 def xavier_lr_multiplier(shape) -> float:
@@ -44,85 +31,6 @@ def xavier_lr_multiplier(shape) -> float:
     receptive_field = math.prod(shape[:-2])
     fan_in, fan_out = shape[-2] * receptive_field, shape[-1] * receptive_field
     return 1.0 / math.sqrt(1.5 / (fan_in + fan_out))
-
-
-def binary_kernels(model: tf.keras.Model) -> list:
-    """The kernels of the model's quantized layers, in layer order: the binary weights.
-
-    Selected by layer (a larq ``Quant*`` layer with a kernel quantizer), so the same
-    list comes out whether kernels are Bop's ``NoOp(precision=1)`` weights or latent
-    weights under ``ste_sign``.
-    """
-    return [
-        layer.kernel
-        for layer in model.layers
-        if getattr(layer, "kernel_quantizer", None) is not None and hasattr(layer, "kernel")
-    ]
-
-
-def _check_range(name: str, schedule: Schedule, low: float, high: float, low_open: bool):
-    schedule.check_schedule(name)
-    for v in schedule.values():
-        ok = (low < v if low_open else low <= v) and v <= high
-        if not ok:
-            bracket = "(" if low_open else "["
-            raise ConfigError(
-                f"{name} must lie in {bracket}{low:g}, {high:g}] at every step, but the "
-                f"{type(schedule).__name__} schedule takes the value {v!r}"
-            )
-
-
-class Optimizer:
-    """Base class of the suite's optimizer components (subclasses are @component)."""
-
-    def kernel_quantizer(self):
-        raise NotImplementedError
-
-    def kernel_constraint(self):
-        return None
-
-    def build(self, model: tf.keras.Model, steps_per_epoch: int, epochs: int):
-        """Return ``(keras_optimizer, {name: built_schedule})``; the schedules are logged."""
-        raise NotImplementedError
-
-    def check(self) -> None:
-        """Raise ``ConfigError`` for an invalid hyperparameter."""
-
-
-@component
-class Bop(Optimizer):
-    """Bop (Algorithm 2) for binary kernels, Adam for real-valued variables.
-
-    ``m <- (1 - gamma) m + gamma g``; flip ``w`` iff ``|m| > tau`` and
-    ``sign(m) == sign(w)``. The defaults are the §5.2 values.
-    """
-
-    gamma: Schedule = ComponentField(Constant, value=1e-4)
-    tau: Schedule = ComponentField(Constant, value=1e-8)
-    real_lr: Schedule = ComponentField(Constant, value=1e-2)
-
-    def kernel_quantizer(self):
-        return lq.quantizers.NoOp(precision=1)
-
-    def check(self) -> None:
-        _check_range("optimizer.gamma", self.gamma, 0.0, 1.0, low_open=True)
-        _check_range("optimizer.tau", self.tau, 0.0, math.inf, low_open=False)
-        _check_range("optimizer.real_lr", self.real_lr, 0.0, math.inf, low_open=True)
-
-    def build(self, model, steps_per_epoch, epochs):
-        schedules = {
-            "gamma": self.gamma.build(steps_per_epoch, epochs),
-            "tau": self.tau.build(steps_per_epoch, epochs),
-            "real_lr": self.real_lr.build(steps_per_epoch, epochs),
-        }
-        optimizer = lq.optimizers.CaseOptimizer(
-            (
-                lq.optimizers.Bop.is_binary_variable,
-                lq.optimizers.Bop(threshold=schedules["tau"], gamma=schedules["gamma"]),
-            ),
-            default_optimizer=legacy.Adam(schedules["real_lr"]),
-        )
-        return optimizer, schedules
 
 
 @component
@@ -154,18 +62,18 @@ class LatentWeights(Optimizer):
         """The underlying Keras optimizer for one learning rate (schedule)."""
         raise NotImplementedError
 
-    def kernel_quantizer(self):
-        if self.ste == MODEL_DEFAULT:  # the model's own latent quantizer (larq-zoo's)
-            return MODEL_DEFAULT
+    def represent(self, layer):
+        if self.ste == MODEL_DEFAULT:  # the layer's own latent quantizer (larq-zoo's)
+            return layer.own()
         if self.ste == "ste_sign":
-            return lq.quantizers.SteSign(clip_value=float(self.ste_clip_value) or None)
-        return lq.quantizers.get(self.ste)
-
-    def kernel_constraint(self):
-        return lq.constraints.WeightClip(float(self.clip)) if self.clip > 0 else None
+            quantizer = lq.quantizers.SteSign(clip_value=float(self.ste_clip_value) or None)
+        else:
+            quantizer = lq.quantizers.get(self.ste)
+        constraint = lq.constraints.WeightClip(float(self.clip)) if self.clip > 0 else None
+        return {"kernel_quantizer": quantizer, "kernel_constraint": constraint}
 
     def check(self) -> None:
-        _check_range("optimizer.lr", self.lr, 0.0, math.inf, low_open=True)
+        check_range("optimizer.lr", self.lr, 0.0, math.inf, low_open=True)
         if self.clip < 0:
             raise ConfigError(f"optimizer.clip must be >= 0 (0 = no clipping), got {self.clip}")
         if self.binary_lr_multiplier <= 0:

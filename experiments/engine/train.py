@@ -37,13 +37,15 @@ from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from experiments import locks, runs
-from experiments.distribute import is_chief, make_strategy
+from experiments import locks
+
+from experiments.engine import runs
+from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
-from experiments.flips import count_flips, pi_t, sign_bits
-from experiments.memory import optimizer_memory, peak_memory
+from experiments.engine.flips import count_flips, pi_t, sign_bits
+from experiments.engine.memory import optimizer_memory, peak_memory
 from experiments.optimizers import binary_kernels
-from experiments.schedules import evaluate
+from experiments.optimizers.schedules import evaluate
 
 LOG_EVERY_S = 60
 
@@ -65,11 +67,7 @@ class TrainState:
         # models are unnamed, so a second model in one process would get other names).
         tf.keras.backend.reset_uids()
         with strategy.scope():
-            self.model = exp.model.build(
-                input_shape=exp.dataset.input_shape(), num_classes=num_classes,
-                kernel_quantizer=exp.optimizer.kernel_quantizer(),
-                kernel_constraint=exp.optimizer.kernel_constraint(),
-            )
+            self.model = exp.build_model()
             self.optimizer, self.schedules = exp.optimizer.build(
                 self.model, steps_per_epoch, exp.epochs)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -417,8 +415,7 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
                                           steps_per_epoch, evaluation, writer, save, progress)
             save(flip_rows, row)
             # the optimizer's slots exist from the first step on
-            extra["memory"] = {**optimizer_memory(state.optimizer, state.kernels,
-                                                  exp.optimizer.kernel_quantizer()),
+            extra["memory"] = {**optimizer_memory(state.optimizer, state.model),
                                **peak_memory()}
             if chief:
                 _summary(exp, run_dir, "running", started, extra)
@@ -448,7 +445,7 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
 def _final_test(exp, state, strategy, builder) -> dict:
     """One evaluation of the dataset's test split after the last epoch, for runs that
     validate on a holdout (tuning): the test set is seen once, by the finished model,
-    and nothing is chosen from it (``experiments.tuning`` picks on the holdout)."""
+    and nothing is chosen from it (``experiments.engine.tuning`` picks on the holdout)."""
     split = exp.dataset.eval_split
     for metric in (state.val_loss, state.val_acc, state.val_top5):
         metric.reset_state()

@@ -120,7 +120,7 @@ class Dataset:
 
 @component
 class Cifar10(Dataset):
-    """CIFAR-10 through TFDS ``cifar10`` (``experiments.data``); offline from the
+    """CIFAR-10 through TFDS ``cifar10`` (``experiments.datasets.cifar10``); offline from the
     experiment's ``cifar10_archive``. 32x32x3, 10 classes, 50,000 / 10,000 images."""
 
     tfds_name = "cifar10"
@@ -141,25 +141,25 @@ class Cifar10(Dataset):
         return (32, 32, 3)
 
     def prepare(self, exp):
-        from experiments import data
+        from experiments.datasets import cifar10 as data
         archive = os.path.expanduser(exp.cifar10_archive) if exp.cifar10_archive else None
         return data.load_cifar10_builder(os.path.expanduser(exp.data_dir), archive=archive)
 
     def train_dataset(self, builder, split, batch_size, seed, epoch, *, skip_batches=0,
                       input_context=None):
-        from experiments import data
+        from experiments.datasets import cifar10 as data
         return data.train_dataset(builder, split, batch_size, seed, epoch,
                                   skip_examples=skip_batches * batch_size,
                                   input_context=input_context, padding=self.augment_padding)
 
     def eval_dataset(self, builder, split, batch_size, *, input_context=None):
-        from experiments import data
+        from experiments.datasets import cifar10 as data
         return data.eval_dataset(builder, split, batch_size, input_context=input_context)
 
 
 @component
 class ImageNet(Dataset):
-    """ILSVRC-2012 through TFDS ``imagenet2012`` (``experiments.imagenet``), prepared
+    """ILSVRC-2012 through TFDS ``imagenet2012`` (``experiments.datasets.imagenet``), prepared
     offline from the manual download in the experiment's ``imagenet_dir``. Streams from
     disk; ``image_size`` sets the training crop and evaluation size (224 in the paper),
     ``crop_padding`` the evaluation centre crop ``size / (size + crop_padding)``."""
@@ -182,7 +182,7 @@ class ImageNet(Dataset):
             raise ConfigError(f"dataset.crop_padding must be >= 0, got {self.crop_padding}")
 
     def check_source(self, exp) -> None:
-        from experiments import imagenet
+        from experiments.datasets import imagenet
         imagenet.check_source(os.path.expanduser(exp.data_dir), self._manual_dir(exp))
 
     @staticmethod
@@ -190,13 +190,13 @@ class ImageNet(Dataset):
         return os.path.expanduser(exp.imagenet_dir) if exp.imagenet_dir else None
 
     def prepare(self, exp):
-        from experiments import imagenet
+        from experiments.datasets import imagenet
         manual = self._manual_dir(exp)
         return imagenet.load_imagenet_builder(os.path.expanduser(exp.data_dir), manual)
 
     def train_dataset(self, builder, split, batch_size, seed, epoch, *, skip_batches=0,
                       input_context=None):
-        from experiments import imagenet
+        from experiments.datasets import imagenet
         per_replica, pipelines = _per_replica(batch_size, input_context)
         return imagenet.train_dataset(builder, split, per_replica, seed, epoch, self.image_size,
                                       crop_padding=self.crop_padding,
@@ -204,7 +204,7 @@ class ImageNet(Dataset):
                                       input_context=input_context)
 
     def eval_dataset(self, builder, split, batch_size, *, input_context=None):
-        from experiments import imagenet
+        from experiments.datasets import imagenet
         per_replica, _ = _per_replica(batch_size, input_context)
         return imagenet.eval_dataset(builder, split, per_replica, self.image_size,
                                      crop_padding=self.crop_padding, input_context=input_context)

@@ -10,7 +10,7 @@ stored as float32 only because TensorFlow has no 1-bit variables).
 import resource
 import sys
 
-import larq as lq
+from experiments.optimizers.base import binary_layers, is_binary_marker
 
 
 def _inner_optimizers(optimizer) -> list:
@@ -36,24 +36,25 @@ def slot_bytes(optimizer, variables) -> int:
     return total
 
 
-def is_latent(kernel_quantizer) -> bool:
-    """Binary kernels are real latent weights unless marked binary (Bop's NoOp(1))."""
-    return not (isinstance(kernel_quantizer, lq.quantizers.NoOp)
-                and getattr(kernel_quantizer, "precision", None) == 1)
-
-
-def optimizer_memory(optimizer, kernels, kernel_quantizer) -> dict:
+def optimizer_memory(optimizer, model) -> dict:
     """Per binary weight: bytes of optimizer state, and real numbers held in all
-    (state + the latent weight where there is one), measured after slots exist."""
-    weights = sum(int(k.shape.num_elements()) for k in kernels)
+    (state + the latent weight where there is one), measured after slots exist. A
+    binary kernel is a real latent weight unless its layer marks it binary (Bop's
+    ``NoOp(precision=1)``); decided per layer, as the optimizer represents them."""
+    layers = binary_layers(model)
+    kernels = [layer.kernel for layer in layers]
+    sizes = [int(k.shape.num_elements()) for k in kernels]
+    weights = sum(sizes)
     state = slot_bytes(optimizer, kernels)
-    latent = is_latent(kernel_quantizer)
+    latent = sum(n for n, layer in zip(sizes, layers)
+                 if not is_binary_marker(layer.kernel_quantizer))
     return {
         "binary_weights": weights,
         "optimizer_state_bytes_per_binary_weight": state / weights,
-        "latent_weights": latent,
+        "latent_weights": latent > 0,
+        "latent_fraction": latent / weights,
         # float32 slots: 4 bytes per real number
-        "real_numbers_per_binary_weight": state / weights / 4 + (1 if latent else 0),
+        "real_numbers_per_binary_weight": (state / 4 + latent) / weights,
     }
 
 

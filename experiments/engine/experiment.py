@@ -18,20 +18,20 @@ from zookeeper.core.utils import generate_component_subclasses, is_component_ins
 
 from experiments.datasets import Cifar10, Dataset, ImageNet
 from experiments.errors import ConfigError
-from experiments.runs import check_run_id, semantic
+from experiments.engine.runs import check_run_id, semantic
 from experiments.optimizers import Bop, Optimizer
 from models.base import Model
 from models.binarynet import BinaryNet
 from models.birealnet import BiRealNet
 
-# "default" picks for itself (see experiments.distribute.make_strategy); "auto" is its alias.
+# "default" picks for itself (see experiments.engine.distribute.make_strategy); "auto" is its alias.
 DISTRIBUTIONS = ("default", "one_device", "mirrored", "multi_worker")
 VALIDATIONS = ("test", "holdout")
 
 
 @component
 class Experiment:
-    """Train a model on a dataset (paper §5) and write a run directory (``experiments.runs``).
+    """Train a model on a dataset (paper §5) and write a run directory (``experiments.engine.runs``).
 
     Class attributes of subclasses (not config fields): ``name`` (the CLI name and run
     folder), ``section`` (paper section), ``scales`` (preset overrides per scale).
@@ -40,7 +40,9 @@ class Experiment:
     name = "experiment"
     section = ""
     scales = {"paper": {}}
-    task = "train"  # or an engine task a config declares (experiments/inertia_tasks.py)
+    # What `run` does: None = train (experiments.engine.train); a config may declare another
+    # task as staticmethod(fn), fn(experiment) -> summary (e.g. experiments/inertia/tasks.py).
+    task = None
 
     scale: str = Field("paper")
     epochs: int = Field(100)
@@ -133,7 +135,7 @@ class Experiment:
         self.plan_data()  # subset, holdout and batch size against the split sizes
 
     def _check_archive(self) -> None:
-        from experiments.data import archive_problem
+        from experiments.datasets.cifar10 import archive_problem
 
         problem = self.cifar10_archive and archive_problem(os.path.expanduser(self.cifar10_archive))
         if problem:
@@ -154,10 +156,15 @@ class Experiment:
         return plan
 
     def run(self) -> dict:
-        from experiments.inertia_tasks import TASKS
-        from experiments.train import train
+        from experiments.engine.train import train
 
-        return {"train": train, **TASKS}[self.task](self)
+        return (self.task or train)(self)
+
+    def build_model(self):
+        """The model, each binary kernel represented as the optimizer says (per layer)."""
+        return self.model.build(input_shape=self.dataset.input_shape(),
+                                num_classes=self.dataset.num_classes,
+                                represent=self.optimizer.represent)
 
     # -- derived -------------------------------------------------------------
     def resolved_config(self) -> dict:
@@ -168,7 +175,7 @@ class Experiment:
         return semantic(self.resolved_config())
 
     def run_name(self) -> str:
-        from experiments.runs import config_hash
+        from experiments.engine.runs import config_hash
 
         if self.run_id:
             return self.run_id

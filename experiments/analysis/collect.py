@@ -1,6 +1,6 @@
 """Read run folders back for reports and figures, tolerating broken ones.
 
-A run folder is ``<root>/<experiment>/<run-id>/`` as written by ``experiments.train``.
+A run folder is ``<root>/<experiment>/<run-id>/`` as written by ``experiments.engine.train``.
 Folders that cannot be read (missing or corrupt files) are returned separately with the
 reason, so a report can list them instead of crashing or silently dropping them. A last
 line cut short by a kill costs that line only. Failed, interrupted and stale runs (status
@@ -12,7 +12,9 @@ import os
 import statistics
 from dataclasses import dataclass, field
 
-from experiments import locks, runs as run_files
+from experiments import locks
+
+from experiments.engine import runs as run_files
 from experiments.errors import RunFolderError
 
 SEED_FREE = {"seed", "run_id"}

@@ -32,7 +32,7 @@ import shutil
 import tarfile
 import tempfile
 
-from experiments.datasets import ImageNet, is_prepared
+from experiments.datasets.components import ImageNet, is_prepared
 from experiments.errors import DatasetError
 from experiments.locks import preparing
 

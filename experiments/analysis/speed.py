@@ -2,7 +2,7 @@
 validation accuracy, read from ``metrics.jsonl`` (one row per epoch, so the answer is
 resolved to epoch ends). Comparing optimizers by final accuracy alone hides how fast
 each gets there; a threshold never reached is reported as such, not dropped."""
-from experiments.collect import mean_std
+from experiments.analysis.collect import mean_std
 
 # Thresholds per scale (validation accuracy): what each scale's runs can reach.
 THRESHOLDS = {"quick": (0.40, 0.50, 0.55), "paper": (0.80, 0.85, 0.90), "tiny": (0.10,)}

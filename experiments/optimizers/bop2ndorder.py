@@ -25,8 +25,8 @@ import larq as lq
 import tensorflow as tf
 from zookeeper import ComponentField, component
 
-from experiments.optimizers import Optimizer, _check_range
-from experiments.schedules import Linear, Schedule
+from experiments.optimizers.base import Optimizer, binary_marker, check_range
+from experiments.optimizers.schedules import Linear, Schedule
 
 EPSILON = 1e-10  # theirs: added to sqrt(v) before dividing
 
@@ -87,14 +87,14 @@ class Bop2ndOrder(Optimizer):
     tau: Schedule = ComponentField(Linear, value=1e-5, end=1e-8)
     real_lr: Schedule = ComponentField(Linear, value=1e-2, end=1e-3)
 
-    def kernel_quantizer(self):
-        return lq.quantizers.NoOp(precision=1)  # the weights *are* binary, as under Bop
+    def represent(self, layer):
+        return binary_marker(layer)  # the weights *are* binary, as under Bop
 
     def check(self) -> None:
-        _check_range("optimizer.gamma", self.gamma, 0.0, 1.0, low_open=True)
-        _check_range("optimizer.sigma", self.sigma, 0.0, 1.0, low_open=True)
-        _check_range("optimizer.tau", self.tau, 0.0, math.inf, low_open=False)
-        _check_range("optimizer.real_lr", self.real_lr, 0.0, math.inf, low_open=True)
+        check_range("optimizer.gamma", self.gamma, 0.0, 1.0, low_open=True)
+        check_range("optimizer.sigma", self.sigma, 0.0, 1.0, low_open=True)
+        check_range("optimizer.tau", self.tau, 0.0, math.inf, low_open=False)
+        check_range("optimizer.real_lr", self.real_lr, 0.0, math.inf, low_open=True)
 
     def build(self, model, steps_per_epoch, epochs):
         schedules = {name: getattr(self, name).build(steps_per_epoch, epochs)

@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 import zlib
 
-from experiments.datasets import Cifar10, is_prepared, plan_splits
+from experiments.datasets.components import Cifar10, is_prepared, plan_splits
 from experiments.errors import ConfigError, DatasetError
 from experiments.locks import preparing
 

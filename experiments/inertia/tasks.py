@@ -1,23 +1,24 @@
-"""The §3 measurements as tasks of the engine: what ``configs/inertia.py`` declares
-(``task = "approximation"`` / ``"theorem1"``) is run here, so configs stay declarations.
+"""The §3 measurements as tasks of the engine: ``configs/inertia.py`` declares which
+(``task = staticmethod(run_approximation)`` / ``run_theorem1``) and the engine's
+``Experiment.run`` calls it, so configs stay declarations and the engine never imports §3.
 
 * ``approximation``: train as usual, then run the approximation test once on the
   finished run (``approximation.json``), under the run folder's claim.
 * ``theorem1``: a comparison run without its own training curves: for each declared
   variant and factor c, two runs (α, w0) and (c·α, c·w0) stepped in lockstep
-  (``experiments.inertia.theorem1_pair``), results in ``theorem1.json``, claimed and
+  (``experiments.inertia.measurements.theorem1_pair``), results in ``theorem1.json``, claimed and
   summarised like every run folder; a finished comparison is skipped.
 """
 import os
 import time
 
-from experiments import runs
+from experiments.engine import runs
 from experiments.locks import run_claim
 
 
 def run_approximation(exp) -> dict:
-    from experiments.inertia import approximation_test
-    from experiments.train import train
+    from experiments.inertia.measurements import approximation_test
+    from experiments.engine.train import train
 
     summary = train(exp)
     path = os.path.join(exp.run_dir(), "approximation.json")
@@ -57,8 +58,8 @@ def run_theorem1(exp) -> dict:
 
 
 def _theorem1_claimed(exp, run_dir) -> dict:
-    from experiments.experiment import build
-    from experiments.inertia import theorem1_pair
+    from experiments.engine.experiment import build
+    from experiments.inertia.measurements import theorem1_pair
 
     runs.write_json(os.path.join(run_dir, "config.json"), exp.resolved_config())
     path = os.path.join(run_dir, "theorem1.json")
@@ -101,5 +102,3 @@ def _theorem1_claimed(exp, run_dir) -> dict:
     runs.write_json(os.path.join(run_dir, "summary.json"), summary)
     return summary
 
-
-TASKS = {"approximation": run_approximation, "theorem1": run_theorem1}

@@ -13,9 +13,10 @@ from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from experiments import runs
-from experiments.flips import count_flips, sign_bits
-from experiments.train import TrainState, prepare_data
+from experiments.engine import runs
+from experiments.engine.flips import count_flips, sign_bits
+from experiments.engine.train import TrainState, prepare_data
+from models.base import every_layer
 
 
 def accuracy(model, dataset) -> float:
@@ -29,8 +30,7 @@ def latent_copy(exp, model) -> tf.keras.Model:
     """The same network with the real latent kernels used as they are: no kernel
     quantizer, while every input quantizer still binarises the activations."""
     twin = exp.model.build(input_shape=exp.dataset.input_shape(),
-                           num_classes=exp.dataset.num_classes,
-                           kernel_quantizer=None, kernel_constraint=None)
+                           num_classes=exp.dataset.num_classes, represent=every_layer(None))
     twin.set_weights(model.get_weights())
     return twin
 

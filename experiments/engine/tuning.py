@@ -24,7 +24,7 @@ The engine never imports ``configs``: callers pass ``build(experiment_name, over
 import os
 from dataclasses import dataclass, field
 
-from experiments import runs
+from experiments.engine import runs
 from experiments.errors import ConfigError, RunFolderError
 
 # What makes a run a tuning run: validated on the holdout, tested once at the end.
