@@ -20,10 +20,10 @@ _CLASSES = [
 ]
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
-# Tuned comparisons (experiments/tuning.py): run by name like a group.
+# Tuned comparisons (experiments/engine/tuning.py): run by name like a group.
 TUNINGS = {t.name: t for t in [cifar10.SEC52_TUNED]}
 assert not set(TUNINGS) & set(EXPERIMENTS), "a tuning shares a name with an experiment"
-# Sweeps (experiments/sweep.py): `bnn sweep NAME [shard=i/n]`.
+# Sweeps (experiments/engine/sweep.py): `bnn sweep NAME [shard=i/n]`.
 SWEEPS = {s.name: s for s in [cifar10.SEC51_MAP]}
 assert not set(SWEEPS) & (set(EXPERIMENTS) | set(TUNINGS)), "a sweep shares a name"
 
@@ -40,7 +40,8 @@ GROUPS["cifar10"] = GROUPS["sec51"] + GROUPS["sec52"]
 # `make sec52 SCALE=quick` (labelled as such in the report).
 QUICK_SEEDS = (0, 1, 2)
 GROUPS["cifar10_quick"] = ([f"{name} scale=quick seed={seed}" for seed in QUICK_SEEDS
-                            for name in GROUPS["sec51"]] + ["sec52_tuned"])
+                            for name in GROUPS["sec51"]]
+                           + ["sec52_tuned arms=sec52_bop,sec52_adam"])
 # §5.2 baseline's latent-weight initialisation: Courbariaux's U[-1, 1] vs Glorot, 3 seeds
 # each, at the paper's hyperparameters and quick length.
 GROUPS["sec52_init"] = [f"sec52_adam scale=quick seed={seed} model.kernel_init={init}"
@@ -52,6 +53,8 @@ GROUPS["sec53_latent"] = ["sec53_binary_alexnet_latent_adam", "sec53_xnornet_lat
 GROUPS["imagenet"] = GROUPS["sec53"] + ["sec53_birealnet_arxiv_v1"] + GROUPS["sec53_latent"]
 # Beyond the paper: Bop2ndOrder's CIFAR-10 preset (configs/bop2ndorder.py).
 GROUPS["beyond"] = ["sec52_bop2ndorder"]
+# ... and its arm of the tuned §5.2 comparison (same grid size and seeds as Bop's).
+GROUPS["beyond_quick"] = ["sec52_tuned arms=sec52_bop2ndorder"]
 # §3 at the quick scale. A member may carry its own defaults ("name key=value ..."): extra
 # seeds (every §3 claim compares seeds), c = 2^-7 and 2^7 for Theorem 1 (exact in float32,
 # unlike 0.01 and 100), and the §5.2 quick runs its flip comparison needs (skipped if

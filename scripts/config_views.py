@@ -19,6 +19,14 @@ def builder(runs_root):
     return build_named
 
 
+def views():
+    """The report's and the figures' views (``configs/analysis.py``): which experiments
+    each section, figure and claim shows."""
+    from configs import analysis
+
+    return analysis
+
+
 def tunings(section=None) -> list:
     from configs import TUNINGS
 

@@ -17,9 +17,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.analysis.claims import GAMMA_SWEEP, SGD_RUNS, TAU_SWEEP, last_layer, run_flip_rate, sci
+from experiments.analysis.claims import last_layer, run_flip_rate, sci
 from experiments.analysis.collect import choose_group, load_run, load_runs
-from scripts.config_views import default_config, owned_paths, sweeps, tunings
+from scripts.config_views import default_config, owned_paths, sweeps, tunings, views
 
 PI_T_FLOOR = -9.0
 
@@ -69,7 +69,9 @@ def _pi_t(ax, run, color, label):
 
 def figure1(runs, scale, out_dir):
     """Figure 1: γ sweep (left) and τ sweep (right); accuracy (top), π_t (bottom)."""
-    panels = [("γ", GAMMA_SWEEP, "τ = 1e-6"), ("τ", TAU_SWEEP, "γ = 1e-3")]
+    view = views().SEC51
+    panels = [("γ", view.gamma, f"τ = {sci(view.centre_tau)}"),
+              ("τ", view.tau, f"γ = {sci(view.centre_gamma)}")]
     chosen = {n: pick(runs, n, scale) for _, sweep, _ in panels for n in sweep.values()}
     drawn = [r for r in chosen.values() if r is not None]
     if not drawn:
@@ -101,8 +103,8 @@ def figure1(runs, scale, out_dir):
 
 def figure2(runs, scale, out_dir):
     """Figure 2: train and test accuracy per epoch, Bop vs the latent-weight baseline."""
-    chosen = {"Bop": pick(runs, "sec52_bop", scale),
-              "Adam (latent weights)": pick(runs, "sec52_adam", scale)}
+    chosen = {label: pick(runs, name, scale)
+              for label, name in views().SEC52.experiments.items()}
     drawn = [r for r in chosen.values() if r is not None]
     if not drawn:
         return []
@@ -116,7 +118,7 @@ def figure2(runs, scale, out_dir):
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.legend()
-    what = "" if scale == "paper" else ", paper hyperparameters at reduced length"
+    what = "" if scale == "paper" else f", {views().SEC52.note.split(':')[0]}"
     ax.set_title(f"§5.2 / Figure 2 re-drawn — BinaryNet on CIFAR-10\nscale: {scale}{what}, "
                  f"{_epochs_label(drawn)}")
     return _save(fig, out_dir, f"figure2-{scale}")
@@ -224,7 +226,7 @@ def sweep_map(sweep, runs_root, out_dir):
 
 def figure_lr_vs_init(runs, scale, out_dir):
     """§3: SGD at lr 1, lr 0.01, and lr 0.01 with the initial weights x 0.01."""
-    chosen = {label: pick(runs, name, scale) for label, name in SGD_RUNS.items()}
+    chosen = {label: pick(runs, name, scale) for label, name in views().SEC3.sgd.items()}
     drawn = [r for r in chosen.values() if r is not None]
     if not drawn:
         return []
@@ -250,10 +252,7 @@ def figure_lr_vs_init(runs, scale, out_dir):
 def figure_inertia_flips(runs, scale, out_dir):
     """§3: π_t of the last layer under latent-weight Adam, SGD and Bop; and latent
     Adam's flip ratio per epoch with and without learning-rate decay."""
-    chosen = {"Bop (sec52_bop)": pick(runs, "sec52_bop", scale),
-              "latent Adam, decayed (sec52_adam)": pick(runs, "sec52_adam", scale),
-              "latent Adam, constant (sec3_adam_constant)": pick(runs, "sec3_adam_constant", scale),
-              "latent SGD, lr 1 (sec3_sgd_lr_1)": pick(runs, "sec3_sgd_lr_1", scale)}
+    chosen = {label: pick(runs, name, scale) for label, name in views().SEC3.flips.items()}
     drawn = [r for r in chosen.values() if r is not None]
     if not drawn:
         return []

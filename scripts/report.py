@@ -21,7 +21,7 @@ from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
 from scripts import tuned_report
 from scripts.cells import duration as _duration, link, pct as _pct
-from scripts.config_views import default_config, owned_paths, sweeps, tunings
+from scripts.config_views import default_config, owned_paths, sweeps, tunings, views
 
 SECTIONS = {
     "3": "§3 Latent weights are inertia",
@@ -74,9 +74,8 @@ def group_row(name, entry, runs, out_dir, distinct: str = "", top5: bool = False
         marks.append(f"✗ failed, not pooled: {error[:160]}")
     if first.scale != "paper":
         marks.append(f"⚠ reduced scale ({first.scale})")
-        if name in PAPER_VALUES:
-            marks.append("paper hyperparameters at reduced length: handicaps Bop by "
-                         "construction (SPEC §6); the fair comparison is the tuned one below")
+        if name in views().SEC52.experiments.values():
+            marks.append(f"{views().SEC52.note}; the fair comparison is the tuned one below")
     if not complete and not first.failed:
         states = ", ".join(sorted({r.status for r in runs}))
         if "stale" in states:
@@ -105,8 +104,6 @@ def group_row(name, entry, runs, out_dir, distinct: str = "", top5: bool = False
             f"{' '.join(_link(r, out_dir) for r in runs)} | {'; '.join(marks) or '✓'} |")
 
 
-# §5.2 rows whose reduced-scale runs keep the paper's gamma / learning rates
-PAPER_VALUES = {"sec52_bop", "sec52_adam"}
 
 HEADER = ("| experiment | reported (%) | reproduced final (%) | best (%) | final − reported (pp) | "
           "n | epochs done/planned | scale | validated on | hardware | wall time | date | runs | "
@@ -120,13 +117,14 @@ HEADER_TOP5 = ("| experiment | reported (%) | reproduced final top-1 (%) | top-5
 def claims_section(runs):
     lines = ["### The paper's §5.1 claims, checked", ""]
     runs = [r for r in runs if r.analysable]
-    scales = sorted({r.scale for r in runs if r.experiment.startswith("sec51_")},
+    view = views().SEC51
+    scales = sorted({r.scale for r in runs if r.experiment in view.experiments},
                     key=lambda s: (s != "paper", s))
     if not scales:
         return lines + ["No §5.1 runs yet.", ""]
     for scale in scales:
         names = sorted({r.experiment for r in runs
-                        if r.scale == scale and r.experiment.startswith("sec51_")})
+                        if r.scale == scale and r.experiment in view.experiments})
         # one setting per experiment, by the rule the figures use too
         picked = {name: choose_group(runs, name, scale, default_config(name, scale))
                   for name in names}
@@ -138,7 +136,7 @@ def claims_section(runs):
                   "side and the 95 % interval of the difference, paired by seed where both "
                   "sides have the same seeds):", "",
                   "| claim (§5.1) | verdict | evidence |", "|---|---|---|"]
-        for v in check_sec51(picked):
+        for v in check_sec51(picked, view):
             lines.append(f"| {v.claim} | **{v.outcome}** | {v.evidence} |")
         lines.append("")
     return lines
@@ -151,14 +149,16 @@ def _newest_group(runs, experiment, scale):
 def inertia_section(runs, out_dir):
     """§3: approximation test, Theorem 1, learning rate vs initial scale, decay."""
     runs = [r for r in runs if r.analysable]
-    scales = sorted({r.scale for r in runs if r.experiment.startswith("sec3_")},
+    view = views().SEC3
+    own = set(view.experiments) - set(views().SEC52.experiments.values())
+    scales = sorted({r.scale for r in runs if r.experiment in own},
                     key=lambda s: (s != "paper", s))
     if not scales:
         return ["No §3 runs yet (`make inertia`).", ""]
     lines = []
     for scale in scales:
         lines += [f"### At scale **{scale}**", ""]
-        approx = [r for r in _newest_group(runs, "sec3_approximation", scale)
+        approx = [r for r in _newest_group(runs, view.approximation, scale)
                   if os.path.exists(os.path.join(r.path, "approximation.json"))]
         lines += ["**Approximation test** (latent-weight Adam; accuracy %, mean ± std over "
                   f"{len(approx)} seed(s)):", "",
@@ -170,10 +170,10 @@ def inertia_section(runs, out_dir):
             cells = [_pct(*mean_std([t[key][part] for t in tables])) for part in ("train", "test")]
             lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
         lines.append("")
-        pairs = {}  # every sec3_theorem1 run at this scale (e.g. c = 0.01/100 and 2^-7/2^7)
+        pairs = {}  # every Theorem 1 run at this scale (e.g. c = 0.01/100 and 2^-7/2^7)
         for run in runs:
             path = os.path.join(run.path, "theorem1.json")
-            if run.experiment == "sec3_theorem1" and run.scale == scale and os.path.exists(path):
+            if run.experiment == view.theorem1 and run.scale == scale and os.path.exists(path):
                 pairs.update(json.load(open(path)))
         verdicts = claims.check_theorem1(pairs)
         lines += ["**The §3 claims** (each Theorem 1 row: runs (α, w0) and (c·α, c·w0) stepped in "
@@ -181,13 +181,14 @@ def inertia_section(runs, out_dir):
                   "| claim | verdict | evidence |", "|---|---|---|"]
         lines += [f"| {v.claim} | **{v.outcome}** | {v.evidence} |" for v in verdicts]
         if not verdicts:
-            lines.append("| Theorem 1 | **not checked** | no `sec3_theorem1` run |")
-        sgd = {n: _newest_group(runs, n, scale) for n in claims.SGD_RUNS.values()}
-        decayed = _newest_group(runs, "sec52_adam", scale)
+            lines.append(f"| Theorem 1 | **not checked** | no `{view.theorem1}` run |")
+        sgd = {n: _newest_group(runs, n, scale) for n in view.sgd.values()}
+        decayed = _newest_group(runs, view.adam_decayed, scale)
         every = decayed[0].config.get("optimizer.lr.every_epochs", 0) if decayed else 0
-        for v in (claims.check_lr_vs_init(sgd),
+        for v in (claims.check_lr_vs_init(sgd, view),
                   claims.check_decay_raises_inertia(
-                      decayed, _newest_group(runs, "sec3_adam_constant", scale), every)):
+                      decayed, _newest_group(runs, view.adam_constant, scale), every,
+                      names=(view.adam_decayed, view.adam_constant))):
             lines.append(f"| {v.claim} | **{v.outcome}** | {v.evidence} |")
         lines.append("")
     return lines
@@ -212,20 +213,25 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
         top5 = section == "5.3"
         lines += [f"## {title}", "", HEADER_TOP5 if top5 else HEADER]
         names = [n for n, e in reported.items() if str(e.get("section")) == section]
-        for name in names:
+        # published numbers are optional: an experiment without one (a new optimizer's,
+        # say) still gets its rows, in the section its runs name
+        unpublished = sorted({key[0] for key, g in groups.items()
+                              if str(g[0].summary.get("section")) == section} - set(reported)
+                             - set(pending))
+        for name in names + unpublished:
             mine = [g for key, g in groups.items() if key[0] == name]
             broken = [reason for path, reason in skipped
                       if os.path.basename(os.path.dirname(os.path.normpath(path))) == name]
             if not mine:
                 state = f"skipped (corrupt: {'; '.join(broken)})" if broken else "not run"
-                lines.append(f"| `{name}` | {_reported_text(reported[name])} | {state} | | | | | | "
+                lines.append(f"| `{name}` | {_reported_text(reported.get(name, {}))} | {state} | | | | | | "
                              "| | | | | |" + (" |" if top5 else ""))
             mine.sort(key=lambda g: (g[0].scale != "paper", g[0].scale))
             for scale in dict.fromkeys(g[0].scale for g in mine):
                 same_scale = [g for g in mine if g[0].scale == scale]
                 distinct = _config_differences(same_scale) if len(same_scale) > 1 else [""]
                 for g, d in zip(same_scale, distinct):
-                    lines.append(group_row(name, reported[name], g, out_dir, d, top5))
+                    lines.append(group_row(name, reported.get(name, {}), g, out_dir, d, top5))
         for name, entry in pending.items():
             if str(entry.get("section")) == section:
                 ref = entry.get("reference_latent_weights")
@@ -248,9 +254,10 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
         if section == "5.2":
             for tuning in tunings("5.2"):
                 lines += tuned_report.tuned_section(tuning, runs_root, out_dir)
-            lines += tuned_report.init_section(runs, out_dir)
+            lines += tuned_report.init_section(runs, out_dir, experiment=views().INIT)
             lines += tuned_report.time_to_accuracy_section(
-                [r for r in runs if os.path.abspath(r.path) not in owned])
+                [r for r in runs if os.path.abspath(r.path) not in owned],
+                views().TIME_TO_ACCURACY)
         lines += _figure_links(section, figures_dir, out_dir)
     lines += tuned_report.memory_section(runs)
     lines += ["## Skipped run folders", ""]

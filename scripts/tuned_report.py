@@ -118,7 +118,7 @@ EFFECT = {"holds": "higher (95 % interval above 0)", "does not hold": "lower (95
           "inconclusive": "no clear difference (interval includes 0, or n < 2)"}
 
 
-def init_section(runs, out_dir, scale="quick", experiment="sec52_adam") -> list:
+def init_section(runs, out_dir, experiment: str, scale="quick") -> list:
     """§5.2 baseline: U[-1, 1] (Courbariaux et al.) vs Glorot latent init, same seeds."""
     import math
 
@@ -234,7 +234,7 @@ def sweep_section(sweep, runs_root) -> list:
     return lines + [""]
 
 
-def time_to_accuracy_section(runs, experiments=("sec52_bop", "sec52_adam", "sec52_bop2ndorder")) -> list:
+def time_to_accuracy_section(runs, experiments) -> list:
     """Per scale, the optimizers' own-config runs: steps and training time to first
     reach each stated validation accuracy (tuned picks are in their own section)."""
     from experiments.analysis.collect import choose_group

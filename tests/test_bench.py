@@ -114,3 +114,37 @@ def test_reduced_size_configs_take_only_the_keys_they_need(tmp_path):
     assert keys == {"model.filters": 16} and exp.batch_size == 32
     exp, keys = bench.imagenet_experiment("sec53_xnornet", data_dir, 224, 8, "paper", "mirrored")
     assert keys == {} and exp.model.fc_kernel_size == 6 and exp.distribution == "mirrored"
+
+
+def _variant(per_round_seconds):
+    """A fake variant: 2 stamps, ``per_round_seconds[r]`` wall and twice that CPU apart."""
+    def fn(r):
+        t = per_round_seconds[r]
+        return [(0.0, 0.0), (t, 2 * t)]
+    return fn
+
+
+def test_paired_rounds_stop_when_the_interval_is_narrow_and_state_the_verdict():
+    from scripts import paired_rounds
+
+    drift = [1.0 + 0.3 * (r % 3) for r in range(40)]  # the machine slows and recovers
+    a = _variant([0.9 * d for d in drift])  # a 10 % faster than b in every round
+    b = _variant(drift)
+    out = paired_rounds.compare(a, b, {"a": 10, "b": 10}, names=("a", "b"), min_rounds=10,
+                                max_rounds=40, log=lambda m: None)
+    assert out["rounds"] == 10 and out["intervals_within_target"]
+    assert out["ratio_wall"]["median"] == pytest.approx(1 / 0.9, rel=1e-3)
+    assert out["ratio_cpu"]["low"] == pytest.approx(1 / 0.9, rel=1e-3)
+    assert out["verdict_wall"] == "holds" and out["verdict_cpu"] == "holds"
+
+
+def test_paired_rounds_keep_going_and_say_inconclusive_when_noise_wins():
+    from scripts import paired_rounds
+
+    noisy = [0.8 if r % 2 else 1.25 for r in range(40)]  # a is faster in half the rounds
+    out = paired_rounds.compare(_variant(noisy), _variant([1.0] * 40), {"a": 1, "b": 1},
+                                names=("a", "b"), min_rounds=10, max_rounds=16,
+                                log=lambda m: None)
+    assert out["rounds"] == 16 and not out["intervals_within_target"]
+    assert out["verdict_wall"] == "inconclusive"
+    assert paired_rounds.verdict({"low": 0.9, "high": 0.95}, 1.0) == "does not hold"

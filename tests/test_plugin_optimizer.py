@@ -158,3 +158,25 @@ def test_every_module_of_the_optimizers_package_is_discovered():
                 assert type(exp.optimizer) is cls
                 found.append(cls_name)
     assert {"Bop", "Bop2ndOrder", "LatentAdam", "LatentSGD", "LatentMomentum"} <= set(found)
+
+
+def test_the_readme_optimizer_file_trains_as_written(fake_cifar10, tmp_path):
+    """README's "Add an optimizer" file, copied verbatim, loaded by BNN_PLUGINS and
+    trained through the command line in a fresh process."""
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    section = readme[readme.index("## Add an optimizer"):]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "readme_sign_sgd.py").write_text(code)
+    root = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "BNN_PLUGINS": "readme_sign_sgd",
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments", "run", "sec52_bop", "scale=tiny",
+         "optimizer=SignSGD", "optimizer.lr.value=0.05", f"data_dir={fake_cifar10[0]}",
+         f"results_dir={root}", "progress=False"],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (run_id,) = os.listdir(root / "sec52_bop")
+    summary = json.loads((root / "sec52_bop" / run_id / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["memory"]["latent_weights"] is True

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from experiments.analysis import stats
 from experiments.analysis.stats import Difference, describe, difference, paired_by_seed, t_quantile, verdict
 
 
@@ -155,3 +156,15 @@ def test_paired_by_seed_falls_back_to_unpaired():
     assert (a, b, paired) == ([0.50, 0.51], [0.40, 0.42], False)
     # A single shared seed is not enough to pair.
     assert paired_by_seed({0: 0.5}, {0: 0.4}) == ([0.5], [0.4], False)
+
+
+def test_median_interval_uses_the_textbook_order_statistics():
+    # 95 % distribution-free intervals for the median: ranks from the binomial(n, 1/2)
+    # table (e.g. Conover, Practical Nonparametric Statistics, table A3)
+    for n, ranks in ((6, (1, 6)), (10, (2, 9)), (20, (6, 15)), (30, (10, 21)), (40, (14, 27))):
+        m = stats.median_interval(range(1, n + 1))
+        assert m.ranks == ranks and (m.low, m.high) == ranks, n
+        assert m.coverage >= 0.95
+    assert stats.median_interval([5, 1, 3, 2, 4]).low is None  # n = 5: no 95 % interval
+    m = stats.median_interval([1.0, 1.02, 0.98, 1.01, 0.99, 1.0, 1.03, 0.97, 1.0, 1.0])
+    assert m.median == 1.0 and m.relative_half_width() == pytest.approx(0.02)

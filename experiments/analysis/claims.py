@@ -3,7 +3,7 @@
 §5.1 publishes curves (Figure 1), not numbers, and makes five claims about them; §3
 argues in prose. Each claim is turned into comparisons of statistics computed from
 ``metrics.jsonl``, one value per seed, with n, mean, std and a 95 % interval of each
-difference (``experiments.stats``): a claim "holds" or "does not hold" only where the
+difference (``experiments.analysis.stats``): a claim "holds" or "does not hold" only where the
 interval excludes the other side, is "inconclusive" where it straddles it (one seed
 always is), and "not testable at this scale" where the runs are too short to show the
 behaviour at all. Anyone can re-derive a verdict from the run files.
@@ -12,11 +12,7 @@ import math
 from dataclasses import dataclass
 
 from experiments.analysis import stats
-
-CENTRE = "sec51_gamma_1e-3_tau_1e-6"
-GAMMA_SWEEP = {1e-4: "sec51_gamma_1e-4", 1e-3: CENTRE, 1e-2: "sec51_gamma_1e-2"}  # tau 1e-6
-TAU_SWEEP = {0.0: "sec51_tau_0", 1e-6: CENTRE, 1e-5: "sec51_tau_1e-5"}  # gamma 1e-3
-
+from experiments.analysis.views import AblationView, InertiaView, sci  # noqa: F401
 
 OUTCOMES = ("holds", "does not hold", "inconclusive", "not testable at this scale",
             "not checked")
@@ -99,25 +95,19 @@ def run_final_train(r) -> float:
     return r.curve("train_accuracy")[-1]
 
 
-def sci(value) -> str:
-    """1e-4 rather than 0.0001, as the paper writes γ and τ."""
-    if value == 0:
-        return "0"
-    mantissa, exponent = f"{value:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
 LOG = dict(scale=1.0, unit=" (log10 flip ratio)", fmt=".2f")
 
 
-def check_sec51(groups: dict) -> list:
-    """``groups``: experiment name -> list of runs (one setting, one run per seed).
+def check_sec51(groups: dict, view: AblationView) -> list:
+    """``groups``: experiment name -> list of runs (one setting, one run per seed);
+    ``view``: the γ and τ sweeps (``configs/analysis.py``), from which each claim takes
+    its settings.
 
     Each claim is one or more comparisons over seeds (``compare``): n, mean, std and the
     95 % interval of each difference are in the evidence. Claims about behaviour over
     time are "not testable at this scale" below ``MIN_EPOCHS_OVER_TIME`` epochs."""
-    needed = set(GAMMA_SWEEP.values()) | set(TAU_SWEEP.values())
-    missing = sorted(needed - {k for k, v in groups.items() if v})
+    centre = view.centre
+    missing = sorted(set(view.experiments) - {k for k, v in groups.items() if v})
     epochs = min((len(r.metrics) for g in groups.values() for r in g), default=0)
     verdicts = []
 
@@ -147,60 +137,65 @@ def check_sec51(groups: dict) -> list:
                              f"{symbol}={sci(lo if increasing else hi)}"), **LOG))
                 for lo, hi in pairs]
 
-    def tau0_volatile():
-        names = ("τ=0", "τ=1e-6")
-        return [((g("sec51_tau_0"), g(CENTRE), run_volatility),
+    def tau0_volatile(name):
+        names = ("τ=0", f"τ={sci(view.centre_tau)}")
+        return [((g(name), g(centre), run_volatility),
                  dict(names=names, unit=" pp |Δ val acc| per epoch")),
-                ((g("sec51_tau_0"), g(CENTRE), run_degradation),
+                ((g(name), g(centre), run_degradation),
                  dict(names=names, unit=" pp best − final val acc"))]
 
     def aggressive_plateau():
         out = []
-        for name, label in (("sec51_gamma_1e-2", "γ=1e-2"), ("sec51_tau_0", "τ=0")):
-            out.append(((g(name), g(CENTRE), run_early_accuracy),
+        for label, name in view.aggressive().items():
+            out.append(((g(name), g(centre), run_early_accuracy),
                         dict(names=(label, "centre"), unit=" pp early val acc")))
-            out.append(((g(CENTRE), g(name), run_late_gain),
+            out.append(((g(centre), g(name), run_late_gain),
                         dict(names=("centre", label), unit=" pp second-half train gain")))
         return out
 
     def slow_learners():
         out = []
-        for name, label in (("sec51_gamma_1e-4", "γ=1e-4"), ("sec51_tau_1e-5", "τ=1e-5")):
-            out.append(((g(CENTRE), g(name), run_final_train),
+        for label, name in view.slow().items():
+            out.append(((g(centre), g(name), run_final_train),
                         dict(names=("centre", label), unit=" pp final train acc")))
-            out.append(((g(CENTRE), g(name), log_flip_rate), dict(names=("centre", label), **LOG)))
+            out.append(((g(centre), g(name), log_flip_rate), dict(names=("centre", label), **LOG)))
         return out
 
-    add("Flip rate rises with γ (τ = 1e-6)", GAMMA_SWEEP.values(),
-        lambda: rises(GAMMA_SWEEP, "γ", True))
-    add("Flip rate falls with τ (γ = 1e-3)", TAU_SWEEP.values(),
-        lambda: rises(TAU_SWEEP, "τ", False))
-    add("τ = 0 makes validation accuracy volatile and then degrade (vs τ = 1e-6)",
-        ["sec51_tau_0", CENTRE], tau0_volatile, over_time=True)
-    add("The aggressive settings (γ = 1e-2; τ = 0) learn fast, then plateau (vs the centre)",
-        ["sec51_gamma_1e-2", "sec51_tau_0", CENTRE], aggressive_plateau, over_time=True)
-    add("Low γ / high τ (γ = 1e-4; τ = 1e-5) learn slowly, with few flips (vs the centre)",
-        ["sec51_gamma_1e-4", "sec51_tau_1e-5", CENTRE], slow_learners)
+    def settings(labels) -> str:
+        return "; ".join(label.replace("=", " = ") for label in labels)
+
+    add(f"Flip rate rises with γ (τ = {sci(view.centre_tau)})", view.gamma.values(),
+        lambda: rises(view.gamma, "γ", True))
+    add(f"Flip rate falls with τ (γ = {sci(view.centre_gamma)})", view.tau.values(),
+        lambda: rises(view.tau, "τ", False))
+    if view.no_threshold():
+        _, name = view.no_threshold()
+        add(f"τ = 0 makes validation accuracy volatile and then degrade (vs τ = "
+            f"{sci(view.centre_tau)})", [name, centre], lambda: tau0_volatile(name),
+            over_time=True)
+    aggressive, slow = view.aggressive(), view.slow()
+    add(f"The aggressive settings ({settings(aggressive)}) learn fast, then plateau "
+        "(vs the centre)", [*aggressive.values(), centre], aggressive_plateau, over_time=True)
+    add(f"Low γ / high τ ({settings(slow)}) learn slowly, with few flips (vs the centre)",
+        [*slow.values(), centre], slow_learners)
     return verdicts
 
 
 # §3 ---------------------------------------------------------------------------------
-SGD_RUNS = {"lr 1": "sec3_sgd_lr_1", "lr 0.01": "sec3_sgd_lr_0.01",
-            "lr 0.01, init x 0.01": "sec3_sgd_lr_0.01_init_0.01"}
 MATCH_PP = 1.0  # curves within 1 percentage point at every epoch count as "the same"
 BETTER_PP = 1.0
 
 
-def check_lr_vs_init(groups: dict) -> Verdict:
+def check_lr_vs_init(groups: dict, view: InertiaView) -> Verdict:
     """§3: SGD lr 1 beats lr 0.01 (final val acc by more than ``BETTER_PP``), and lr 0.01
     with init x 0.01 matches lr 1 (largest per-epoch difference below ``MATCH_PP``), both
     over seeds with a 95 % interval."""
     claim = ("SGD with Glorot init: lr 1 trains better than lr 0.01, and lr 0.01 with the "
              "initial weights x 0.01 matches lr 1")
-    missing = [n for n in SGD_RUNS.values() if not groups.get(n)]
+    missing = [n for n in view.sgd.values() if not groups.get(n)]
     if missing:
         return Verdict(claim, "not checked", f"missing runs: {', '.join(missing)}")
-    lr1, lr001, scaled = (groups[SGD_RUNS[k]] for k in ("lr 1", "lr 0.01", "lr 0.01, init x 0.01"))
+    lr1, lr001, scaled = (groups[n] for n in view.sgd.values())
     better = compare(lr1, lr001, lambda r: r.curve("val_accuracy")[-1], BETTER_PP / 100,
                      names=("lr 1", "lr 0.01"), unit=" pp final val acc")
     by_seed_lr1 = {r.seed: r for r in lr1}
@@ -248,13 +243,14 @@ def _flip_agreement(a, b) -> str | None:
             f"({len(differ)} of {len(common)} recorded steps differ)")
 
 
-def check_decay_raises_inertia(decayed: list, constant: list, decay_epoch: int) -> Verdict:
+def check_decay_raises_inertia(decayed: list, constant: list, decay_epoch: int,
+                               names=("the decayed runs", "the constant-lr runs")) -> Verdict:
     """§3: learning-rate decay lowers the flip rate of latent-weight Adam: the last
     layer's mean flip ratio after the first decay, constant minus decayed (log10), over
     seeds."""
     claim = "Learning-rate decay raises inertia: latent-weight Adam flips less after a decay"
     if not decayed or not constant:
-        return Verdict(claim, "not checked", "missing runs: sec52_adam and/or sec3_adam_constant")
+        return Verdict(claim, "not checked", f"missing runs: {names[0]} and/or {names[1]}")
 
     def after(r):
         rows = [m for m in r.metrics if m["epoch"] > decay_epoch]

@@ -42,7 +42,7 @@ from experiments import locks
 from experiments.engine import runs
 from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
-from experiments.engine.flips import count_flips, pi_t, sign_bits
+from experiments.engine.flips import count_flips_all, pi_t, sign_bits_all
 from experiments.engine.memory import optimizer_memory, peak_memory
 from experiments.optimizers import binary_kernels
 from experiments.optimizers.schedules import evaluate
@@ -110,9 +110,10 @@ class TrainState:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         variables = model.trainable_variables
         grads = tape.gradient(loss, variables)
-        before = [sign_bits(k) for k in kernels]
-        self.optimizer.apply_gradients(zip(grads, variables))
-        flips = tf.stack([count_flips(b, k) for b, k in zip(before, kernels)])
+        before = sign_bits_all([k.value() for k in kernels])
+        with tf.control_dependencies(before):  # the signs are read before the update
+            self.optimizer.apply_gradients(zip(grads, variables))
+        flips = tf.cast(count_flips_all(before, [k.value() for k in kernels]), tf.float64)
         self.train_loss.update_state(per_example)
         self.train_acc.update_state(labels, probs)
         return flips, loss
@@ -120,7 +121,7 @@ class TrainState:
     def _train_steps(self, iterator, n):
         """``n`` steps in one compiled call; per-step flip counts and losses come back
         stacked, so the host reads them once per call, not once per step."""
-        flips_ta = tf.TensorArray(tf.float32, size=n)
+        flips_ta = tf.TensorArray(tf.float64, size=n)
         loss_ta = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
             flips, loss = self.strategy.run(self._step, args=next(iterator))
