@@ -9,6 +9,7 @@ import runs with that descriptor pointed at /dev/null. ``BNN_VERBOSE=1`` (``make
 VERBOSE=1``) keeps all of TensorFlow's output. Python errors are unaffected: an
 exception raised by the import is printed after the descriptor is restored.
 """
+import contextlib
 import os
 import sys
 
@@ -24,17 +25,28 @@ if not VERBOSE:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def _import_tensorflow_quietly() -> None:
+@contextlib.contextmanager
+def quiet_fd2():
+    """File descriptor 2 pointed at /dev/null inside the block (unless ``BNN_VERBOSE``):
+    for C++ start-up lines that no logging setting reaches."""
+    if VERBOSE:
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _import_tensorflow_quietly() -> None:
+    with quiet_fd2():
+        import tensorflow  # noqa: F401
 
 
 if "tensorflow" not in sys.modules:

@@ -138,7 +138,7 @@ def _tuning_arms(t, arms):
     if unknown or not names:
         raise ConfigError(f"{t.name}: arms={arms!r} must name some of its arms: "
                           f"{', '.join(known)}")
-    return dataclasses.replace(t, arms=tuple(a for a in t.arms if a.experiment in names))
+    return t.with_arms(names)
 
 
 def cmd_run_group(args) -> int:

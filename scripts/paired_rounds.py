@@ -63,7 +63,7 @@ def verdict(interval: dict, target: float) -> str:
 
 
 def compare(a, b, images_per_stamp: dict, *, names=("a", "b"), min_rounds=10, max_rounds=40,
-            target_half_width=0.03, target_ratio=1.0, log=print) -> dict:
+            target_half_width=0.03, target_ratio=1.0, extra_targets=(), log=print) -> dict:
     """Rounds of ``a`` and ``b`` (alternating which goes first) until the intervals of
     both ratios - wall: rate_a / rate_b; CPU: cpu_per_image_b / cpu_per_image_a (above 1:
     ``a`` spends less CPU per image) - are narrower than ``target_half_width``."""
@@ -99,6 +99,9 @@ def compare(a, b, images_per_stamp: dict, *, names=("a", "b"), min_rounds=10, ma
         "ratio_wall": wall, "ratio_cpu": cpu_int,
         "target_ratio": target_ratio,
         "verdict_wall": verdict(wall, target_ratio), "verdict_cpu": verdict(cpu_int, target_ratio),
+        # the same intervals against other yardsticks (e.g. issue #9's 0.95)
+        "verdicts_by_target": {f"{t:g}": {"wall": verdict(wall, t), "cpu": verdict(cpu_int, t)}
+                               for t in sorted({target_ratio, *extra_targets})},
         "rounds": r, "interval_target_half_width": target_half_width,
         "intervals_within_target": converged,
         "per_round": {"wall_ratio": [round(x, 4) for x in wall_ratio],

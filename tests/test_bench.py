@@ -131,7 +131,8 @@ def test_paired_rounds_stop_when_the_interval_is_narrow_and_state_the_verdict():
     a = _variant([0.9 * d for d in drift])  # a 10 % faster than b in every round
     b = _variant(drift)
     out = paired_rounds.compare(a, b, {"a": 10, "b": 10}, names=("a", "b"), min_rounds=10,
-                                max_rounds=40, log=lambda m: None)
+                                max_rounds=40, extra_targets=(1.2,), log=lambda m: None)
+    assert out["verdicts_by_target"]["1.2"] == {"wall": "does not hold", "cpu": "does not hold"}
     assert out["rounds"] == 10 and out["intervals_within_target"]
     assert out["ratio_wall"]["median"] == pytest.approx(1 / 0.9, rel=1e-3)
     assert out["ratio_cpu"]["low"] == pytest.approx(1 / 0.9, rel=1e-3)

@@ -69,6 +69,23 @@ def test_a_declaration_reuses_its_tuning_seed_and_refuses_repeats():
         Tuning("t", "5.2", "quick", (Arm("sec52_bop", "optimizer.gamma.value", (1e-3, 1e-3), "Bop"),))
 
 
+def test_declared_claims_name_arms_and_follow_the_arms_run():
+    arms = (Arm("sec52_bop", "optimizer.gamma.value", (1e-3,), "Bop"),
+            Arm("sec52_adam", "optimizer.lr.value", (1e-3,), "Adam"),
+            Arm("sec52_bop2ndorder", "optimizer.gamma.value", (1e-3,), "B2"))
+    t = Tuning("t", "5.2", "tiny", arms, claims=(("sec52_bop", "sec52_adam", "paper"),
+                                                 ("sec52_bop2ndorder", "sec52_bop", "theirs")))
+    assert t.comparisons() == [("sec52_bop", "sec52_adam", "paper"),
+                               ("sec52_bop2ndorder", "sec52_bop", "theirs")]
+    only = t.with_arms(["sec52_bop", "sec52_adam"])
+    assert [a.label for a in only.arms] == ["Bop", "Adam"]
+    assert only.comparisons() == [("sec52_bop", "sec52_adam", "paper")]
+    assert Tuning("u", "5.2", "tiny", arms).comparisons() == [
+        ("sec52_bop", "sec52_adam", ""), ("sec52_bop", "sec52_bop2ndorder", "")]
+    with pytest.raises(ValueError, match="must name two of its arms"):
+        Tuning("v", "5.2", "tiny", arms[:2], claims=(("sec52_bop", "sec52_sgd", ""),))
+
+
 TOY = Tuning(
     name="toy_tuned", section="5.2", scale="tiny", seeds=(0, 1), description="toy",
     arms=(Arm("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-2), "Bop", "γ"),

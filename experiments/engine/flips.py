@@ -19,7 +19,7 @@ from which both follow.
 """
 import math
 
-from experiments import _keras2  # noqa: F401
+from experiments import _keras2
 import numpy as np
 import tensorflow as tf
 
@@ -55,3 +55,10 @@ def count_flips_all(before, values):
     int32 vector: exact counts, one fused pass per kernel."""
     return tf.stack([tf.reduce_sum(tf.cast(tf.not_equal(b, tf.greater_equal(v, 0)), tf.int32))
                      for b, v in zip(before, values)])
+
+
+# XLA announces its first compilation with C++ log lines that TF_CPP_MIN_LOG_LEVEL does
+# not silence ("XLA service ... initialized", "Compiled cluster using XLA!"); compile a
+# trivial count once, quietly, so that training output starts clean.
+with _keras2.quiet_fd2():
+    count_flips_all([tf.zeros([1], tf.bool)], [tf.zeros([1])])

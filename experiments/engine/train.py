@@ -120,7 +120,8 @@ class TrainState:
 
     def _train_steps(self, iterator, n):
         """``n`` steps in one compiled call; per-step flip counts and losses come back
-        stacked, so the host reads them once per call, not once per step."""
+        stacked, so the host reads them once per call, not once per step; the epoch's flip
+        sums are added up here, on the device."""
         flips_ta = tf.TensorArray(tf.float64, size=n)
         loss_ta = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
@@ -131,7 +132,9 @@ class TrainState:
             flips_ta = flips_ta.write(i, flips)
             loss_ta = loss_ta.write(i, loss)
             self.step.assign_add(1)
-        return flips_ta.stack(), loss_ta.stack()
+        flips = flips_ta.stack()
+        self.epoch_flips.assign_add(tf.reduce_sum(flips, axis=0))  # on the device: no host op
+        return flips, loss_ta.stack()
 
     def _eval_step(self, images, labels):
         probs = self.model(images, training=False)
@@ -529,7 +532,6 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             state.reference_loss.assign(reference)
         check_losses(losses, first_step, reference, exp.divergence_factor, epoch, exp.name,
                      progress.kept)
-        state.epoch_flips.assign_add(flips.sum(axis=0).astype(np.float64))
         for i in range(n):
             if (first_step + i) % exp.flip_log_interval == 0:
                 values = pi_t(flips[i], state.layer_sizes)
@@ -539,11 +541,13 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
                     "pi_t": dict(zip(state.layer_names, np.round(values, 5).tolist())),
                 })
         done += n
-        loss, accuracy = float(state.train_loss.result()), float(state.train_acc.result())
-        progbar.update(done, [("loss", loss), ("accuracy", accuracy)])
         now = time.time()
+        if interactive:  # the running metrics are read from the device only when shown
+            progbar.update(done, [("loss", float(state.train_loss.result())),
+                                  ("accuracy", float(state.train_acc.result()))])
         if exp.progress and not interactive and now - last_log > LOG_EVERY_S:
             last_log = now
+            loss, accuracy = float(state.train_loss.result()), float(state.train_acc.result())
             rate = (done - first_done) * exp.batch_size / (now - start)
             print(f"  epoch {epoch + 1} step {done}/{steps_per_epoch}  loss {loss:.4f}  "
                   f"acc {accuracy:.4f}  {rate:.0f} images/s", flush=True)

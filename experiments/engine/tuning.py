@@ -52,15 +52,38 @@ class Tuning:
     tuning_seed: int = 0
     description: str = ""
     overrides: dict = field(default_factory=dict)  # shared by every run, after PROTOCOL
+    # The published claims it checks: (higher, lower, source) = "arm `higher` (an
+    # experiment name) reaches a higher test accuracy than arm `lower`", as `source` says.
+    # Empty: the first arm against every later one, with no source.
+    claims: tuple = ()
 
     def __post_init__(self):
         if self.tuning_seed not in self.seeds:
             raise ValueError(f"{self.name}: tuning_seed {self.tuning_seed} must be one of the "
                              f"seeds {self.seeds} (its grid run is reused as that seed)")
+        names = [arm.experiment for arm in self.arms]
+        for higher, lower, _ in self.claims:
+            if higher not in names or lower not in names:
+                raise ValueError(f"{self.name}: claim ({higher}, {lower}) must name two of its "
+                                 f"arms {names}")
         for arm in self.arms:
             if len(set(arm.values)) != len(arm.values) or not arm.values:
                 raise ValueError(f"{self.name}: {arm.experiment}'s grid {arm.values} must be "
                                  "non-empty without repeats")
+
+    def comparisons(self) -> list:
+        """``(higher, lower, source)`` triples of the claims to check."""
+        names = [arm.experiment for arm in self.arms]
+        return list(self.claims or tuple((names[0], b, "") for b in names[1:]))
+
+    def with_arms(self, names) -> "Tuning":
+        """This comparison restricted to the arms of the experiments ``names`` (and the
+        claims between them): what a group runs when it names some arms only."""
+        import dataclasses
+
+        return dataclasses.replace(
+            self, arms=tuple(a for a in self.arms if a.experiment in names),
+            claims=tuple(c for c in self.claims if c[0] in names and c[1] in names))
 
     def run_overrides(self, arm: Arm, value, seed: int, extra=None) -> dict:
         return {**PROTOCOL, **self.overrides, **(extra or {}), "scale": self.scale,
