@@ -57,8 +57,18 @@ def count_flips_all(before, values):
                      for b, v in zip(before, values)])
 
 
-# XLA announces its first compilation with C++ log lines that TF_CPP_MIN_LOG_LEVEL does
-# not silence ("XLA service ... initialized", "Compiled cluster using XLA!"); compile a
-# trivial count once, quietly, so that training output starts clean.
-with _keras2.quiet_fd2():
-    count_flips_all([tf.zeros([1], tf.bool)], [tf.zeros([1])])
+_XLA_STARTED = False
+
+
+def start_xla_quietly() -> None:
+    """XLA announces its first compilation with C++ log lines that TF_CPP_MIN_LOG_LEVEL
+    does not silence ("XLA service ... initialized", "Compiled cluster using XLA!");
+    compile a trivial count once per process, quietly, so that training output starts
+    clean. Called by the training loop after the distribution strategy exists: touching
+    the runtime earlier (e.g. at import) would stop a multi-worker strategy from
+    configuring its collective ops."""
+    global _XLA_STARTED
+    if not _XLA_STARTED:
+        with _keras2.quiet_fd2():
+            count_flips_all([tf.zeros([1], tf.bool)], [tf.zeros([1])])
+        _XLA_STARTED = True

@@ -42,7 +42,7 @@ from experiments import locks
 from experiments.engine import runs
 from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
-from experiments.engine.flips import count_flips_all, pi_t, sign_bits_all
+from experiments.engine.flips import count_flips_all, pi_t, sign_bits_all, start_xla_quietly
 from experiments.engine.memory import optimizer_memory, peak_memory
 from experiments.optimizers import binary_kernels
 from experiments.optimizers.schedules import evaluate
@@ -60,6 +60,7 @@ class TrainState:
     """
 
     def __init__(self, exp, strategy, steps_per_epoch: float):
+        start_xla_quietly()  # after the strategy: see its docstring
         self.strategy = strategy
         self._global_batch = exp.batch_size  # losses average over the global batch
         num_classes = exp.dataset.num_classes
