@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from experiments.engine.flips import count_flips, pi_t, sign_bits
@@ -22,3 +23,46 @@ def test_count_flips_uses_larq_sign_convention():
     # flips: -1 -> +1, 0.3 -> -0.5, 0 (counts as +1) -> -1
     assert float(count_flips(before, after)) == 3.0
     assert float(count_flips(sign_bits(after), tf.constant([0.0, 1, -1, -1, -1]))) == 0.0
+
+
+def test_fused_counts_match_sign_changes_and_are_exact_in_int32():
+    from experiments.engine.flips import count_flips_all, sign_bits_all
+
+    rng = np.random.default_rng(0)
+    before = rng.standard_normal(5000).astype(np.float32)
+    after = before.copy()
+    after[rng.choice(5000, 1234, replace=False)] *= -1
+    after[:3] = [0.0, -0.0, 0.5]  # sign(0) = +1, and -0.0 >= 0 too
+    bits = sign_bits_all([tf.constant(before)])
+    expected = int(np.sum((before >= 0) != (after >= 0)))
+    got = count_flips_all(bits, [tf.constant(after)])
+    assert got.dtype == tf.int32 and int(got[0]) == expected
+    # 2^24 + 1 flips: a float32 sum could not hold this count, int32 does
+    n = 2 ** 24 + 1
+    ones = tf.ones([n])
+    assert int(count_flips_all(sign_bits_all([ones]), [-ones])[0]) == n
+
+
+@pytest.mark.parametrize("name", ["sec52_bop", "sec52_adam"])
+def test_the_training_step_counts_exactly_the_sign_changes_of_each_kernel(name, tiny_overrides):
+    """Through the suite's own step (read before, update, count after, no explicit
+    dependency): every step's per-layer count equals the sign changes seen on the host."""
+    from configs import EXPERIMENTS
+    from experiments.engine.experiment import build
+    from experiments.engine.train import TrainState, prepare_data, train_iterator
+
+    exp = build(EXPERIMENTS[name], {**tiny_overrides, "steps_per_loop": 1})
+    builder, split, _, n_train, _ = prepare_data(exp)
+    strategy = tf.distribute.get_strategy()
+    state = TrainState(exp, strategy, n_train // exp.batch_size)
+    iterator = train_iterator(exp, strategy, builder, split, epoch=0)
+    total, sums = 0, np.zeros(len(state.kernels))
+    for _ in range(3):
+        signs = [k.numpy() >= 0 for k in state.kernels]
+        flips, _ = state.train_steps(iterator, tf.constant(1))
+        seen = [int(np.sum(s != (k.numpy() >= 0))) for s, k in zip(signs, state.kernels)]
+        assert flips.numpy()[0].astype(int).tolist() == seen
+        total += sum(seen)
+        sums += seen
+    assert total > 0, "the steps must flip some weights"
+    np.testing.assert_array_equal(state.epoch_flips.numpy(), sums)  # added on the device

@@ -111,9 +111,11 @@ class TrainState:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         variables = model.trainable_variables
         grads = tape.gradient(loss, variables)
+        # Reads come before the update in program order, and TensorFlow orders a
+        # variable's reads and writes so (a read is a snapshot): no explicit dependency,
+        # which would hold every update back until the sign bits of all kernels are in.
         before = sign_bits_all([k.value() for k in kernels])
-        with tf.control_dependencies(before):  # the signs are read before the update
-            self.optimizer.apply_gradients(zip(grads, variables))
+        self.optimizer.apply_gradients(zip(grads, variables))
         flips = tf.cast(count_flips_all(before, [k.value() for k in kernels]), tf.float64)
         self.train_loss.update_state(per_example)
         self.train_acc.update_state(labels, probs)
