@@ -41,7 +41,7 @@ lock:  ## Re-resolve requirements.in into requirements.lock (needs network)
 	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v "^\(pip\|setuptools\)==" > requirements.lock
 	rm -rf .venv-lock
 
-test: install  ## Run the test suite (tiny data, 100 real ImageNet JPEGs; 313 tests, ~10 min on 2 CPU cores)
+test: install  ## Run the test suite (tiny data, 100 real ImageNet JPEGs; 336 tests, ~10 min on 2 CPU cores)
 	$(PY) -m pytest -q tests
 
 list: install  ## List every experiment with its paper section
@@ -56,7 +56,7 @@ cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a
 run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 preset (SCALE=paper|quick)
 	$(PY) -m experiments run-group beyond scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
-beyond-quick: install  ## Bop2ndOrder's arm of the tuned §5.2 comparison (Bop's grid size, 3 seeds; ~20 min)
+beyond-quick: install  ## Bop2ndOrder's arm of the tuned §5.2 comparison (Bop's grid size, 3 seeds; 20 min measured)
 	$(PY) -m experiments run-group beyond_quick $(DATA_ARGS) $(RUN_ARGS)
 
 sweep: install  ## A declared sweep over workers: SWEEP=sec51_map [SHARD=i/n] (start it on every worker)
