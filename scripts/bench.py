@@ -62,8 +62,7 @@ from experiments.datasets import imagenet, is_prepared
 from experiments.engine import runs
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
-from experiments.engine.flips import pi_t
-from experiments.engine.train import (TrainState, check_losses, prepare_data,
+from experiments.engine.train import (TrainState, check_losses, flip_log_rows, prepare_data,
                                       synchronize_batchnorm, train_iterator)
 from scripts import paired_rounds
 
@@ -131,18 +130,14 @@ def suite_window(exp, state, iterator, steps):
     n = exp.steps_per_loop
     reference = 0.0
     stamps, flip_rows = [], []
+    step = int(state.step.numpy())  # kept on the host from here, as the loop does
     for _ in range(1 + math.ceil(steps / n)):
         flips, losses = state.train_steps(iterator, tf.constant(n))
         flips, losses = flips.numpy(), losses.numpy()
-        first_step = int(state.step.numpy()) - n + 1
+        first_step, step = step + 1, step + n
         reference = reference or float(losses[0])
         check_losses(losses, first_step, reference, exp.divergence_factor, 0, exp.name)
-        flip_rows.extend(
-            {"step": first_step + i,
-             "flips": dict(zip(state.layer_names, flips[i].astype(int).tolist())),
-             "pi_t": dict(zip(state.layer_names,
-                              pi_t(flips[i], state.layer_sizes).round(5).tolist()))}
-            for i in range(n) if (first_step + i) % exp.flip_log_interval == 0)
+        flip_rows += flip_log_rows(state, flips, first_step, exp.flip_log_interval, 0)
         stamps.append(paired_rounds.stamp())
     return stamps
 

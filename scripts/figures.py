@@ -17,7 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from experiments.analysis.claims import last_layer, run_flip_rate, sci
+from experiments.analysis.claims import last_layer, run_flip_rate
+from experiments.analysis.views import sci
 from experiments.analysis.collect import choose_group, load_run, load_runs
 from scripts.config_views import default_config, owned_paths, sweeps, tunings, views
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from experiments.analysis import stats
-from experiments.analysis.views import AblationView, InertiaView, sci  # noqa: F401
+from experiments.analysis.views import AblationView, InertiaView, sci
 
 OUTCOMES = ("holds", "does not hold", "inconclusive", "not testable at this scale",
             "not checked")

@@ -46,14 +46,14 @@ def count_flips(before, variable):
 @tf.function(jit_compile=True)
 def sign_bits_all(values):
     """:func:`sign_bits` of every kernel value, in one compiled call."""
-    return [tf.greater_equal(v, 0) for v in values]
+    return [sign_bits(v) for v in values]
 
 
 @tf.function(jit_compile=True)
 def count_flips_all(before, values):
     """Per-kernel number of sign changes from ``before`` (bools) to ``values``, as an
     int32 vector: exact counts, one fused pass per kernel."""
-    return tf.stack([tf.reduce_sum(tf.cast(tf.not_equal(b, tf.greater_equal(v, 0)), tf.int32))
+    return tf.stack([tf.reduce_sum(tf.cast(tf.not_equal(b, sign_bits(v)), tf.int32))
                      for b, v in zip(before, values)])
 
 

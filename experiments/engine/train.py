@@ -38,7 +38,6 @@ import numpy as np
 import tensorflow as tf
 
 from experiments import locks
-
 from experiments.engine import runs
 from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
@@ -498,6 +497,22 @@ def _write_flips(writer, flip_rows) -> None:
                 tf.summary.scalar(f"pi_t/{name}", value, step=flip_row["step"])
 
 
+def flip_log_rows(state, flips, first_step: int, interval: int, epoch: int) -> list:
+    """``flips.jsonl`` rows of one ``train_steps`` call (``flips[i]`` is step
+    ``first_step + i``): the steps that are multiples of ``interval``, with per-layer
+    counts and the paper's pi_t."""
+    rows = []
+    for i in range(len(flips)):
+        if (first_step + i) % interval == 0:
+            values = pi_t(flips[i], state.layer_sizes)
+            rows.append({
+                "epoch": epoch + 1, "step": first_step + i,
+                "flips": dict(zip(state.layer_names, flips[i].astype(int).tolist())),
+                "pi_t": dict(zip(state.layer_names, np.round(values, 5).tolist())),
+            })
+    return rows
+
+
 def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evaluation, writer,
                  save, progress):
     """Train (the rest of) one epoch and evaluate; ``save(flip_rows)`` is called for the
@@ -535,14 +550,7 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             state.reference_loss.assign(reference)
         check_losses(losses, first_step, reference, exp.divergence_factor, epoch, exp.name,
                      progress.kept)
-        for i in range(n):
-            if (first_step + i) % exp.flip_log_interval == 0:
-                values = pi_t(flips[i], state.layer_sizes)
-                flip_rows.append({
-                    "epoch": epoch + 1, "step": first_step + i,
-                    "flips": dict(zip(state.layer_names, flips[i].astype(int).tolist())),
-                    "pi_t": dict(zip(state.layer_names, np.round(values, 5).tolist())),
-                })
+        flip_rows += flip_log_rows(state, flips, first_step, exp.flip_log_interval, epoch)
         done += n
         now = time.time()
         if interactive:  # the running metrics are read from the device only when shown

@@ -22,7 +22,7 @@ A ``Tuning`` is a declaration (``configs/`` holds them). Its protocol:
 The engine never imports ``configs``: callers pass ``build(experiment_name, overrides)``.
 """
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from experiments.engine import runs
 from experiments.errors import ConfigError, RunFolderError
@@ -79,9 +79,11 @@ class Tuning:
     def with_arms(self, names) -> "Tuning":
         """This comparison restricted to the arms of the experiments ``names`` (and the
         claims between them): what a group runs when it names some arms only."""
-        import dataclasses
-
-        return dataclasses.replace(
+        known = [a.experiment for a in self.arms]
+        if not names or any(n not in known for n in names):
+            raise ConfigError(f"{self.name}: arms={','.join(names)!r} must name some of its "
+                              f"arms: {', '.join(known)}")
+        return replace(
             self, arms=tuple(a for a in self.arms if a.experiment in names),
             claims=tuple(c for c in self.claims if c[0] in names and c[1] in names))
 
