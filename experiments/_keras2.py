@@ -54,3 +54,12 @@ if "tensorflow" not in sys.modules:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
     else:
         _import_tensorflow_quietly()
+
+
+def var_key(variable) -> str:
+    """Keras 2's key for a variable's optimizer state (its slots): the same for a
+    mirrored variable and each of its per-device copies. Keras keeps this function
+    private; it is reached from here only."""
+    from tf_keras.src.optimizers.legacy import optimizer_v2
+
+    return optimizer_v2._var_key(variable)

@@ -8,7 +8,8 @@ CIFAR-10 (``--only cifar10``; top-level keys ``sec52_bop``, ``sec52_adam``,
   per-step, per-layer flip counts, the host work of the real loop), with the §5.2 Bop
   optimizer and with the §5.2 latent-weight Adam baseline;
 * a plain ``model.compile`` + ``model.fit`` of the same larq model and optimizer, with
-  none of the suite's extras;
+  none of the suite's extras, and with larq's own ``lq.optimizers.Bop`` where the suite
+  runs ``CountingBop`` (the same update, its flip rule fused with the flip count);
 * the input pipeline alone (augmented CIFAR-10 batches, no model).
 
 ImageNet (``--only imagenet``; key ``imagenet``):
@@ -53,6 +54,7 @@ import tempfile
 import time
 
 from experiments import _keras2  # noqa: F401
+import larq as lq
 import numpy as np
 import tensorflow as tf
 
@@ -64,6 +66,8 @@ from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
 from experiments.engine.train import (TrainState, check_losses, flip_log_rows, prepare_data,
                                       synchronize_batchnorm, train_iterator)
+from experiments.optimizers.bop import CountingBop
+from experiments.optimizers.schedules import ScaledSchedule
 from scripts import paired_rounds
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,12 +146,31 @@ def suite_window(exp, state, iterator, steps):
     return stamps
 
 
+def with_larqs_own_bop(optimizer):
+    """The plain-fit baseline trains with larq's own ``lq.optimizers.Bop``, as anyone
+    using larq without the suite would: the suite's ``CountingBop`` is swapped for it,
+    hyperparameters and schedules unchanged. Other optimizers stay as built."""
+    pairs = getattr(optimizer, "pred_opt_pairs", None)
+    if pairs is None:
+        return optimizer
+
+    def own(opt):
+        if not isinstance(opt, CountingBop):
+            return opt
+        return lq.optimizers.Bop.from_config(
+            opt.get_config(), custom_objects={"ScaledSchedule": ScaledSchedule})
+
+    return lq.optimizers.CaseOptimizer(*[(predicate, own(opt)) for predicate, opt in pairs],
+                                       default_optimizer=optimizer.default)
+
+
 def fit_model(exp, strategy, steps_per_epoch):
     """The same larq model and optimizer as the suite's, compiled for a plain fit."""
     tf.keras.backend.reset_uids()
     with strategy.scope():
         model = exp.build_model()
         optimizer, _ = exp.optimizer.build(model, steps_per_epoch, exp.epochs)
+        optimizer = with_larqs_own_bop(optimizer)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
     if exp.sync_batchnorm and strategy.num_replicas_in_sync > 1:

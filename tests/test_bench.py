@@ -149,3 +149,25 @@ def test_paired_rounds_keep_going_and_say_inconclusive_when_noise_wins():
     assert out["rounds"] == 16 and not out["intervals_within_target"]
     assert out["verdict_wall"] == "inconclusive"
     assert paired_rounds.verdict({"low": 0.9, "high": 0.95}, 1.0) == "does not hold"
+
+
+def test_the_plain_fit_baseline_trains_with_larqs_own_bop():
+    """The suite runs CountingBop; plain fit, larq's stock Bop with the same schedules."""
+    import larq as lq
+
+    from configs import EXPERIMENTS
+    from experiments.engine.experiment import build
+    from experiments.optimizers.bop import CountingBop
+    from scripts.bench import with_larqs_own_bop
+
+    exp = build(EXPERIMENTS["sec52_bop"], {"model.filters": 2, "model.dense_units": 4})
+    model = exp.build_model()
+    suite, _ = exp.optimizer.build(model, steps_per_epoch=1000, epochs=500)
+    plain = with_larqs_own_bop(suite)
+    (ours, ours_adam), (theirs, theirs_adam) = suite.optimizers, plain.optimizers
+    assert isinstance(ours, CountingBop)
+    assert type(theirs) is lq.optimizers.Bop and theirs_adam is ours_adam
+    for name in ("gamma", "threshold"):
+        a, b = ours._get_hyper(name), theirs._get_hyper(name)
+        for step in (0, 250_000, 500_000):
+            assert float(b(step) if callable(b) else b) == float(a(step) if callable(a) else a)

@@ -35,11 +35,14 @@ ONE_VS_TWO = textwrap.dedent("""
                             ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
         tf.keras.utils.set_random_seed(0)
         state = TrainState(exp, strategy, n / exp.batch_size)
-        _, losses = state.train_steps(train_iterator(exp, strategy, builder, split, 0),
-                                      tf.constant(1))
+        signs = [k.numpy() >= 0 for k in state.kernels]
+        flips, losses = state.train_steps(train_iterator(exp, strategy, builder, split, 0),
+                                          tf.constant(1))
+        seen = [int(np.sum(s != (k.numpy() >= 0))) for s, k in zip(signs, state.kernels)]
         out[label] = (float(losses[0]), [v.numpy() for v in state.model.weights],
                       sorted((v.name, v.numpy()) for v in state.optimizer.weights
                              if "iter" not in v.name), strategy.num_replicas_in_sync)
+        out[label + "_flips"] = (flips.numpy()[0].astype(int).tolist(), seen)
     (l1, w1, o1, r1), (l2, w2, o2, r2) = out["one"], out["two"]
     names = [v.name for v in state.model.weights]
     var = [i for i, n in enumerate(names) if "moving_variance" in n]
@@ -49,7 +52,7 @@ ONE_VS_TWO = textwrap.dedent("""
                        for i in range(len(names)) if i not in var),
         "moving_variance": max(float(np.max(np.abs(w1[i] / w2[i] - 1))) for i in var),
         "optimizer": max(float(np.max(np.abs(a[1] - b[1]))) for a, b in zip(o1, o2)),
-        "slots": [len(o1), len(o2)]}))
+        "slots": [len(o1), len(o2)], "flips": [out["one_flips"], out["two_flips"]]}))
 """)
 
 
@@ -84,6 +87,10 @@ def test_two_replicas_compute_what_one_does_for_the_same_global_batch(name, fake
     assert result["weights"] < 1e-5 and result["optimizer"] < 1e-6, result
     assert result["moving_variance"] < 1e-2, result
     assert result["slots"][0] == result["slots"][1] > 0
+    # each replica's per-layer flip counts (Bop: read from its fused update) are the sign
+    # changes seen on the host, and the same as on one replica
+    (one, one_seen), (two, two_seen) = result["flips"]
+    assert one == one_seen and two == two_seen and one == two and sum(one) > 0, result["flips"]
 
 
 def _free_ports(n):

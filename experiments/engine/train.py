@@ -41,7 +41,7 @@ from experiments import locks
 from experiments.engine import runs
 from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
-from experiments.engine.flips import count_flips_all, pi_t, sign_bits_all, start_xla_quietly
+from experiments.engine.flips import FlipCounter, pi_t, start_xla_quietly
 from experiments.engine.memory import optimizer_memory, peak_memory
 from experiments.optimizers import binary_kernels
 from experiments.optimizers.schedules import evaluate
@@ -84,6 +84,7 @@ class TrainState:
         if exp.sync_batchnorm and strategy.num_replicas_in_sync > 1:
             synchronize_batchnorm(self.model)
         self.kernels = binary_kernels(self.model)
+        self.flip_counter = FlipCounter(self.optimizer, self.kernels)
         self.layer_names = [k.name.split("/")[0] for k in self.kernels]
         self.layer_sizes = np.array([int(np.prod(k.shape)) for k in self.kernels], np.float64)
         self.epoch_flips = tf.Variable(np.zeros(len(self.kernels)), trainable=False,
@@ -101,7 +102,7 @@ class TrainState:
 
     def _step(self, images, labels):
         """One replica's step: forward, backward, update, and flips per binary layer."""
-        model, kernels = self.model, self.kernels
+        model = self.model
         with tf.GradientTape() as tape:
             probs = model(images, training=True)
             per_example = tf.keras.losses.sparse_categorical_crossentropy(labels, probs)
@@ -110,12 +111,9 @@ class TrainState:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         variables = model.trainable_variables
         grads = tape.gradient(loss, variables)
-        # Reads come before the update in program order, and TensorFlow orders a
-        # variable's reads and writes so (a read is a snapshot): no explicit dependency,
-        # which would hold every update back until the sign bits of all kernels are in.
-        before = sign_bits_all([k.value() for k in kernels])
+        before = self.flip_counter.before()
         self.optimizer.apply_gradients(zip(grads, variables))
-        flips = tf.cast(count_flips_all(before, [k.value() for k in kernels]), tf.float64)
+        flips = tf.cast(self.flip_counter.after(before), tf.float64)
         self.train_loss.update_state(per_example)
         self.train_acc.update_state(labels, probs)
         return flips, loss

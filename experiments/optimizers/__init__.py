@@ -16,7 +16,7 @@ from experiments.optimizers.bop2ndorder import Bop2ndOrder  # noqa: F401
 from experiments.optimizers.latent import (LatentAdam, LatentMomentum, LatentSGD,  # noqa: F401
                                            LatentWeights, xavier_lr_multiplier)
 
-_NOT_OPTIMIZERS = {"base", "schedules"}
+_NOT_OPTIMIZERS = {"base", "flip_rule", "schedules"}
 DISCOVERED = [info.name for info in pkgutil.iter_modules(__path__)
               if info.name not in _NOT_OPTIMIZERS]
 for _name in DISCOVERED:

@@ -12,9 +12,26 @@ import tensorflow as tf
 from zookeeper import ComponentField, component
 
 from experiments.optimizers.base import Optimizer, binary_marker, check_range
+from experiments.optimizers.flip_rule import ReportsFlips
 from experiments.optimizers.schedules import Constant, Schedule
 
 legacy = tf.keras.optimizers.legacy
+
+
+class CountingBop(ReportsFlips, lq.optimizers.Bop):
+    """larq's Bop with its last line, the flip rule, applied by
+    :func:`~experiments.optimizers.flip_rule.flip_rule`: the same weights and ``m`` bit
+    for bit (``tests/test_flip_rule.py``), in one pass that also counts the flips.
+    Everything else (hyperparameters, schedules, the ``m`` slot, its checkpoint names)
+    is larq's."""
+
+    def _resource_apply_dense(self, grad, var):
+        var_dtype = var.dtype.base_dtype
+        gamma = self._get_decayed_hyper("gamma", var_dtype)
+        threshold = self._get_decayed_hyper("threshold", var_dtype)
+        m = self.get_slot(var, "m")
+        m_t = m.assign_add(gamma * (grad - m))  # larq's first line, unchanged
+        return self.apply_flip_rule(var, m_t, threshold)
 
 
 @component
@@ -46,7 +63,7 @@ class Bop(Optimizer):
         optimizer = lq.optimizers.CaseOptimizer(
             (
                 lq.optimizers.Bop.is_binary_variable,
-                lq.optimizers.Bop(threshold=schedules["tau"], gamma=schedules["gamma"]),
+                CountingBop(threshold=schedules["tau"], gamma=schedules["gamma"]),
             ),
             default_optimizer=legacy.Adam(schedules["real_lr"]),
         )

@@ -7,7 +7,8 @@ Per binary weight two states, both 0 at the start::
     v <- v + sigma * (g*g - v)        # second moment
     flip w  iff  w * m / (sqrt(v) + 1e-10) > tau
 
-The flip rule is written as Bop's in larq, ``w <- sign(-sign(w * m_hat - tau) * w)``
+The flip rule is Bop's in larq, ``w <- sign(-sign(w * m_hat - tau) * w)`` (applied by
+``flip_rule``, which also counts the flips)
 with larq's sign(0) = +1, so a weight exactly at the threshold becomes +1 (the same tie
 rule as larq's Bop; weights are ±1 after the first step). This is the *biased* form of
 their ``optimizers.py`` (CuauSuarez/Bop2ndOrder, commit b2c314c). Their later
@@ -26,12 +27,13 @@ import tensorflow as tf
 from zookeeper import ComponentField, component
 
 from experiments.optimizers.base import Optimizer, binary_marker, check_range
+from experiments.optimizers.flip_rule import ReportsFlips
 from experiments.optimizers.schedules import Linear, Schedule
 
 EPSILON = 1e-10  # theirs: added to sqrt(v) before dividing
 
 
-class Bop2ndOrderKeras(tf.keras.optimizers.legacy.Optimizer):
+class Bop2ndOrderKeras(ReportsFlips, tf.keras.optimizers.legacy.Optimizer):
     """The update above as a legacy Keras optimizer (larq's ``CaseOptimizer`` needs the
     legacy interface). ``gamma``, ``sigma`` and ``threshold`` may be schedules."""
 
@@ -63,7 +65,7 @@ class Bop2ndOrderKeras(tf.keras.optimizers.legacy.Optimizer):
         m_t = m.assign_add(gamma * (grad - m))
         v_t = v.assign_add(sigma * (tf.math.square(grad) - v))
         normalised = m_t / (tf.math.sqrt(v_t) + EPSILON)
-        return var.assign(lq.math.sign(-tf.sign(var * normalised - threshold) * var)).op
+        return self.apply_flip_rule(var, normalised, threshold)  # larq's Bop rule, fused
 
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
         raise NotImplementedError("Bop2ndOrder updates dense binary kernels only")
