@@ -179,10 +179,14 @@ def fit_model(exp, strategy, steps_per_epoch):
 
 
 def fit_window(model, dataset, steps):
-    """Stamps of a plain ``model.fit`` over ``1 + steps`` batches: from the end of its
-    first batch (Keras's per-call set-up and a fresh pipeline excluded) to its last."""
+    """Stamps of a plain ``model.fit`` of ``1 + steps`` batches of the epoch's pipeline:
+    from the end of its first batch (Keras's per-call set-up and a fresh pipeline
+    excluded) to its last. The pipeline is not truncated (``steps_per_epoch``, not
+    ``take``): it keeps decoding ahead, as the suite's does. Truncated, it stops working
+    before fit's last steps, which then have the CPU to themselves: measured on Binary
+    AlexNet at 64 px, that alone made fit 5 % faster."""
     stamps = BatchStamps()
-    model.fit(dataset.take(1 + steps), epochs=1, verbose=0, callbacks=[stamps])
+    model.fit(dataset, epochs=1, steps_per_epoch=1 + steps, verbose=0, callbacks=[stamps])
     return stamps.stamps
 
 
