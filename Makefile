@@ -41,7 +41,7 @@ lock:  ## Re-resolve requirements.in into requirements.lock (needs network)
 	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v "^\(pip\|setuptools\)==" > requirements.lock
 	rm -rf .venv-lock
 
-test: install  ## Run the test suite (tiny data, 100 real ImageNet JPEGs; 346 tests, ~10 min on 2 CPU cores)
+test: install  ## Run the test suite (tiny data, 100 real ImageNet JPEGs; 347 tests, ~12 min on 2 CPU cores)
 	$(PY) -m pytest -q tests
 
 list: install  ## List every experiment with its paper section

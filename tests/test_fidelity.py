@@ -2,6 +2,7 @@
 swapped values, 2 px of padding, the γ schedule on the batch-norm Adam, a run id blind
 to a field, a missing claim shown as refuted, Keras-2 batch norm not the authors') must
 each break one of these."""
+import os
 import numpy as np
 import larq as lq
 import pytest
@@ -148,3 +149,43 @@ def test_the_test_split_is_evaluated_once_only_for_holdout_runs():
         build(EXPERIMENTS["sec52_bop"], {"final_test": True})
     exp = build(EXPERIMENTS["sec52_bop"], {"final_test": True, "validation": "holdout"})
     assert exp.run_name() != build(EXPERIMENTS["sec52_bop"], {"validation": "holdout"}).run_name()
+
+
+REAL_CIFAR10 = os.path.normpath(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir,
+                                             "shared", "data", "cifar10",
+                                             "cifar-10-binary.tar.gz"))
+COMMITTED_RUN = os.path.join("results", "runs", "sec51_gamma_1e-3_tau_1e-6",
+                             "quick-seed0-2b1e7e5f")
+
+
+def _untimed(path):
+    """A run log's rows without the keys that measure time or throughput."""
+    timed = ("seconds", "images_per_s", "time", "date")
+    return [{k: v for k, v in row.items() if not any(t in k for t in timed)}
+            for row in runs.read_jsonl(path)]
+
+
+@pytest.mark.skipif(not os.path.isfile(REAL_CIFAR10),
+                    reason=f"needs the real CIFAR-10 archive at {REAL_CIFAR10}")
+def test_a_committed_quick_run_is_re_made_bit_for_bit(tmp_path):
+    """The engine of today re-makes a committed run (real CIFAR-10, quick scale, Bop)
+    exactly: the same run id, every epoch's metrics and every logged flip count, and the
+    same final weights and optimizer state (sha256)."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    committed = os.path.join(repo, COMMITTED_RUN)
+    out = subprocess.run(
+        [sys.executable, "-m", "experiments", "run", "sec51_gamma_1e-3_tau_1e-6", "scale=quick",
+         "seed=0", f"results_dir={tmp_path / 'runs'}", f"data_dir={tmp_path / 'tfds'}",
+         f"cifar10_archive={REAL_CIFAR10}", "progress=False"],
+        cwd=repo, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stderr[-3000:]
+    remade = os.path.join(tmp_path, "runs", "sec51_gamma_1e-3_tau_1e-6",
+                          os.path.basename(COMMITTED_RUN))
+    assert os.path.isdir(remade), os.listdir(os.path.dirname(remade))
+    for log in ("metrics.jsonl", "flips.jsonl"):
+        assert _untimed(os.path.join(remade, log)) == _untimed(os.path.join(committed, log)), log
+    new, old = (runs.read_json(os.path.join(d, "summary.json")) for d in (remade, committed))
+    assert new["state_sha256"] == old["state_sha256"]
