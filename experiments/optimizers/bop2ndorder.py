@@ -7,10 +7,10 @@ Per binary weight two states, both 0 at the start::
     v <- v + sigma * (g*g - v)        # second moment
     flip w  iff  w * m / (sqrt(v) + 1e-10) > tau
 
-The flip rule is Bop's in larq, ``w <- sign(-sign(w * m_hat - tau) * w)`` (applied by
-``flip_rule``, which also counts the flips)
-with larq's sign(0) = +1, so a weight exactly at the threshold becomes +1 (the same tie
-rule as larq's Bop; weights are ±1 after the first step). This is the *biased* form of
+The flip rule is Bop's in larq, ``w <- sign(-sign(w * m_hat - tau) * w)`` with larq's
+sign(0) = +1, so a weight exactly at the threshold becomes +1 (the same tie rule as
+larq's Bop; weights are ±1 after the first step). It is applied by ``flip_rule``, which
+also counts the flips. This is the *biased* form of
 their ``optimizers.py`` (CuauSuarez/Bop2ndOrder, commit b2c314c). Their later
 ``Bop2ndOrder_unbiased`` bias-corrects the moments, but its source is not in the copy
 of their repository available here, so it is not built (``results/reported.yaml`` keeps

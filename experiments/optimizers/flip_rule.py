@@ -13,8 +13,8 @@ it on Binary AlexNet at 64 px, where the update weighs most.
 The result is larq's bit for bit by construction (tested on CPU): the rule compares
 ``w*s`` with ``tau`` instead of subtracting, because a compiler may fuse ``w*s - tau``
 into one multiply-add, which rounds once instead of twice and so moves a weight whose
-product rounds to exactly ``tau``. Ties become +1, as in larq; NaN stays NaN (``tests/test_flip_rule.py`` checks
-both against ``lq.optimizers.Bop`` itself).
+product rounds to exactly ``tau``. Ties become +1, as in larq; NaN stays NaN
+(``tests/test_flip_rule.py`` checks both against ``lq.optimizers.Bop`` itself).
 
 A flip is a change of the sign bit ``w >= 0`` (:func:`sign_bits`), the one definition the
 training loop also uses for latent weights.
