@@ -175,3 +175,13 @@ SEC51_MAP = Sweep(
           "optimizer.tau.value": (0.0, 1e-7, 1e-6, 1e-5)},
     overrides={"train_subset": 5000, "epochs": 3},
 )
+
+# The committed reference of `bnn remake` on other hardware (experiments/analysis/remake.py,
+# tests/test_remake.py): the §5.1 centre on 5,000 images for 2 epochs, 8 seeds - enough
+# seeds for a spread, and cheap enough to re-make in CI on any machine.
+REMAKE_REFERENCE = Sweep(
+    name="remake_reference", experiment="sec51_gamma_1e-3_tau_1e-6", scale="quick",
+    seeds=tuple(range(8)),
+    description="the §5.1 centre at 5,000 images and 2 epochs: what re-makes are judged against",
+    grid={"train_subset": (5000,)}, overrides={"epochs": 2},
+)

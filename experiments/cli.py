@@ -1,4 +1,4 @@
-"""Command line: ``bnn {list,show,run,run-group,sweep,report,figures} ...`` (the console
+"""Command line: ``bnn {list,show,run,run-group,sweep,remake,report,figures} ...`` (the console
 command ``make install`` installs; ``python -m experiments ...`` is the same).
 
 ``bnn sweep NAME [shard=i/n] [key=value ...]`` runs a declared sweep, or an experiment
@@ -11,6 +11,7 @@ config named on a command line is built and validated before any data is loaded.
 import argparse
 import dataclasses
 import inspect
+import os
 import sys
 
 from experiments import _keras2  # noqa: F401
@@ -226,6 +227,15 @@ def cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_remake(args) -> int:
+    """Re-make a committed run here and say whether it agrees (exit 0) or not (exit 1)."""
+    from experiments.analysis.remake import remake
+
+    judgement = remake(args.run_dir, _experiment_class, build, args.out,
+                       parse_overrides(args.overrides))
+    return 0 if judgement.agrees else 1
+
+
 # Analysis commands: their own scripts (and argument parsers) under one command name.
 ANALYSIS = {"report": "scripts.report", "figures": "scripts.figures"}
 
@@ -250,6 +260,14 @@ def main(argv=None) -> int:
         p.add_argument(target)
         p.add_argument("overrides", nargs="*", metavar="key=value")
         p.set_defaults(fn=fn)
+    p = sub.add_parser("remake", help="re-make a committed run on this machine and compare")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="where files live only: data_dir=..., cifar10_archive=...")
+    p.add_argument("--out", default=os.path.join(".remake", "runs"),
+                   help="results folder of the re-made run (default .remake/runs; a "
+                        "finished re-make there is reused, an interrupted one resumes)")
+    p.set_defaults(fn=cmd_remake)
     args = parser.parse_args(argv)
     runs.git_commit()  # provenance of the code imported now, before any long run starts
     try:

@@ -62,6 +62,7 @@ from configs import EXPERIMENTS
 from experiments.cli import parse_overrides
 from experiments.datasets import imagenet, is_prepared
 from experiments.engine import runs
+from experiments.engine.fingerprint import fingerprint
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
 from experiments.engine.train import (TrainState, check_losses, flip_log_rows, prepare_data,
@@ -105,7 +106,7 @@ def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None =
 
 
 def provenance(command: str) -> dict:
-    return {"command": command, "date": runs.now(), "hardware": runs.hardware(),
+    return {"command": command, "date": runs.now(), "hardware": fingerprint(),
             "packages": runs.package_versions(), "git": runs.git_commit()}
 
 

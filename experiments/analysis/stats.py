@@ -156,6 +156,40 @@ def difference(a, b, *, paired: bool = False, level: float = 0.95) -> Difference
                       method=f"Welch t, df = {df:.1f}")
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """Where the mean of ``m`` new draws should fall, from ``n`` earlier draws."""
+
+    n: int
+    mean: float
+    std: float | None
+    m: int
+    low: float | None  # None: fewer than 2 earlier draws
+    high: float | None
+    level: float
+
+    def contains(self, value: float) -> bool | None:
+        if self.low is None or self.high is None:
+            return None
+        return self.low <= value <= self.high
+
+
+def prediction_interval(values, m: int = 1, level: float = 0.99) -> Prediction:
+    """The ``level`` prediction interval for the mean of ``m`` further draws from the
+    distribution that gave ``values``: mean ± t(n-1) · s · sqrt(1/n + 1/m), exact for
+    normal draws. It answers "is this new result another draw of the same experiment?",
+    where a confidence interval of a difference would answer "do the means differ?"."""
+    xs = [float(x) for x in values]
+    n = len(xs)
+    if n == 0 or m < 1:
+        raise ValueError(f"need at least one earlier value and m >= 1, got n = {n}, m = {m}")
+    mean, std = statistics.fmean(xs), _std(xs)
+    if std is None:
+        return Prediction(n, mean, None, m, None, None, level)
+    half = t_quantile(n - 1, level) * std * math.sqrt(1 / n + 1 / m)
+    return Prediction(n, mean, std, m, mean - half, mean + half, level)
+
+
 def verdict(d: Difference, threshold: float = 0.0) -> str:
     """Verdict on the claim ``a - b > threshold`` (threshold in the units of the values).
 

@@ -7,7 +7,8 @@
 * ``flips.jsonl``   - per-step flip counts and pi_t per binary layer, every
   ``flip_log_interval`` steps;
 * ``summary.json``  - status, final/best accuracy, epochs done of planned, wall time,
-  hardware, package versions, git commit, scale (rewritten after every epoch);
+  hardware fingerprint (``experiments.engine.fingerprint``), package versions, git
+  commit, scale (rewritten after every epoch);
 * ``tensorboard/``, ``checkpoints/`` - TensorBoard events, checkpoints with optimizer state;
 * ``.lock``         - held by the one process that trains the run (``experiments.locks``).
 
@@ -23,7 +24,6 @@ import json
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 from importlib import metadata
@@ -186,32 +186,6 @@ def git_commit() -> dict:
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit or None, "dirty": bool(dirty.strip())}
-
-
-def hardware() -> dict:
-    """CPU/GPU description, so that a number carries the machine that produced it."""
-    import tensorflow as tf
-
-    gpus = []
-    for gpu in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(gpu)
-        gpus.append(details.get("device_name", gpu.name))
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        if names:
-            cpu = names[0]
-    except OSError:
-        pass
-    return {
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "gpus": gpus,
-        "label": f"{len(gpus)}x {gpus[0]}" if gpus else f"CPU ({os.cpu_count()} cores)",
-    }
 
 
 def package_versions() -> dict:

@@ -13,6 +13,7 @@ import os
 import time
 
 from experiments.engine import runs
+from experiments.engine.fingerprint import fingerprint
 from experiments.locks import run_claim
 
 
@@ -69,7 +70,7 @@ def _theorem1_claimed(exp, run_dir) -> dict:
                "run_id": exp.run_name(), "scale": exp.scale,
                "epochs_done": exp.epochs, "epochs_planned": exp.epochs,
                "started": started, "git": runs.git_commit(),
-               "hardware": runs.hardware(), "packages": runs.package_versions()}
+               "hardware": fingerprint(), "packages": runs.package_versions()}
     try:
         for label, variant, conditions in exp.variants:
             for factor in exp.factors:

@@ -1,0 +1,169 @@
+"""The hardware fingerprint of a run: enough to say when a re-make can be bit-identical.
+
+Floating-point sums depend on their order, and the order is chosen by the kernels a
+machine runs: oneDNN and Eigen pick their code paths from the CPU's instruction sets
+(AVX-512, its BF16 and VNNI extensions, AMX), split work by the number of threads, and
+XLA tunes its code for the CPU model it finds. The same code, config and seed therefore
+give the same bits only where all of these agree; elsewhere the run is a different but
+equally valid draw, to be judged against the seed spread (``experiments.engine.remake``).
+
+``fingerprint()`` records the machine; ``kernel_key`` keeps the parts that choose
+kernels (not the host name, not the stepping); ``label`` is the short form for tables.
+Runs made before fingerprints were recorded carry only ``cpu``, ``cpu_count`` and
+``label``; they have no kernel key and are never assumed to match.
+"""
+import os
+import platform
+import socket
+
+# CPU flags (as /proc/cpuinfo spells them) that select different kernels in oneDNN,
+# Eigen or XLA's CPU code generator.
+KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512dq",
+                "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                "amx_tile", "amx_bf16", "amx_int8")
+# What a fingerprint compares; everything else in it is description.
+KERNEL_KEYS = ("vendor", "family", "model_number", "flags", "cpu_count", "onednn",
+               "tensorflow", "cuda", "cudnn", "gpus")
+
+
+def _cpuinfo(path: str = "/proc/cpuinfo") -> dict:
+    """The first processor's entries of ``/proc/cpuinfo`` ({} where there is none)."""
+    info = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block ends here
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return info
+
+
+def amd_generation(family: int, model: int) -> str:
+    """AMD's Zen generation from the CPUID family and model (AMD's published tables)."""
+    if family == 0x17:
+        return "Zen 2" if model >= 0x30 else "Zen"
+    if family == 0x19:
+        if 0x10 <= model <= 0x1F or 0x60 <= model <= 0x7F or 0xA0 <= model <= 0xAF:
+            return "Zen 4"
+        return "Zen 3"
+    if family == 0x1A:
+        return "Zen 5"
+    return ""
+
+
+def _brand(model_name: str, vendor: str) -> str:
+    """"Intel(R) Xeon(R) Platinum 8480+" -> "Intel Xeon"; "AMD EPYC 9R14 96-Core" -> "AMD EPYC"."""
+    words = model_name.replace("(R)", "").replace("(TM)", "").split()
+    for family in ("EPYC", "Ryzen", "Threadripper", "Xeon", "Core"):
+        if family in words:
+            return f"{words[0]} {family}"
+    return model_name or vendor or platform.machine()
+
+
+def _onednn() -> bool:
+    """Whether TensorFlow runs oneDNN's CPU kernels in this process (on by default on
+    x86 Linux; ``TF_ENABLE_ONEDNN_OPTS=0`` turns them off)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def _gpus() -> list:
+    import tensorflow as tf
+
+    gpus = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capability = details.get("compute_capability")
+        gpus.append({"name": details.get("device_name", gpu.name),
+                     "compute_capability": ".".join(map(str, capability)) if capability else None})
+    return gpus
+
+
+def fingerprint() -> dict:
+    """This machine, as a run records it (``summary.json``'s ``hardware``)."""
+    import tensorflow as tf
+
+    cpu = _cpuinfo()
+    vendor = cpu.get("vendor_id", "")
+    model_name = cpu.get("model name", platform.processor() or platform.machine())
+    family, model = int(cpu.get("cpu family", 0) or 0), int(cpu.get("model", 0) or 0)
+    flags = set(cpu.get("flags", "").split())
+    gpus = _gpus()
+    build = tf.sysconfig.get_build_info()
+    fp = {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu": model_name,
+        "vendor": vendor,
+        "family": family,
+        "model_number": model,
+        "stepping": cpu.get("stepping"),
+        "microarchitecture": amd_generation(family, model) if vendor == "AuthenticAMD" else "",
+        "flags": [f for f in KERNEL_FLAGS if f in flags],
+        # the CPUs this process may use: what thread pools, and so work splits, follow
+        "cpu_count": len(os.sched_getaffinity(0)),
+        "onednn": _onednn(),
+        "tensorflow": tf.__version__,
+        # the CUDA and cuDNN that TensorFlow was built against, where it drives a GPU
+        "cuda": build.get("cuda_version") if gpus else None,
+        "cudnn": build.get("cudnn_version") if gpus else None,
+        "gpus": gpus,
+    }
+    fp["label"] = label(fp)
+    return fp
+
+
+def label(fp: dict) -> str:
+    """A short name for tables: "AMD EPYC Zen 4 · 2 cores", "Intel Xeon (AMX) · 2 cores",
+    "8x NVIDIA H100 80GB HBM3"; for runs made before fingerprints, what they recorded."""
+    gpus = fp.get("gpus") or []
+    if gpus:
+        names = [g["name"] if isinstance(g, dict) else g for g in gpus]
+        return f"{len(names)}x {names[0]}"
+    if "vendor" not in fp:  # an older run: its cpu string and core count are all there is
+        cpu = fp.get("cpu", "")
+        name = _brand(cpu, "") if cpu else "CPU"
+        return f"{name} · {fp['cpu_count']} cores" if fp.get("cpu_count") else fp.get("label", "?")
+    name = _brand(fp.get("cpu", ""), fp.get("vendor", ""))
+    flags = set(fp.get("flags", ()))
+    if fp.get("microarchitecture"):
+        name += f" {fp['microarchitecture']}"
+    elif "amx_tile" in flags:
+        name += " (AMX)"
+    elif "avx512_bf16" in flags:
+        name += " (AVX-512 BF16)"
+    elif "avx512f" in flags:
+        name += " (AVX-512)"
+    text = f"{name} · {fp.get('cpu_count')} cores"
+    return text if fp.get("onednn", True) else text + " · oneDNN off"
+
+
+def kernel_key(fp: dict):
+    """The parts of a fingerprint that choose kernels, or None for a run recorded before
+    fingerprints (which cannot be matched)."""
+    if not fp or any(k not in fp for k in KERNEL_KEYS):
+        return None
+    return {k: fp[k] for k in KERNEL_KEYS}
+
+
+def same_kernels(a: dict, b: dict):
+    """True where two fingerprints choose the same kernels, False where they differ,
+    None where either run predates fingerprints."""
+    ka, kb = kernel_key(a), kernel_key(b)
+    if ka is None or kb is None:
+        return None
+    return ka == kb
+
+
+def differences(a: dict, b: dict) -> list:
+    """The kernel-choosing fields in which two fingerprints differ, as "key: a -> b"."""
+    out = []
+    for key in KERNEL_KEYS:
+        if (a or {}).get(key) != (b or {}).get(key):
+            out.append(f"{key}: {(a or {}).get(key, 'not recorded')} -> "
+                       f"{(b or {}).get(key, 'not recorded')}")
+    return out
