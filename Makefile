@@ -20,7 +20,7 @@ export BNN_VERBOSE := $(VERBOSE)
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test cifar10 cifar10-quick sec52-init run-beyond beyond-quick sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
+.PHONY: help install lock test remake remake-reference cifar10 cifar10-quick sec52-init run-beyond beyond-quick sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -41,7 +41,7 @@ lock:  ## Re-resolve requirements.in into requirements.lock (needs network)
 	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v "^\(pip\|setuptools\)==" > requirements.lock
 	rm -rf .venv-lock
 
-test: install  ## Run the test suite (tiny data, 100 real ImageNet JPEGs; 347 tests, ~12 min on 2 CPU cores)
+test: install  ## Run the test suite (tiny data, real CIFAR-10 and 100 real ImageNet JPEGs)
 	$(PY) -m pytest -q tests
 
 list: install  ## List every experiment with its paper section
@@ -82,6 +82,14 @@ imagenet-smoke: install  ## One tiny Bi-Real Net run end to end on the 100-JPEG 
 
 figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
 	$(PY) -m scripts.figures --runs results/runs --out results/figures
+
+remake: install  ## Re-make a committed run here and compare: RUN=results/runs/<experiment>/<run-id>
+	$(if $(RUN),,$(error give RUN=, a committed run folder, e.g. RUN=results/runs/sec51_tau_0/quick-seed0-...))
+	$(PY) -m experiments remake $(RUN) $(DATA_ARGS)
+
+remake-reference: install  ## The re-make reference's 8 seeds on this machine -> results/remade/$(NAME)/ (NAME=a name for this machine)
+	$(if $(NAME),,$(error give NAME=, a name for this machine's set, e.g. NAME=epyc-zen4-2core))
+	$(PY) -m experiments sweep remake_reference results_dir=results/remade/$(NAME) $(DATA_ARGS)
 
 report: figures  ## Runs vs the paper's numbers -> results/REPORT.md
 	$(PY) -m scripts.report --runs results/runs --reported results/reported.yaml --out results/REPORT.md

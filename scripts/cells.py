@@ -1,5 +1,8 @@
-"""Table cells shared by REPORT.md's sections: percentages, durations, run links."""
+"""Table cells shared by REPORT.md's sections: percentages, durations, run links, hardware."""
+import json
 import os
+
+from experiments.engine import fingerprint
 
 
 def pct(mean, std=None) -> str:
@@ -18,3 +21,14 @@ def duration(seconds) -> str:
 def link(path, out_dir) -> str:
     """A markdown link to a run folder, relative to the report's folder."""
     return f"[{os.path.basename(path)}]({os.path.relpath(os.path.abspath(path), out_dir)})"
+
+
+def hardware(runs) -> tuple[str, str]:
+    """The hardware cell of a pool of runs (short labels) and a mark when the pool mixes
+    machines: seeds made on different kernels are still draws of one experiment, but no
+    longer bit-for-bit re-makable on one machine (``experiments.engine.fingerprint``)."""
+    recorded = [r.summary.get("hardware") or {} for r in runs]
+    labels = sorted({fingerprint.label(h) for h in recorded})
+    keys = {json.dumps(fingerprint.kernel_key(h), sort_keys=True) for h in recorded}
+    mixed = len(labels) > 1 or len(keys) > 1
+    return ", ".join(labels), ("⚠ seeds made on different hardware" if mixed else "")

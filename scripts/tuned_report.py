@@ -11,7 +11,7 @@ import json
 from experiments.analysis import claims, speed, stats
 from experiments.analysis.collect import group_runs, load_run, mean_std
 from experiments.engine.tuning import resolve
-from scripts.cells import duration as _duration, link as _link, pct as _pct
+from scripts.cells import duration as _duration, hardware as hardware_cell, link as _link, pct as _pct
 from scripts.config_views import builder
 
 
@@ -56,8 +56,9 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
         hold = mean_std([r.summary.get("final_val_accuracy") for r in a.finals])
         train = mean_std([r.summary.get("final_train_accuracy") for r in a.finals])
         wall = mean_std([r.summary.get("wall_time_s") for r in a.finals])[0]
-        hardware = ", ".join(sorted({r.summary.get("hardware", {}).get("label", "?") for r in a.finals}))
+        hardware, mixed = hardware_cell(a.finals)
         marks = [f"⚠ seeds {a.pending} not completed"] if a.pending else []
+        marks += [mixed] if mixed else []
         if a.selection.picked in (a.arm.values[0], a.arm.values[-1]) and len(a.arm.values) > 2:
             marks.append("⚠ picked at the edge of its grid: its best value may lie outside")
         marks = "; ".join(marks) or "✓"
