@@ -116,7 +116,8 @@ def binary_alexnet(
         x = lq.layers.QuantDense(units, input_quantizer="ste_sign", use_bias=False,
                                  name=f"dense{i}", **binary(f"dense{i}"))(x)
         x = bn(f"bn_dense{i}")(x)
-    outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
+    # float32 under a mixed policy too: the loss and metrics read these probabilities
+    outputs = tf.keras.layers.Activation("softmax", name="softmax", dtype="float32")(x)
     return tf.keras.Model(inputs, outputs, name="binary_alexnet")
 
 

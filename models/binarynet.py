@@ -127,7 +127,8 @@ def binarynet(
     x = bn("bn8")(x)
     x = dense(num_classes, "dense3")(x)
     x = bn("bn9")(x)
-    outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
+    # float32 under a mixed policy too: the loss and metrics read these probabilities
+    outputs = tf.keras.layers.Activation("softmax", name="softmax", dtype="float32")(x)
     return tf.keras.Model(inputs, outputs, name="binarynet")
 
 

@@ -156,7 +156,8 @@ def xnornet(
     x = tf.keras.layers.Flatten(name="flatten")(x)
     x = tf.keras.layers.Dense(num_classes, use_bias=False, kernel_regularizer=regularizer,
                               name="fc8")(x)
-    outputs = tf.keras.layers.Activation("softmax", name="softmax")(x)
+    # float32 under a mixed policy too: the loss and metrics read these probabilities
+    outputs = tf.keras.layers.Activation("softmax", name="softmax", dtype="float32")(x)
     return tf.keras.Model(inputs, outputs, name="xnornet")
 
 

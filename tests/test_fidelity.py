@@ -2,7 +2,6 @@
 swapped values, 2 px of padding, the γ schedule on the batch-norm Adam, a run id blind
 to a field, a missing claim shown as refuted, Keras-2 batch norm not the authors') must
 each break one of these."""
-import os
 import numpy as np
 import larq as lq
 import pytest
@@ -82,7 +81,7 @@ def test_binarynet_batchnorm_is_the_authors_keras_default():
 NON_SEMANTIC = {"data_dir", "cifar10_archive", "imagenet_dir", "results_dir", "run_id",
                 "progress", "tensorboard", "steps_per_loop", "flip_log_interval",
                 "divergence_factor", "checkpoint_every_steps", "checkpoint_every_minutes",
-                "cluster_timeout_s"}
+                "cluster_timeout_s", "force_precision"}
 
 
 def _perturbed(value):

@@ -18,6 +18,8 @@ from zookeeper.core.utils import generate_component_subclasses, is_component_ins
 
 from experiments.datasets import Cifar10, Dataset, ImageNet
 from experiments.errors import ConfigError
+from experiments.engine import precision
+from experiments.engine.fingerprint import fingerprint
 from experiments.engine.runs import check_run_id, semantic
 from experiments.optimizers import Bop, Optimizer
 from models.base import Model
@@ -79,6 +81,14 @@ class Experiment:
     # With several replicas, batch-norm statistics over the global batch (as on one
     # device); False: per replica, as plain Keras does under MirroredStrategy.
     sync_batchnorm: bool = Field(True)
+    # Numeric precision (experiments.engine.precision): float32 (the authors'),
+    # mixed_bfloat16, mixed_float16 (GPUs, loss scaling), or auto (bfloat16 where it is
+    # native, else float32; resolved when the config is built, and part of the run id).
+    precision: str = Field("float32")
+    force_precision: bool = Field(False)  # run mixed_float16 without a GPU anyway
+    # XLA-compile each training step: off by default, since XLA's CPU code is slower than
+    # oneDNN's kernels here (make bench measures it); worth trying on GPUs.
+    jit_compile: bool = Field(False)
 
     def __pre_configure__(self, conf):
         # Without scale= on the command line, the class's own default scale applies (§3
@@ -96,6 +106,9 @@ class Experiment:
         conf = {**preset, **conf}
         if conf.get("distribution") == "auto":
             conf["distribution"] = "default"
+        if conf.get("precision") == "auto":
+            conf["precision"], why = precision.choose_auto(fingerprint())
+            print(f"note: precision=auto -> {conf['precision']}: {why}", file=sys.stderr)
         return conf
 
     def check(self) -> None:
@@ -131,6 +144,7 @@ class Experiment:
                 f"divergence_factor must be >= 0 (0 = stop only on non-finite losses), got "
                 f"{self.divergence_factor}")
         check_run_id(self.run_id)
+        precision.check(self.precision, self.force_precision, fingerprint)
         self._check_archive()
         self.plan_data()  # subset, holdout and batch size against the split sizes
 

@@ -12,6 +12,8 @@ kernels (not the host name, not the stepping); ``label`` is the short form for t
 Runs made before fingerprints were recorded carry only ``cpu``, ``cpu_count`` and
 ``label``; they have no kernel key and are never assumed to match.
 """
+import copy
+import functools
 import os
 import platform
 import socket
@@ -83,7 +85,8 @@ def _gpus() -> list:
     return gpus
 
 
-def fingerprint() -> dict:
+@functools.lru_cache(maxsize=None)
+def _machine() -> dict:
     """This machine, as a run records it (``summary.json``'s ``hardware``)."""
     import tensorflow as tf
 
@@ -115,6 +118,12 @@ def fingerprint() -> dict:
     }
     fp["label"] = label(fp)
     return fp
+
+
+def fingerprint() -> dict:
+    """This machine, as a run records it (``summary.json``'s ``hardware``): read once per
+    process (the machine does not change under a running process), returned as a copy."""
+    return copy.deepcopy(_machine())
 
 
 def label(fp: dict) -> str:

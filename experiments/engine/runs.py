@@ -38,11 +38,12 @@ RUN_FILES = ("config.json", "metrics.jsonl", "flips.jsonl", "summary.json")
 NON_SEMANTIC = {"data_dir", "cifar10_archive", "imagenet_dir", "results_dir", "run_id",
                 "progress", "tensorboard", "steps_per_loop", "flip_log_interval",
                 "divergence_factor", "checkpoint_every_steps", "checkpoint_every_minutes",
-                "cluster_timeout_s"}
+                "cluster_timeout_s", "force_precision"}
 # Fields added after runs were made, at the value that computes what those runs computed:
 # left out of the run id and of config comparisons, so existing run ids stay valid.
 NEUTRAL_DEFAULTS = {"dataset": "Cifar10", "dataset.augment_padding": 4, "sync_batchnorm": True,
-                    "model.kernel_init": "glorot_uniform", "final_test": False}
+                    "model.kernel_init": "glorot_uniform", "final_test": False,
+                    "precision": "float32", "jit_compile": False}
 
 
 def semantic(config: dict) -> dict:

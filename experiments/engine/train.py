@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from experiments import locks
-from experiments.engine import runs
+from experiments.engine import precision, runs
 from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
 from experiments.engine.fingerprint import fingerprint
@@ -67,10 +67,13 @@ class TrainState:
         # Layer names are the keys of the flip logs: numbered from 0 in every build (larq-zoo's
         # models are unnamed, so a second model in one process would get other names).
         tf.keras.backend.reset_uids()
+        self.scales_loss = precision.scales_loss(exp.precision)
         with strategy.scope():
-            self.model = exp.build_model()
-            self.optimizer, self.schedules = exp.optimizer.build(
+            with precision.policy(exp.precision):  # layers take the policy when created
+                self.model = exp.build_model()
+            optimizer, self.schedules = exp.optimizer.build(
                 self.model, steps_per_epoch, exp.epochs)
+            self.optimizer = precision.wrap(optimizer, exp.precision)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             # the first step's loss: the yardstick of the divergence check (0 = not yet)
@@ -85,7 +88,7 @@ class TrainState:
         if exp.sync_batchnorm and strategy.num_replicas_in_sync > 1:
             synchronize_batchnorm(self.model)
         self.kernels = binary_kernels(self.model)
-        self.flip_counter = FlipCounter(self.optimizer, self.kernels)
+        self.flip_counter = FlipCounter(precision.inner(self.optimizer), self.kernels)
         self.layer_names = [k.name.split("/")[0] for k in self.kernels]
         self.layer_sizes = np.array([int(np.prod(k.shape)) for k in self.kernels], np.float64)
         self.epoch_flips = tf.Variable(np.zeros(len(self.kernels)), trainable=False,
@@ -98,6 +101,9 @@ class TrainState:
             train_acc=self.train_acc, epoch_flips=self.epoch_flips,
             epoch_seconds=self.epoch_seconds)
 
+        # XLA compiles the replica's step (the iterator and the loop around it stay TF ops)
+        self.replica_step = (tf.function(self._step, jit_compile=True) if exp.jit_compile
+                             else self._step)
         self.train_steps = tf.function(self._train_steps)
         self.evaluate_all = tf.function(self._evaluate_all)
 
@@ -110,11 +116,17 @@ class TrainState:
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=self._global_batch)
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            scaled = self.optimizer.get_scaled_loss(loss) if self.scales_loss else loss
         variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled, variables)
+        if self.scales_loss:  # every optimizer sees the true gradients
+            grads = self.optimizer.get_unscaled_gradients(grads)
         before = self.flip_counter.before()
         self.optimizer.apply_gradients(zip(grads, variables))
         flips = tf.cast(self.flip_counter.after(before), tf.float64)
+        if self.scales_loss:  # a step skipped for non-finite gradients flipped nothing
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            flips *= tf.cast(finite, tf.float64)
         self.train_loss.update_state(per_example)
         self.train_acc.update_state(labels, probs)
         return flips, loss
@@ -126,7 +138,7 @@ class TrainState:
         flips_ta = tf.TensorArray(tf.float64, size=n)
         loss_ta = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
-            flips, loss = self.strategy.run(self._step, args=next(iterator))
+            flips, loss = self.strategy.run(self.replica_step, args=next(iterator))
             # Variables are mirrored, so every replica counts the same flips.
             flips = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, flips, axis=None)
             loss = self.strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
@@ -345,6 +357,7 @@ def train(exp) -> dict:
             f"batch_size={exp.batch_size} (the global batch) does not split evenly over "
             f"{replicas} replicas; use a multiple of {replicas}")
     chief = is_chief(strategy)
+    precision.warn_if_emulated(exp.precision, fingerprint())
     run_dir = exp.run_dir() if chief else tempfile.mkdtemp(prefix="bnn_worker_")
     config = exp.resolved_config()
     finished = _existing_run(exp.run_dir(), config)
