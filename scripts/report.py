@@ -20,7 +20,7 @@ from experiments.analysis import claims
 from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
 from scripts import tuned_report
-from scripts.cells import duration as _duration, link, pct as _pct
+from scripts.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct
 from scripts.config_views import default_config, owned_paths, sweeps, tunings, views
 
 SECTIONS = {
@@ -93,7 +93,8 @@ def group_row(name, entry, runs, out_dir, distinct: str = "", top5: bool = False
     else:
         diff = "n/a (not paper scale)" if first.scale != "paper" else "n/a (incomplete)"
     epochs = "/".join(sorted({f"{r.summary['epochs_done']}/{r.summary['epochs_planned']}" for r in runs}))
-    hardware = ", ".join(sorted({r.summary.get("hardware", {}).get("label", "?") for r in runs}))
+    hardware, mixed = hardware_cell(runs)
+    marks += [mixed] if mixed else []
     wall = mean_std([r.summary.get("wall_time_s") for r in runs])[0]
     date = max(r.summary.get("updated", "") for r in runs)[:10]
     split = s.get("validation_split", "test")
@@ -194,7 +195,119 @@ def inertia_section(runs, out_dir):
     return lines
 
 
-def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="results/runs"):
+def across_machines_section(runs_root, remade_root, out_dir) -> list:
+    """The committed re-make reference (``remake_reference``) against every set of its
+    seeds re-made on other hardware under ``remade_root/<set>/``: per quantity of
+    ``experiments.analysis.remake``, each side's n and mean ± std, the difference with
+    its 95 % interval (Welch), and the re-make verdict of the whole set."""
+    from experiments.analysis import remake
+    from experiments.analysis.collect import load_run
+    from experiments.analysis.stats import difference
+    from scripts.config_views import builder
+
+    sweep = next((s for s in sweeps() if s.name == "remake_reference"), None)
+    if sweep is None:
+        return []
+    build = builder(runs_root)
+    paths = [build(sweep.experiment, p).run_dir() for p in sweep.points()]
+    committed = [r for r in (load_run(p) for p in paths if os.path.isdir(p)) if r.complete]
+    lines = ["## Re-making runs on other machines", "",
+             f"The reference is the declared sweep `{sweep.name}` ({sweep.description}; "
+             f"{len(committed)} of {len(paths)} seeds committed, made on "
+             f"{hardware_cell(committed)[0] or '—'}). A machine with the same kernels re-makes "
+             "each run bit for bit; elsewhere the re-made seeds are judged by "
+             f"{remake.rule_text()} (`experiments/analysis/remake.py`, `bnn remake`).", ""]
+    sets = sorted(os.listdir(remade_root)) if os.path.isdir(remade_root) else []
+    if not committed or not sets:
+        return lines + ["No re-made set is committed yet (`results/remade/<name>/`).", ""]
+    lines += ["| re-made set | hardware | quantity | committed | re-made | re-made − committed "
+              "(95 % CI, Welch) | verdict |", "|---|---|---|---|---|---|---|"]
+    for name in sets:
+        root = os.path.join(remade_root, name)
+        found = [load_run(os.path.join(root, os.path.relpath(p, runs_root))) for p in paths
+                 if os.path.isdir(os.path.join(root, os.path.relpath(p, runs_root)))]
+        found = [r for r in found if r.complete]  # a set still being made: its finished seeds
+        if not found:
+            continue
+        judgement = remake.judge(committed, found)
+        label = hardware_cell(found)[0]
+        for i, (quantity, value) in enumerate(remake.QUANTITIES.items()):
+            a, b = [value(r) for r in found], [value(r) for r in committed]
+            d = difference(a, b)
+            cell = (f"{d.diff:+.4g} [{d.low:+.4g}, {d.high:+.4g}]" if d.low is not None
+                    else f"{d.diff:+.4g}")
+            first = (f"`{name}` ({len(found)} seeds)", label) if i == 0 else ("", "")
+            lines.append(f"| {first[0]} | {first[1]} | {quantity} | {d.mean_b:.4g} ± "
+                         f"{d.std_b:.2g} | {d.mean_a:.4g} ± {d.std_a or 0:.2g} | {cell} | "
+                         f"{('**' + judgement.verdict + '**') if i == 0 else ''} |")
+    return lines + [""]
+
+
+PRECISION_SWEEPS = ("precision_bop", "precision_adam")
+
+
+def precision_section(runs_root, bench_path="results/bench.json") -> list:
+    """Mixed precision's equivalence study (``experiments/analysis/equivalence.py``): per
+    optimizer, float32 vs mixed_bfloat16 on the same seeds, each quantity's paired
+    difference with its 95 % interval against its margin; and the measured speed-up."""
+    from experiments.analysis import equivalence
+    from experiments.analysis.collect import load_run
+    from scripts.config_views import sweep_cells
+
+    declared = [s for s in sweeps() if s.name in PRECISION_SWEEPS]
+    if not declared:
+        return []
+    lines = ["## Mixed precision", "",
+             "float32 (the authors' setting) vs `precision=mixed_bfloat16` on the same seeds: "
+             "per seed the difference mixed − float32, its mean with a 95 % interval (paired t). "
+             "**Equivalent** only where the whole interval lies inside the margin (±2 pp of test "
+             "accuracy, ±0.05 in log10 flip ratio), **not equivalent** where it lies wholly "
+             "outside, **not shown** otherwise.", "",
+             "| study | hardware | quantity | n pairs | float32 | mixed_bfloat16 | difference "
+             "[95 % CI] | margin | verdict |", "|---|---|---|---|---|---|---|---|---|"]
+    for sweep in declared:
+        cells = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False))
+        f32, bf16 = cells.get(("float32",), []), cells.get(("mixed_bfloat16",), [])
+        rows = equivalence.compare(f32, bf16)
+        if not rows:
+            lines.append(f"| `{sweep.name}` | | not run yet (`bnn sweep {sweep.name}`) | | | | | | |")
+            continue
+        label = hardware_cell(f32 + bf16)[0]
+        for i, (quantity, d, margin, unit, verdict) in enumerate(rows):
+            ci = (f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" if d.low is not None
+                  else f"{d.diff:+.3f} (no interval)")
+            first = (f"`{sweep.name}` ({sweep.description}; {sweep.experiment}, "
+                     f"{sweep.overrides})", label) if i == 0 else ("", "")
+            lines.append(f"| {first[0]} | {first[1]} | {quantity} | {d.n_a} | {d.mean_b:.3f} ± "
+                         f"{d.std_b or 0:.3f} | {d.mean_a:.3f} ± {d.std_a or 0:.3f} | {ci} | "
+                         f"±{margin:g} {unit} | **{verdict}** |")
+    lines.append("")
+    lines += _precision_speed_lines(bench_path)
+    return lines
+
+
+def _precision_speed_lines(bench_path) -> list:
+    """The bench's side-by-side step-time ratios of mixed_bfloat16 to float32, if run."""
+    if not os.path.exists(bench_path):
+        return []
+    with open(bench_path) as f:
+        bench = json.load(f)
+    found = [(name, part) for name, part in (bench.get("precision") or {}).items()]
+    if not found:
+        return ["Speed: `make bench` has not measured mixed precision yet.", ""]
+    lines = [f"Speed (`make bench`, {bench['precision_meta']['hardware_label']}, commit "
+             f"{bench['precision_meta']['commit'][:7]}): the suite's step in mixed_bfloat16 "
+             "vs plain float32 `model.fit` of the same model, median of paired rounds with "
+             "its distribution-free 95 % interval:", ""]
+    for name, part in found:
+        r = part["ratio"]
+        lines.append(f"- {name}: {r['median']:.2f}× [{r['low']:.2f}, {r['high']:.2f}] "
+                     f"({part['rounds']} rounds)")
+    return lines + [""]
+
+
+def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="results/runs",
+           remade_root="results/remade"):
     # tuned comparisons' runs appear in their own sections, not as extra table rows
     owned = owned_paths(runs_root)
     groups = group_runs([r for r in runs if os.path.abspath(r.path) not in owned])
@@ -260,6 +373,8 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
                 views().TIME_TO_ACCURACY)
         lines += _figure_links(section, figures_dir, out_dir)
     lines += tuned_report.memory_section(runs)
+    lines += precision_section(runs_root)
+    lines += across_machines_section(runs_root, remade_root, out_dir)
     lines += ["## Skipped run folders", ""]
     if skipped:
         lines += [f"- `{os.path.relpath(os.path.abspath(path), out_dir)}`: {reason}"
@@ -287,12 +402,14 @@ def main(argv=None):
     parser.add_argument("--reported", default="results/reported.yaml")
     parser.add_argument("--out", default="results/REPORT.md")
     parser.add_argument("--figures", default="results/figures")
+    parser.add_argument("--remade", default="results/remade",
+                        help="sets of the re-make reference made on other hardware")
     args = parser.parse_args(argv)
     runs, skipped = load_runs(args.runs)
     reported, pending = load_reported(args.reported)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     text = render(runs, skipped, reported, pending, out_dir, os.path.abspath(args.figures),
-                  args.runs)
+                  args.runs, args.remade)
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}: {len(runs)} runs, {len(skipped)} skipped")
