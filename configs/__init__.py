@@ -24,7 +24,8 @@ assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
 TUNINGS = {t.name: t for t in [cifar10.SEC52_TUNED]}
 assert not set(TUNINGS) & set(EXPERIMENTS), "a tuning shares a name with an experiment"
 # Sweeps (experiments/engine/sweep.py): `bnn sweep NAME [shard=i/n]`.
-SWEEPS = {s.name: s for s in [cifar10.SEC51_MAP, cifar10.REMAKE_REFERENCE]}
+SWEEPS = {s.name: s for s in [cifar10.SEC51_MAP, cifar10.REMAKE_REFERENCE,
+                                 cifar10.PRECISION_BOP, cifar10.PRECISION_ADAM]}
 assert not set(SWEEPS) & (set(EXPERIMENTS) | set(TUNINGS)), "a sweep shares a name"
 
 GROUPS = {

@@ -185,3 +185,22 @@ REMAKE_REFERENCE = Sweep(
     description="the §5.1 centre at 5,000 images and 2 epochs: what re-makes are judged against",
     grid={"train_subset": (5000,)}, overrides={"epochs": 2},
 )
+
+# Mixed precision's equivalence study (experiments/analysis/precision.py): float32 vs
+# mixed_bfloat16 on the same 16 seeds, for Bop and for latent Adam, at the re-make
+# reference's setting (5,000 images, 2 epochs): the cheapest one whose seed spread (about
+# 2 pp) lets 16 seeds bound the difference within +-2 pp; its float32 Bop seeds 0-7 are
+# the reference's own runs.
+EQUIVALENCE_SEEDS = tuple(range(16))
+PRECISION_BOP = Sweep(
+    name="precision_bop", experiment="sec51_gamma_1e-3_tau_1e-6", scale="quick",
+    seeds=EQUIVALENCE_SEEDS, description="Bop in float32 and in mixed_bfloat16",
+    grid={"precision": ("float32", "mixed_bfloat16")},
+    overrides={"train_subset": 5000, "epochs": 2},
+)
+PRECISION_ADAM = Sweep(
+    name="precision_adam", experiment="sec52_adam", scale="quick",
+    seeds=EQUIVALENCE_SEEDS, description="latent Adam in float32 and in mixed_bfloat16",
+    grid={"precision": ("float32", "mixed_bfloat16")},
+    overrides={"train_subset": 5000, "epochs": 2},
+)

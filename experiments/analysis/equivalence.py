@@ -1,0 +1,51 @@
+"""Is a lower precision equivalent to float32 for the science? An equivalence test, not
+a failed difference test.
+
+The same seeds are trained in float32 and in the mixed precision; per seed the
+difference (mixed - float32) of the final test accuracy and of the log10 flip ratio
+over all binary weights. Precision is called **equivalent** for a quantity only where
+the whole 95 % interval of the mean paired difference lies inside the stated margin
+(:data:`MARGINS`); **not equivalent** where the whole interval lies outside it; **not
+shown** otherwise - too few seeds, or too much spread, to tell. "No significant
+difference" is never read as equivalence.
+"""
+from experiments.analysis import stats
+from experiments.analysis.remake import overall_log10_flip_ratio
+
+# quantity -> (value of a run, margin, unit shown)
+MARGINS = {
+    "final test accuracy": (lambda run: 100 * run.metrics[-1]["val_accuracy"], 2.0, "pp"),
+    "log10 flip ratio (all binary weights, whole run)": (overall_log10_flip_ratio, 0.05, ""),
+}
+
+
+def verdict(d: stats.Difference, margin: float) -> str:
+    if d.low is None or d.high is None:
+        return "not shown"
+    if -margin <= d.low and d.high <= margin:
+        return "equivalent"
+    if d.low > margin or d.high < -margin:
+        return "not equivalent"
+    return "not shown"
+
+
+def compare(reference: list, other: list) -> list:
+    """``[(quantity, Difference, margin, unit, verdict)]`` for runs of two precisions,
+    paired by seed (only seeds both have count)."""
+    ref = {r.seed: r for r in reference}
+    oth = {r.seed: r for r in other}
+    seeds = sorted(set(ref) & set(oth))
+    rows = []
+    for quantity, (value, margin, unit) in MARGINS.items():
+        a = [value(oth[s]) for s in seeds]
+        b = [value(ref[s]) for s in seeds]
+        if not seeds:
+            continue
+        d = stats.difference(a, b, paired=len(seeds) >= 2)
+        rows.append((quantity, d, margin, unit, verdict(d, margin)))
+    return rows
+
+
+def equivalent(rows: list) -> bool:
+    """Every quantity shown equivalent (and at least one compared)."""
+    return bool(rows) and all(v == "equivalent" for *_, v in rows)
