@@ -43,15 +43,20 @@ def test_fused_counts_match_sign_changes_and_are_exact_in_int32():
     assert int(count_flips_all(sign_bits_all([ones]), [-ones])[0]) == n
 
 
-@pytest.mark.parametrize("name", ["sec52_bop", "sec52_adam"])
-def test_the_training_step_counts_exactly_the_sign_changes_of_each_kernel(name, tiny_overrides):
+@pytest.mark.parametrize("name,precision", [
+    ("sec52_bop", "float32"), ("sec52_adam", "float32"), ("sec52_bop", "mixed_bfloat16"),
+    ("sec52_adam", "mixed_bfloat16"), ("sec52_bop", "mixed_float16")])
+def test_the_training_step_counts_exactly_the_sign_changes_of_each_kernel(name, precision,
+                                                                         tiny_overrides):
     """Through the suite's own step (read before, update, count after, no explicit
-    dependency): every step's per-layer count equals the sign changes seen on the host."""
+    dependency): every step's per-layer count equals the sign changes seen on the host,
+    in every precision (flips are counted on the float32 variables)."""
     from configs import EXPERIMENTS
     from experiments.engine.experiment import build
     from experiments.engine.train import TrainState, prepare_data, train_iterator
 
-    exp = build(EXPERIMENTS[name], {**tiny_overrides, "steps_per_loop": 1})
+    exp = build(EXPERIMENTS[name], {**tiny_overrides, "steps_per_loop": 1,
+                                    "precision": precision, "force_precision": True})
     builder, split, _, n_train, _ = prepare_data(exp)
     strategy = tf.distribute.get_strategy()
     state = TrainState(exp, strategy, n_train // exp.batch_size)

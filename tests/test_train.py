@@ -54,9 +54,12 @@ def _weights(exp):
     return {k: reader.get_tensor(k) for k in names}
 
 
-@pytest.mark.parametrize("name", ["sec52_bop", "sec52_adam", "sec52_bop2ndorder"])
-def test_resumed_run_ends_with_the_same_weights(name, tiny_overrides, tmp_path, monkeypatch):
-    base = {**tiny_overrides, "epochs": 3, "deterministic": True}
+@pytest.mark.parametrize("name,precision", [
+    ("sec52_bop", "float32"), ("sec52_adam", "float32"), ("sec52_bop2ndorder", "float32"),
+    ("sec52_bop", "mixed_bfloat16")])
+def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides, tmp_path,
+                                                monkeypatch):
+    base = {**tiny_overrides, "epochs": 3, "deterministic": True, "precision": precision}
     straight = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "a")})
     straight.run()
 
