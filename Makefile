@@ -20,7 +20,7 @@ export BNN_VERBOSE := $(VERBOSE)
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test cifar10 cifar10-quick sec52-init run-beyond beyond-quick sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
+.PHONY: help install lock test cifar10 cifar10-quick sec52-init run-beyond beyond-quick beyond-imagenet sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -41,7 +41,7 @@ lock:  ## Re-resolve requirements.in into requirements.lock (needs network)
 	.venv-lock/bin/pip freeze --all --exclude-editable | grep -v "^\(pip\|setuptools\)==" > requirements.lock
 	rm -rf .venv-lock
 
-test: install  ## Run the test suite (tiny data, 100 real ImageNet JPEGs; 347 tests, ~12 min on 2 CPU cores)
+test: install  ## Run the test suite (tiny data, 100 real ImageNet JPEGs)
 	$(PY) -m pytest -q tests
 
 list: install  ## List every experiment with its paper section
@@ -53,11 +53,14 @@ cifar10: install  ## §5.1 + §5.2 on CIFAR-10 (SCALE=paper|quick; resumes, skip
 cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a holdout, 3 seeds (52 min measured on 2 cores)
 	$(PY) -m experiments run-group cifar10_quick $(DATA_ARGS) $(RUN_ARGS)
 
-run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 preset (SCALE=paper|quick)
+run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased (SCALE=paper|quick)
 	$(PY) -m experiments run-group beyond scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
-beyond-quick: install  ## Bop2ndOrder's arm of the tuned §5.2 comparison (Bop's grid size, 3 seeds; 20 min measured)
+beyond-quick: install  ## Bop2ndOrder's arm of the tuned §5.2 comparison (Bop's grid size, 3 seeds)
 	$(PY) -m experiments run-group beyond_quick $(DATA_ARGS) $(RUN_ARGS)
+
+beyond-imagenet: install  ## Bop2ndOrder's ImageNet preset on XNOR-Net and Bi-Real Net (SCALE=paper|quick; IMAGENET_DIR as for imagenet)
+	$(PY) -m experiments run-group beyond_imagenet scale=$(SCALE) $(IMAGENET_ARGS) $(RUN_ARGS)
 
 sweep: install  ## A declared sweep over workers: SWEEP=sec51_map [SHARD=i/n] (start it on every worker)
 	$(PY) -m experiments sweep $(SWEEP) $(if $(SHARD),shard=$(SHARD)) $(DATA_ARGS) $(RUN_ARGS)

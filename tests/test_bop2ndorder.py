@@ -284,3 +284,49 @@ def test_unbiased_refuses_values_it_would_divide_by_or_cannot_use(field, schedul
     configure(component, {})
     with pytest.raises(ConfigError, match=message):
         component.check()
+
+
+# --- the CIFAR-10 presets as experiments -----------------------------------------------------
+# Bop and Beyond, conference branch, bnn_optimization/models/binarynet_batch.py:
+# bop2ndOrder_CIFAR (biased) and bop2ndOrder_unbiased_CIFAR (unbiased), the same numbers.
+CIFAR_PRESET = {
+    "epochs": 500, "batch_size": 50, "model": "BinaryNet", "model.filters": 128,
+    "model.dense_units": 1024, "model.first_conv_padding": "valid",
+    "optimizer.gamma": "Linear", "optimizer.gamma.value": 1e-2, "optimizer.gamma.end": 1e-5,
+    "optimizer.sigma": "Linear", "optimizer.sigma.value": 1e-7, "optimizer.sigma.end": 1e-2,
+    "optimizer.tau": "Linear", "optimizer.tau.value": 1e-5, "optimizer.tau.end": 1e-8,
+    "optimizer.real_lr": "Linear", "optimizer.real_lr.value": 1e-2, "optimizer.real_lr.end": 1e-3,
+}
+CIFAR_EXPERIMENTS = {"sec52_bop2ndorder": "Bop2ndOrder",
+                     "sec52_bop2ndorder_unbiased": "Bop2ndOrderUnbiased"}
+
+
+@pytest.mark.parametrize("name", sorted(CIFAR_EXPERIMENTS))
+def test_the_cifar10_presets_are_their_authors(name):
+    from configs import EXPERIMENTS, GROUPS
+    from experiments.engine.experiment import build
+
+    exp = build(EXPERIMENTS[name])
+    c = exp.resolved_config()
+    assert (c["optimizer"], exp.section, c["scale"]) == (CIFAR_EXPERIMENTS[name], "beyond", "paper")
+    assert {k: c[k] for k in CIFAR_PRESET} == CIFAR_PRESET
+    assert name in GROUPS["beyond"]  # `make run-beyond`
+    # their decay_steps = epochs_decay * train_samples // batch_size = 500 * 50000 // 50
+    steps = 500 * 50000 // 50
+    assert exp.plan_data().n_train == 50000
+    for key in ("gamma", "sigma", "tau", "real_lr"):
+        schedule = getattr(exp.optimizer, key)
+        built = schedule.build(exp.plan_data().n_train / exp.batch_size, exp.epochs)
+        assert float(built(steps)) == pytest.approx(schedule.end, rel=1e-5), key
+        last = float(built(steps - 1))
+        assert (last < schedule.end) if schedule.end > schedule.value else (last > schedule.end)
+    # the reduced scales are the biased preset's (§5.2 quick: quarter width, 8 epochs)
+    for scale in ("quick", "tiny"):
+        mine = build(EXPERIMENTS[name], {"scale": scale}).resolved_config()
+        theirs = build(EXPERIMENTS["sec52_bop2ndorder"], {"scale": scale}).resolved_config()
+        assert {k: v for k, v in mine.items() if k != "optimizer"} == {
+            k: v for k, v in theirs.items() if k != "optimizer"}
+    quick = build(EXPERIMENTS[name], {"scale": "quick"}).resolved_config()
+    assert (quick["epochs"], quick["train_subset"], quick["model.filters"]) == (8, 20000, 32)
+    assert {k: quick[k] for k in CIFAR_PRESET if k.startswith("optimizer.")} == {
+        k: v for k, v in CIFAR_PRESET.items() if k.startswith("optimizer.")}

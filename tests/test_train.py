@@ -54,7 +54,8 @@ def _weights(exp):
     return {k: reader.get_tensor(k) for k in names}
 
 
-@pytest.mark.parametrize("name", ["sec52_bop", "sec52_adam", "sec52_bop2ndorder"])
+@pytest.mark.parametrize("name", ["sec52_bop", "sec52_adam", "sec52_bop2ndorder",
+                                  "sec52_bop2ndorder_unbiased"])
 def test_resumed_run_ends_with_the_same_weights(name, tiny_overrides, tmp_path, monkeypatch):
     base = {**tiny_overrides, "epochs": 3, "deterministic": True}
     straight = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "a")})
