@@ -56,7 +56,7 @@ cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a
 run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased (SCALE=paper|quick)
 	$(PY) -m experiments run-group beyond scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
-beyond-quick: install  ## Bop2ndOrder's arm of the tuned §5.2 comparison (Bop's grid size, 3 seeds)
+beyond-quick: install  ## Bop2ndOrder's two arms (biased, unbiased) of the tuned §5.2 comparison (Bop's grid size, 3 seeds)
 	$(PY) -m experiments run-group beyond_quick $(DATA_ARGS) $(RUN_ARGS)
 
 beyond-imagenet: install  ## Bop2ndOrder's ImageNet preset on XNOR-Net and Bi-Real Net (SCALE=paper|quick; IMAGENET_DIR as for imagenet)

@@ -55,8 +55,8 @@ GROUPS["imagenet"] = GROUPS["sec53"] + ["sec53_birealnet_arxiv_v1"] + GROUPS["se
 # Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased
 # (configs/bop2ndorder.py) ...
 GROUPS["beyond"] = ["sec52_bop2ndorder", "sec52_bop2ndorder_unbiased"]
-# ... the biased form's arm of the tuned §5.2 comparison (same grid size and seeds as Bop's) ...
-GROUPS["beyond_quick"] = ["sec52_tuned arms=sec52_bop2ndorder"]
+# ... their arms of the tuned §5.2 comparison (same grid size and seeds as Bop's) ...
+GROUPS["beyond_quick"] = ["sec52_tuned arms=sec52_bop2ndorder,sec52_bop2ndorder_unbiased"]
 # ... and its ImageNet preset on XNOR-Net and Bi-Real Net.
 GROUPS["beyond_imagenet"] = ["sec53_xnornet_bop2ndorder", "sec53_birealnet_bop2ndorder"]
 # §3 at the quick scale. A member may carry its own defaults ("name key=value ..."): extra
