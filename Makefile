@@ -8,6 +8,8 @@ DATA_DIR ?= $(HOME)/tensorflow_datasets
 CIFAR10_ARCHIVE ?=
 IMAGENET_DIR ?=
 IMAGENET_SAMPLE ?= ../shared/data/imagenet-sample/imagenet-sample-100.tar
+# the experiment `make imagenet-smoke` trains at its tiny scale (any ImageNet experiment)
+SMOKE_EXPERIMENT ?= sec53_birealnet
 RUN_ARGS ?=
 VERBOSE ?=
 # larq needs Keras 2; the suite's own modules also set this before importing TensorFlow.
@@ -80,8 +82,8 @@ inertia: install  ## §3 inertia experiments, 3 seeds, quick scale unless SCALE=
 imagenet: install  ## §5.3: Bop and latent Adam on Binary AlexNet, XNOR-Net, Bi-Real Net (SCALE=paper|quick; IMAGENET_DIR=the folder with the ILSVRC2012 tars)
 	$(PY) -m experiments run-group imagenet scale=$(SCALE) $(IMAGENET_ARGS) $(RUN_ARGS)
 
-imagenet-smoke: install  ## One tiny Bi-Real Net run end to end on the 100-JPEG sample (-> .smoke/)
-	$(PY) -m scripts.imagenet_smoke --sample $(IMAGENET_SAMPLE) --work .smoke
+imagenet-smoke: install  ## One tiny ImageNet run end to end on the 100-JPEG sample (-> .smoke/; SMOKE_EXPERIMENT=sec53_birealnet)
+	$(PY) -m scripts.imagenet_smoke --sample $(IMAGENET_SAMPLE) --work .smoke --experiment $(SMOKE_EXPERIMENT)
 
 figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
 	$(PY) -m scripts.figures --runs results/runs --out results/figures
