@@ -8,6 +8,8 @@ DATA_DIR ?= $(HOME)/tensorflow_datasets
 CIFAR10_ARCHIVE ?=
 IMAGENET_DIR ?=
 IMAGENET_SAMPLE ?= ../shared/data/imagenet-sample/imagenet-sample-100.tar
+# the experiment `make imagenet-smoke` trains at its tiny scale (any ImageNet experiment)
+SMOKE_EXPERIMENT ?= sec53_birealnet
 RUN_ARGS ?=
 VERBOSE ?=
 # larq needs Keras 2; the suite's own modules also set this before importing TensorFlow.
@@ -20,7 +22,7 @@ export BNN_VERBOSE := $(VERBOSE)
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test remake remake-reference cifar10 cifar10-quick sec52-init run-beyond beyond-quick sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
+.PHONY: help install lock test remake remake-reference cifar10 cifar10-quick sec52-init run-beyond beyond-quick beyond-imagenet sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -53,11 +55,14 @@ cifar10: install  ## §5.1 + §5.2 on CIFAR-10 (SCALE=paper|quick; resumes, skip
 cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a holdout, 3 seeds (52 min measured on 2 cores)
 	$(PY) -m experiments run-group cifar10_quick $(DATA_ARGS) $(RUN_ARGS)
 
-run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 preset (SCALE=paper|quick)
+run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased (SCALE=paper|quick)
 	$(PY) -m experiments run-group beyond scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
-beyond-quick: install  ## Bop2ndOrder's arm of the tuned §5.2 comparison (Bop's grid size, 3 seeds; 20 min measured)
+beyond-quick: install  ## Bop2ndOrder's two arms (biased, unbiased) of the tuned §5.2 comparison (Bop's grid size, 3 seeds)
 	$(PY) -m experiments run-group beyond_quick $(DATA_ARGS) $(RUN_ARGS)
+
+beyond-imagenet: install  ## Bop2ndOrder's ImageNet preset on XNOR-Net and Bi-Real Net (SCALE=paper|quick; IMAGENET_DIR as for imagenet)
+	$(PY) -m experiments run-group beyond_imagenet scale=$(SCALE) $(IMAGENET_ARGS) $(RUN_ARGS)
 
 sweep: install  ## A declared sweep over workers: SWEEP=sec51_map [SHARD=i/n] (start it on every worker)
 	$(PY) -m experiments sweep $(SWEEP) $(if $(SHARD),shard=$(SHARD)) $(DATA_ARGS) $(RUN_ARGS)
@@ -77,8 +82,8 @@ inertia: install  ## §3 inertia experiments, 3 seeds, quick scale unless SCALE=
 imagenet: install  ## §5.3: Bop and latent Adam on Binary AlexNet, XNOR-Net, Bi-Real Net (SCALE=paper|quick; IMAGENET_DIR=the folder with the ILSVRC2012 tars)
 	$(PY) -m experiments run-group imagenet scale=$(SCALE) $(IMAGENET_ARGS) $(RUN_ARGS)
 
-imagenet-smoke: install  ## One tiny Bi-Real Net run end to end on the 100-JPEG sample (-> .smoke/)
-	$(PY) -m scripts.imagenet_smoke --sample $(IMAGENET_SAMPLE) --work .smoke
+imagenet-smoke: install  ## One tiny ImageNet run end to end on the 100-JPEG sample (-> .smoke/; SMOKE_EXPERIMENT=sec53_birealnet)
+	$(PY) -m scripts.imagenet_smoke --sample $(IMAGENET_SAMPLE) --work .smoke --experiment $(SMOKE_EXPERIMENT)
 
 figures: install  ## Figures 1, 2 and per-run flip heatmaps -> results/figures/
 	$(PY) -m scripts.figures --runs results/runs --out results/figures

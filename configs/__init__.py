@@ -16,7 +16,8 @@ _CLASSES = [
     imagenet.Sec53BiRealNetArxivV1,
     imagenet.Sec53BinaryAlexNetLatentAdam, imagenet.Sec53XNORNetLatentAdam,
     imagenet.Sec53BiRealNetLatentAdam,
-    bop2ndorder.Sec52Bop2ndOrder,
+    bop2ndorder.Sec52Bop2ndOrder, bop2ndorder.Sec52Bop2ndOrderUnbiased,
+    bop2ndorder.Sec53XNORNetBop2ndOrder, bop2ndorder.Sec53BiRealNetBop2ndOrder,
 ]
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
@@ -52,10 +53,13 @@ GROUPS["sec53"] = ["sec53_binary_alexnet", "sec53_xnornet", "sec53_birealnet"]
 GROUPS["sec53_latent"] = ["sec53_binary_alexnet_latent_adam", "sec53_xnornet_latent_adam",
                           "sec53_birealnet_latent_adam"]
 GROUPS["imagenet"] = GROUPS["sec53"] + ["sec53_birealnet_arxiv_v1"] + GROUPS["sec53_latent"]
-# Beyond the paper: Bop2ndOrder's CIFAR-10 preset (configs/bop2ndorder.py).
-GROUPS["beyond"] = ["sec52_bop2ndorder"]
-# ... and its arm of the tuned §5.2 comparison (same grid size and seeds as Bop's).
-GROUPS["beyond_quick"] = ["sec52_tuned arms=sec52_bop2ndorder"]
+# Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased
+# (configs/bop2ndorder.py) ...
+GROUPS["beyond"] = ["sec52_bop2ndorder", "sec52_bop2ndorder_unbiased"]
+# ... their arms of the tuned §5.2 comparison (same grid size and seeds as Bop's) ...
+GROUPS["beyond_quick"] = ["sec52_tuned arms=sec52_bop2ndorder,sec52_bop2ndorder_unbiased"]
+# ... and its ImageNet preset on XNOR-Net and Bi-Real Net.
+GROUPS["beyond_imagenet"] = ["sec53_xnornet_bop2ndorder", "sec53_birealnet_bop2ndorder"]
 # §3 at the quick scale. A member may carry its own defaults ("name key=value ..."): extra
 # seeds (every §3 claim compares seeds), c = 2^-7 and 2^7 for Theorem 1 (exact in float32,
 # unlike 0.01 and 100), and the §5.2 quick runs its flip comparison needs (skipped if

@@ -33,6 +33,21 @@ def tunings(section=None) -> list:
     return [t for t in TUNINGS.values() if section is None or t.section == section]
 
 
+def groups_training(tuning: str, experiment: str) -> list:
+    """The groups (``configs.GROUPS``) that train ``experiment``'s arm of the tuned
+    comparison ``tuning``: members ``tuning`` (every arm) or ``tuning arms=a,b`` naming it."""
+    from configs import GROUPS
+
+    found = []
+    for group, members in GROUPS.items():
+        for member in members:
+            name, *own = member.split()
+            arms = [o.split("=", 1)[1].split(",") for o in own if o.startswith("arms=")]
+            if name == tuning and (not arms or experiment in arms[0]):
+                found.append(group)
+    return found
+
+
 def owned_paths(runs_root, section=None) -> set:
     """Folders that belong to tuned comparisons or declared sweeps (shown in their own
     sections only, never as extra rows of the paper's tables)."""
@@ -72,6 +87,16 @@ def default_config(experiment: str, scale: str):
         return _semantic_text(build(cls, {"scale": scale}))
     except SuiteError:
         return None
+
+
+@functools.lru_cache(maxsize=None)
+def dataset_of(experiment: str):
+    """The dataset component's class name of a registered experiment (``"Cifar10"``,
+    ``"ImageNet"``), or None for an unknown one."""
+    from configs import EXPERIMENTS
+
+    cls = EXPERIMENTS.get(experiment)
+    return type(cls().dataset).__name__ if cls else None
 
 
 def sweeps() -> list:

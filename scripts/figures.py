@@ -148,6 +148,10 @@ def tuned_figures(tuning, runs_root, out_dir):
         for v in a.selection.failed:
             ax.axvline(v, color="tab:red", linestyle=":", linewidth=1)
         ax.set_xscale("log")
+        if not values:
+            ax.set_xlim(min(a.arm.values) / 2, max(a.arm.values) * 2)
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, "not run yet", ha="center", va="center", transform=ax.transAxes)
         ax.set_xlabel(f"{a.arm.symbol or a.arm.key} (initial value)")
         ax.set_ylabel("final holdout accuracy (%)")
         ax.set_title(a.arm.label)

@@ -1,7 +1,10 @@
-"""`make imagenet-smoke`: one §5.3 model end to end on 100 real ImageNet JPEGs, in minutes.
+"""`make imagenet-smoke`: one ImageNet experiment end to end on 100 real JPEGs, in minutes.
 
     python -m scripts.imagenet_smoke [--sample imagenet-sample-100.tar] [--work .smoke]
                                      [--experiment sec53_birealnet]
+
+``--experiment`` (make: ``SMOKE_EXPERIMENT=``) is any ImageNet experiment: §5.3's or
+Bop2ndOrder's (``sec53_xnornet_bop2ndorder``, ``sec53_birealnet_bop2ndorder``).
 
 Builds a manual download in the real ILSVRC-2012 layout from the sample (one JPEG for
 every tenth class; ``tests/fake_imagenet.py``), lets TFDS's own ``imagenet2012`` builder
@@ -14,7 +17,14 @@ import os
 import sys
 
 from experiments.cli import main as cli
+from scripts.config_views import dataset_of
 from tests.fake_imagenet import SAMPLE_TAR, write_fake_imagenet_manual_dir
+
+
+def imagenet_experiments() -> list:
+    from configs import EXPERIMENTS
+
+    return [name for name in EXPERIMENTS if dataset_of(name) == "ImageNet"]
 
 
 def main(argv=None) -> int:
@@ -23,6 +33,10 @@ def main(argv=None) -> int:
     parser.add_argument("--work", default=".smoke")
     parser.add_argument("--experiment", default="sec53_birealnet")
     args = parser.parse_args(argv)
+    if dataset_of(args.experiment) != "ImageNet":
+        print(f"error: --experiment {args.experiment!r} is not an ImageNet experiment; choose "
+              f"one of {', '.join(imagenet_experiments())}", file=sys.stderr)
+        return 2
     if not os.path.isfile(args.sample):
         print(f"error: the ImageNet sample {args.sample} does not exist; give "
               "--sample path/to/imagenet-sample-100.tar (make: IMAGENET_SAMPLE=...)",

@@ -21,7 +21,7 @@ from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
 from scripts import tuned_report
 from scripts.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct
-from scripts.config_views import default_config, owned_paths, sweeps, tunings, views
+from scripts.config_views import dataset_of, default_config, owned_paths, sweeps, tunings, views
 
 SECTIONS = {
     "3": "§3 Latent weights are inertia",
@@ -32,10 +32,17 @@ SECTIONS = {
 }
 
 
-def load_reported(path):
+def load_reported(path) -> dict:
+    """The published numbers by experiment name. The file holds ``experiments`` only: a
+    number the suite cites is tied to an experiment that can make it, so any other
+    section (such as numbers waiting for an experiment) is refused."""
     with open(path) as f:
-        data = yaml.safe_load(f)
-    return data.get("experiments", {}), data.get("pending", {})
+        data = yaml.safe_load(f) or {}
+    other = sorted(set(data) - {"experiments"})
+    if other:
+        raise ValueError(f"{path}: only `experiments` may hold published numbers, found "
+                         f"{', '.join(other)}; tie each number to an experiment in configs/")
+    return data.get("experiments") or {}
 
 
 def _reported_text(entry):
@@ -306,7 +313,44 @@ def _precision_speed_lines(bench_path) -> list:
     return lines + [""]
 
 
-def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="results/runs",
+DATASET_LABELS = {"Cifar10": "CIFAR-10"}
+
+
+def _tables(names, groups) -> list:
+    """A section's experiments split into the tables they need, in order: ``[(top5, label,
+    names)]``, ImageNet experiments (top-1 and top-5 columns) apart from the others."""
+    def dataset(name):
+        return dataset_of(name) or next(
+            (g[0].summary.get("dataset") for key, g in groups.items() if key[0] == name), "?")
+
+    found = {n: dataset(n) for n in names}
+    other = [n for n in names if found[n] != "ImageNet"]
+    label = ", ".join(dict.fromkeys(DATASET_LABELS.get(found[n], found[n]) for n in other))
+    tables = [(False, label, other), (True, "ImageNet", [n for n in names if n not in other])]
+    return [t for t in tables if t[2]] or [(False, "", [])]
+
+
+def _rows(names, reported, groups, skipped, out_dir, top5) -> list:
+    """Table rows of ``names``: one per scale and config of each, or one saying why none."""
+    lines = []
+    for name in names:
+        mine = [g for key, g in groups.items() if key[0] == name]
+        broken = [reason for path, reason in skipped
+                  if os.path.basename(os.path.dirname(os.path.normpath(path))) == name]
+        if not mine:
+            state = f"skipped (corrupt: {'; '.join(broken)})" if broken else "not run"
+            lines.append(f"| `{name}` | {_reported_text(reported.get(name, {}))} | {state} | | | | | | "
+                         "| | | | | |" + (" |" if top5 else ""))
+        mine.sort(key=lambda g: (g[0].scale != "paper", g[0].scale))
+        for scale in dict.fromkeys(g[0].scale for g in mine):
+            same_scale = [g for g in mine if g[0].scale == scale]
+            distinct = _config_differences(same_scale) if len(same_scale) > 1 else [""]
+            for g, d in zip(same_scale, distinct):
+                lines.append(group_row(name, reported.get(name, {}), g, out_dir, d, top5))
+    return lines
+
+
+def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/runs",
            remade_root="results/remade"):
     # tuned comparisons' runs appear in their own sections, not as extra table rows
     owned = owned_paths(runs_root)
@@ -323,36 +367,19 @@ def render(runs, skipped, reported, pending, out_dir, figures_dir, runs_root="re
         "",
     ]
     for section, title in SECTIONS.items():
-        top5 = section == "5.3"
-        lines += [f"## {title}", "", HEADER_TOP5 if top5 else HEADER]
+        lines += [f"## {title}", ""]
         names = [n for n, e in reported.items() if str(e.get("section")) == section]
         # published numbers are optional: an experiment without one (a new optimizer's,
         # say) still gets its rows, in the section its runs name
         unpublished = sorted({key[0] for key, g in groups.items()
-                              if str(g[0].summary.get("section")) == section} - set(reported)
-                             - set(pending))
-        for name in names + unpublished:
-            mine = [g for key, g in groups.items() if key[0] == name]
-            broken = [reason for path, reason in skipped
-                      if os.path.basename(os.path.dirname(os.path.normpath(path))) == name]
-            if not mine:
-                state = f"skipped (corrupt: {'; '.join(broken)})" if broken else "not run"
-                lines.append(f"| `{name}` | {_reported_text(reported.get(name, {}))} | {state} | | | | | | "
-                             "| | | | | |" + (" |" if top5 else ""))
-            mine.sort(key=lambda g: (g[0].scale != "paper", g[0].scale))
-            for scale in dict.fromkeys(g[0].scale for g in mine):
-                same_scale = [g for g in mine if g[0].scale == scale]
-                distinct = _config_differences(same_scale) if len(same_scale) > 1 else [""]
-                for g, d in zip(same_scale, distinct):
-                    lines.append(group_row(name, reported.get(name, {}), g, out_dir, d, top5))
-        for name, entry in pending.items():
-            if str(entry.get("section")) == section:
-                ref = entry.get("reference_latent_weights")
-                extra = (f"; latent-weight reference {_reported_text(ref)} ({ref['source']})"
-                         if ref else "") + (f": {entry['note']}" if entry.get("note") else "")
-                lines.append(f"| `{name}` | {_reported_text(entry)} | not built yet{extra} | | | | | "
-                             "| | | | | | |")
-        lines.append("")
+                              if str(g[0].summary.get("section")) == section} - set(reported))
+        tables = _tables(names + unpublished, groups)
+        for top5, label, members in tables:
+            if len(tables) > 1:
+                lines += [f"**{label}**", ""]
+            lines.append(HEADER_TOP5 if top5 else HEADER)
+            lines += _rows(members, reported, groups, skipped, out_dir, top5)
+            lines.append("")
         for name in names:
             if not reported[name].get("metrics"):
                 continue
@@ -406,10 +433,10 @@ def main(argv=None):
                         help="sets of the re-make reference made on other hardware")
     args = parser.parse_args(argv)
     runs, skipped = load_runs(args.runs)
-    reported, pending = load_reported(args.reported)
+    reported = load_reported(args.reported)
     out_dir = os.path.dirname(os.path.abspath(args.out))
-    text = render(runs, skipped, reported, pending, out_dir, os.path.abspath(args.figures),
-                  args.runs, args.remade)
+    text = render(runs, skipped, reported, out_dir, os.path.abspath(args.figures), args.runs,
+                  args.remade)
     with open(args.out, "w") as f:
         f.write(text)
     print(f"wrote {args.out}: {len(runs)} runs, {len(skipped)} skipped")

@@ -12,7 +12,7 @@ from experiments.analysis import claims, speed, stats
 from experiments.analysis.collect import group_runs, load_run, mean_std
 from experiments.engine.tuning import resolve
 from scripts.cells import duration as _duration, hardware as hardware_cell, link as _link, pct as _pct
-from scripts.config_views import builder
+from scripts.config_views import builder, groups_training
 
 
 def tuned_section(tuning, runs_root, out_dir) -> list:
@@ -48,7 +48,8 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
     for a in arms:
         if a.selection.picked is None:
             lines.append(f"| {a.arm.label} | — (grid incomplete: "
-                         f"{', '.join(f'{v:g}' for v in a.selection.missing)}) | 0 | | | | | | | |")
+                         f"{', '.join(f'{v:g}' for v in a.selection.missing)}) | 0 | | | | | | | "
+                         f"{how_to_run(tuning, a.arm)} |")
             continue
         seconds += sum(r.summary.get("wall_time_s") or 0 for r in a.finals
                        if r.seed != tuning.tuning_seed)
@@ -69,7 +70,7 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
             f"{' '.join(_link(r.path, out_dir) for r in a.finals)} | {marks} |")
     lines += ["", f"Training wall time of the whole comparison (grid + extra seeds, as "
               f"recorded by the runs): {_duration(seconds)}.", ""]
-    lines += verdict_lines(arms, tuning.comparisons()) + [""]
+    lines += verdict_lines(arms, tuning.comparisons(), lambda arm: how_to_run(tuning, arm)) + [""]
     thresholds = speed.THRESHOLDS.get(tuning.scale, ())
     picked = {f"{a.arm.label} ({a.arm.symbol or a.arm.key} = {a.selection.picked:g})": a.finals
               for a in arms if a.finals}
@@ -81,17 +82,28 @@ def tuned_section(tuning, runs_root, out_dir) -> list:
     return lines
 
 
-def verdict_lines(arms, comparisons) -> list:
+def how_to_run(tuning, arm) -> str:
+    """Where an arm's missing runs come from: the command of a group that trains (or
+    resumes) it."""
+    groups = groups_training(tuning.name, arm.experiment)
+    return f"`bnn run-group {groups[0] if groups else tuning.name}` makes them"
+
+
+def verdict_lines(arms, comparisons, hint=lambda arm: "") -> list:
     """One row per declared claim ``(higher, lower, source)``: test accuracy of the picked
-    settings, the interval of the difference and its verdict."""
+    settings, the interval of the difference and its verdict; a claim whose arms lack
+    their picked runs says which and, with ``hint(arm)``, how to make them."""
     lines = ["| claim | verdict | evidence |", "|---|---|---|"]
     by_name = {a.arm.experiment: a for a in arms}
     for higher, lower, source in comparisons:
         a, b = by_name[higher], by_name[lower]
         claim = (f"Tuned alike, {a.arm.label} reaches a higher test accuracy than "
                  f"{b.arm.label}" + (f" ({source})" if source else ""))
-        if not a.finals or not b.finals:
-            lines.append(f"| {claim} | **not checked** | picked runs missing |")
+        lacking = [x for x in (a, b) if not x.finals]
+        if lacking:
+            missing = "; ".join(f"{x.arm.label}: no picked runs" + (
+                f" ({hint(x.arm)})" if hint(x.arm) else "") for x in lacking)
+            lines.append(f"| {claim} | **not checked** | {missing} |")
             continue
         d = stats.difference([r.summary["test_accuracy"] for r in a.finals],
                              [r.summary["test_accuracy"] for r in b.finals])
@@ -157,6 +169,7 @@ def init_section(runs, out_dir, experiment: str, scale="quick") -> list:
 # Real numbers per binary weight that each update rule needs (its state, plus the
 # latent weight where the binary weight is the sign of one).
 EXPECTED_REALS = {"Bop": "1 (m) - paper", "Bop2ndOrder": "2 (m, v) - its update rule",
+                  "Bop2ndOrderUnbiased": "2 (m, v) - its update rule",
                   "LatentSGD": "1 (w̃) - update rule", "LatentMomentum": "2 (w̃, momentum) - paper",
                   "LatentAdam": "3 (w̃, m, v) - paper"}
 

@@ -85,7 +85,7 @@ def test_every_group_member_is_registered():
     for members in names.values():
         assert members <= set(EXPERIMENTS) | set(TUNINGS)
     assert (names["cifar10"] | names["sec3"] | names["imagenet"] | names["beyond"]
-            == set(EXPERIMENTS))
+            | names["beyond_imagenet"] == set(EXPERIMENTS))
     for name in ("sec3_approximation", "sec3_sgd_lr_1", "sec3_sgd_lr_0.01",
                  "sec3_sgd_lr_0.01_init_0.01", "sec3_adam_constant", "sec52_adam"):
         seeds = [build(EXPERIMENTS[name], parse_overrides(m.split()[1:])).seed
@@ -95,9 +95,9 @@ def test_every_group_member_is_registered():
 
 def test_make_cifar10_quick_is_sec51_over_three_seeds_and_the_tuned_sec52():
     members = GROUPS["cifar10_quick"]
-    # the paper's two optimizers of the tuned comparison (Bop2ndOrder's arm: beyond_quick)
+    # the paper's two optimizers of the tuned comparison (Bop2ndOrder's arms: beyond_quick)
     assert members[-1] == "sec52_tuned arms=sec52_bop,sec52_adam" and "sec52_tuned" in TUNINGS
-    assert GROUPS["beyond_quick"] == ["sec52_tuned arms=sec52_bop2ndorder"]
+    assert GROUPS["beyond_quick"] == ["sec52_tuned arms=sec52_bop2ndorder,sec52_bop2ndorder_unbiased"]
     runs = [build(EXPERIMENTS[m.split()[0]], parse_overrides(m.split()[1:])) for m in members[:-1]]
     assert sorted((e.name, e.seed) for e in runs) == sorted(
         (n, s) for n in GROUPS["sec51"] for s in (0, 1, 2))
@@ -106,8 +106,9 @@ def test_make_cifar10_quick_is_sec51_over_three_seeds_and_the_tuned_sec52():
     assert [(a.experiment, a.key, a.values) for a in tuned.arms] == [
         ("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2)),
         ("sec52_adam", "optimizer.lr.value", (1e-4, 1e-3, 1e-2)),
-        # the same budget as Bop's: four values of its first-moment rate's start
-        ("sec52_bop2ndorder", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2))]
+        # the same budget as Bop's: four values of its first-moment rate's start, both forms
+        ("sec52_bop2ndorder", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2)),
+        ("sec52_bop2ndorder_unbiased", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2))]
     assert (tuned.scale, tuned.seeds, tuned.overrides) == ("quick", (0, 1, 2), {"train_subset": 15000})
 
 
@@ -117,6 +118,10 @@ def test_a_group_runs_the_named_arms_of_a_tuning_only(capsys, tmp_path):
     tuned = TUNINGS["sec52_tuned"]
     assert [a.experiment for a in _tuning_arms(tuned, "sec52_bop2ndorder").arms] == [
         "sec52_bop2ndorder"]
+    both = _tuning_arms(tuned, "sec52_bop2ndorder,sec52_bop2ndorder_unbiased")  # beyond_quick
+    assert [a.experiment for a in both.arms] == ["sec52_bop2ndorder", "sec52_bop2ndorder_unbiased"]
+    assert both.comparisons() == [c for c in tuned.comparisons()
+                                  if c[:2] == ("sec52_bop2ndorder", "sec52_bop2ndorder_unbiased")]
     assert _tuning_arms(tuned, None) is tuned
     with pytest.raises(ConfigError, match="must name some of its arms: sec52_bop, sec52_adam"):
         _tuning_arms(tuned, "sec52_bop,sec52_sgd")

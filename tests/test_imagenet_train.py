@@ -12,11 +12,12 @@ from experiments.engine import runs
 from experiments.errors import DatasetError
 from experiments.engine.experiment import build
 
-IMAGENET = sorted(m.split()[0] for m in GROUPS["imagenet"])
+# §5.3 and, beyond the paper, Bop2ndOrder's ImageNet preset
+IMAGENET = sorted(m.split()[0] for m in GROUPS["imagenet"] + GROUPS["beyond_imagenet"])
 
 
 def test_the_imagenet_group_is_the_paper_set():
-    assert set(IMAGENET) == {
+    assert {m.split()[0] for m in GROUPS["imagenet"]} == {
         "sec53_binary_alexnet", "sec53_xnornet", "sec53_birealnet", "sec53_birealnet_arxiv_v1",
         "sec53_binary_alexnet_latent_adam", "sec53_xnornet_latent_adam",
         "sec53_birealnet_latent_adam"}
@@ -92,3 +93,23 @@ def test_a_run_resumed_mid_epoch_ends_as_an_uninterrupted_one(
         rows[label + "flips"] = runs.read_jsonl(os.path.join(folder, "flips.jsonl"))
     assert rows["a"] == rows["b"]  # loss/accuracy sums and flip ratios carried over the resume
     assert rows["aflips"] == rows["bflips"]
+
+
+def test_the_smoke_script_runs_a_bop2ndorder_experiment_on_the_sample(tmp_path, monkeypatch,
+                                                                      capsys):
+    """`make imagenet-smoke SMOKE_EXPERIMENT=...` for any ImageNet experiment: TFDS prepares
+    the 100-JPEG sample offline and the tiny run completes; a CIFAR-10 name is refused."""
+    from scripts import imagenet_smoke
+    from tests.conftest import block_network
+
+    work = str(tmp_path / "smoke")
+    assert imagenet_smoke.main(["--work", work, "--experiment", "sec52_bop"]) == 2
+    assert "not an ImageNet experiment" in capsys.readouterr().err and not os.path.exists(work)
+    block_network(monkeypatch)
+    assert imagenet_smoke.main(["--work", work, "--experiment", "sec53_xnornet_bop2ndorder"]) == 0
+    (run_id,) = os.listdir(os.path.join(work, "runs", "sec53_xnornet_bop2ndorder"))
+    summary = runs.read_json(os.path.join(work, "runs", "sec53_xnornet_bop2ndorder", run_id,
+                                          "summary.json"))
+    assert (summary["status"], summary["scale"], summary["dataset"]) == ("completed", "tiny",
+                                                                        "ImageNet")
+    assert summary["memory"]["real_numbers_per_binary_weight"] == 2  # Bop2ndOrder's m and v

@@ -18,7 +18,7 @@ ALLOWED = {
     "experiments.inertia": {"experiments.errors", "experiments._keras2", "experiments.locks",
                             "experiments.engine", "experiments.optimizers", "models"},
     "experiments.analysis": {"experiments.errors", "experiments._keras2", "experiments.locks",
-                             "experiments.engine.runs"},
+                             "experiments.engine.runs", "experiments.engine.fingerprint"},
     "models": {"experiments.errors", "experiments._keras2"},
     "configs": {"experiments", "models"},
 }

@@ -9,6 +9,7 @@ import tensorflow as tf
 from zookeeper import configure
 
 from experiments.optimizers.bop2ndorder import Bop2ndOrder
+from experiments.optimizers.bop2ndorder_unbiased import Bop2ndOrderUnbiased
 from experiments.engine.memory import optimizer_memory
 from experiments.optimizers import Bop, LatentAdam, LatentMomentum, binary_kernels
 from models.binarynet import binarynet
@@ -29,7 +30,8 @@ def test_bytes_per_binary_weight_match_a_hand_count():
     # conv 3x3x3x2, 3x3x2x2 (x1), 3x3x2x4 (x2), 3x3x4x4, 3x3x4x8, 3x3x8x8, dense 8*3*3=72x4, 4x4, 4x10
     hand = 54 + 36 + 72 + 144 + 288 + 576 + 72 * 4 + 16 + 40
     expected = {Bop(): (4.0, 1.0, False), LatentMomentum(): (4.0, 2.0, True),
-                LatentAdam(xavier_scaling=True): (8.0, 3.0, True), Bop2ndOrder(): (8.0, 2.0, False)}
+                LatentAdam(xavier_scaling=True): (8.0, 3.0, True), Bop2ndOrder(): (8.0, 2.0, False),
+                Bop2ndOrderUnbiased(): (8.0, 2.0, False)}
     for component, (state, reals, latent) in expected.items():
         memory, kernels = _measure(component)
         assert memory["binary_weights"] == hand == sum(int(np.prod(k.shape)) for k in kernels)

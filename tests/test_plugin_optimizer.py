@@ -158,7 +158,8 @@ def test_every_module_of_the_optimizers_package_is_discovered():
                 exp = build(EXPERIMENTS["sec52_bop"], {"optimizer": cls_name})
                 assert type(exp.optimizer) is cls
                 found.append(cls_name)
-    assert {"Bop", "Bop2ndOrder", "LatentAdam", "LatentSGD", "LatentMomentum"} <= set(found)
+    assert {"Bop", "Bop2ndOrder", "Bop2ndOrderUnbiased", "LatentAdam", "LatentSGD",
+            "LatentMomentum"} <= set(found)
 
 
 def test_the_readme_optimizer_file_trains_as_written(fake_cifar10, tmp_path):

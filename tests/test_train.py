@@ -56,7 +56,7 @@ def _weights(exp):
 
 @pytest.mark.parametrize("name,precision", [
     ("sec52_bop", "float32"), ("sec52_adam", "float32"), ("sec52_bop2ndorder", "float32"),
-    ("sec52_bop", "mixed_bfloat16")])
+    ("sec52_bop2ndorder_unbiased", "float32"), ("sec52_bop", "mixed_bfloat16")])
 def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides, tmp_path,
                                                 monkeypatch):
     base = {**tiny_overrides, "epochs": 3, "deterministic": True, "precision": precision}

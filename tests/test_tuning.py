@@ -148,3 +148,99 @@ def test_a_tuning_fixes_its_own_scale_and_seeds(fake_cifar10, tmp_path, monkeypa
     assert main(["run-group", TOY.name, "scale=quick", f"results_dir={tmp_path}"]) == 2
     assert "toy_tuned fixes scale itself" in capsys.readouterr().err
     assert not os.listdir(tmp_path)
+
+
+def test_both_bop2ndorder_arms_are_declared_with_their_published_claims():
+    """Bop and Beyond's two forms, each with Bop's grid and its own CIFAR-10 preset's other
+    schedules; the claims their README makes: biased 91.9 % > Bop 91.3 %, unbiased 91.4 % >
+    Bop, biased > unbiased."""
+    from experiments.engine.experiment import build
+
+    tuned = configs.TUNINGS["sec52_tuned"]
+    arms = {a.experiment: a for a in tuned.arms}
+    bop = arms["sec52_bop"]
+    for name in ("sec52_bop2ndorder", "sec52_bop2ndorder_unbiased"):
+        assert (arms[name].key, arms[name].values) == (bop.key, bop.values)
+        exp = build(configs.EXPERIMENTS[name], tuned.run_overrides(arms[name], 1e-3, 0))
+        c = exp.resolved_config()
+        assert (c["scale"], c["train_subset"], c["validation"]) == ("quick", 15000, "holdout")
+        assert (c["optimizer.gamma.value"], c["optimizer.gamma.end"]) == (1e-3, 1e-5)
+        assert (c["optimizer.sigma.value"], c["optimizer.sigma.end"]) == (1e-7, 1e-2)
+        assert (c["optimizer.tau.value"], c["optimizer.tau.end"]) == (1e-5, 1e-8)
+        assert (c["optimizer.real_lr.value"], c["optimizer.real_lr.end"]) == (1e-2, 1e-3)
+    assert build(configs.EXPERIMENTS["sec52_bop2ndorder_unbiased"],
+                 tuned.run_overrides(arms["sec52_bop2ndorder_unbiased"], 1e-3, 0)
+                 ).resolved_config()["optimizer"] == "Bop2ndOrderUnbiased"
+    claims = {c[:2]: c[2] for c in tuned.comparisons()}
+    assert "91.4 %" in claims["sec52_bop2ndorder_unbiased", "sec52_bop"]
+    assert "91.9 %" in claims["sec52_bop2ndorder", "sec52_bop2ndorder_unbiased"]
+    assert "91.4 %" in claims["sec52_bop2ndorder", "sec52_bop2ndorder_unbiased"]
+
+
+def _fake_arm_runs(root, tuning, arm, holdout, tests):
+    """Completed holdout runs of one arm, where ``run-group`` would put them: the grid
+    (seed 0, holdout accuracy per value) and the best value's other seeds."""
+    from scripts.config_views import builder
+    from tests.test_report import write_run
+
+    build = builder(root)
+    picked = max(arm.values, key=lambda v: holdout[v])
+    runs_ = [(v, tuning.tuning_seed) for v in arm.values] + [
+        (picked, s) for s in tuning.seeds if s != tuning.tuning_seed]
+    for value, seed in runs_:
+        exp = build(arm.experiment, tuning.run_overrides(arm, value, seed))
+        acc = holdout[value] + 0.001 * seed
+        path = write_run(root, arm.experiment, os.path.basename(exp.run_dir()), val=[acc],
+                         seed=seed, config_extra=exp.resolved_config())
+        with open(os.path.join(path, "summary.json")) as f:
+            summary = json.load(f)
+        test = tests[seed] if value == picked else acc
+        summary.update(validation_split="holdout", test_accuracy=test, final_train_accuracy=acc)
+        with open(os.path.join(path, "summary.json"), "w") as f:
+            json.dump(summary, f)
+
+
+def test_the_report_shows_the_unbiased_arm_and_says_when_its_runs_are_missing(tmp_path):
+    from scripts import report
+
+    tuned = configs.TUNINGS["sec52_tuned"]
+    arms = {a.experiment: a for a in tuned.arms}
+    root = str(tmp_path / "runs")
+    grid = {1e-4: 0.40, 1e-3: 0.50, 3e-3: 0.60, 1e-2: 0.55}
+    _fake_arm_runs(root, tuned, arms["sec52_bop"], grid, {0: 0.50, 1: 0.52, 2: 0.51})
+    _fake_arm_runs(root, tuned, arms["sec52_bop2ndorder"], grid, {0: 0.60, 1: 0.61, 2: 0.62})
+
+    def tuned_text():
+        out = tmp_path / "REPORT.md"
+        report.main(["--runs", root, "--out", str(out), "--figures", str(tmp_path / "figures")])
+        return out.read_text().split("(`sec52_tuned`)")[1].split("\n### ")[0]
+
+    def verdict(text, higher, lower):
+        start = f"| Tuned alike, {higher} reaches a higher test accuracy than {lower} ("
+        (line,) = [line for line in text.splitlines() if line.startswith(start)]
+        return line
+
+    text = tuned_text()
+    assert "| Bop2ndOrder (unbiased) | γ | 0.0001 | — | not run yet | — |" in text
+    assert ("| Bop2ndOrder (unbiased) | — (grid incomplete: 0.0001, 0.001, 0.003, 0.01) | 0 |"
+            in text) and "`bnn run-group beyond_quick` makes them" in text
+    missing = ("**not checked** | Bop2ndOrder (unbiased): no picked runs (`bnn run-group "
+               "beyond_quick` makes them)")
+    assert missing in verdict(text, "Bop2ndOrder (unbiased)", "Bop")
+    assert missing in verdict(text, "Bop2ndOrder (biased)", "Bop2ndOrder (unbiased)")
+    assert "**holds**" in verdict(text, "Bop2ndOrder (biased)", "Bop")
+
+    # once its runs exist: its picked row and both of its verdicts, with their intervals
+    _fake_arm_runs(root, tuned, arms["sec52_bop2ndorder_unbiased"], grid,
+                   {0: 0.56, 1: 0.57, 2: 0.55})
+    text = tuned_text()
+    assert "| Bop2ndOrder (unbiased) | γ = 0.003 | 3 | 56.00 ± 1.00 |" in text
+    assert "**holds** | test accuracy, Bop2ndOrder (unbiased): 56.00 ± 1.00 (n = 3)" in verdict(
+        text, "Bop2ndOrder (unbiased)", "Bop")
+    assert "**holds** | test accuracy, Bop2ndOrder (biased): 61.00 ± 1.00 (n = 3)" in verdict(
+        text, "Bop2ndOrder (biased)", "Bop2ndOrder (unbiased)")
+    unbiased = [line for line in text.splitlines() if "Bop2ndOrder (unbiased)" in line]
+    assert not [line for line in unbiased if "not run yet" in line or "makes them" in line]
+    # latent Adam has no runs in this tree: its claim names the group that makes them
+    assert "latent Adam: no picked runs (`bnn run-group cifar10_quick` makes them)" in verdict(
+        text, "Bop", "latent Adam")

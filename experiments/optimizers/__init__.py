@@ -13,6 +13,7 @@ from experiments.optimizers.base import (MODEL_DEFAULT, BinaryLayer, Optimizer, 
                                          is_binary_marker)
 from experiments.optimizers.bop import Bop  # noqa: F401
 from experiments.optimizers.bop2ndorder import Bop2ndOrder  # noqa: F401
+from experiments.optimizers.bop2ndorder_unbiased import Bop2ndOrderUnbiased  # noqa: F401
 from experiments.optimizers.latent import (LatentAdam, LatentMomentum, LatentSGD,  # noqa: F401
                                            LatentWeights, xavier_lr_multiplier)
 

@@ -10,11 +10,12 @@ Per binary weight two states, both 0 at the start::
 The flip rule is Bop's in larq, ``w <- sign(-sign(w * m_hat - tau) * w)`` with larq's
 sign(0) = +1, so a weight exactly at the threshold becomes +1 (the same tie rule as
 larq's Bop; weights are ±1 after the first step). It is applied by ``flip_rule``, which
-also counts the flips. This is the *biased* form of
-their ``optimizers.py`` (CuauSuarez/Bop2ndOrder, commit b2c314c). Their later
-``Bop2ndOrder_unbiased`` bias-corrects the moments, but its source is not in the copy
-of their repository available here, so it is not built (``results/reported.yaml`` keeps
-its numbers under ``pending``).
+also counts the flips. This is the *biased* form, class ``Bop2ndOrder`` of their
+``bnn_optimization/optimizers.py`` (CuauSuarez/Bop2ndOrder: commit b2c314c on
+``master``, the same update on the ``conference`` branch). That file on ``conference``
+(from commit b2f8b18) also has ``Bop2ndOrder_unbiased``, which rescales both moments by
+the current gamma and sigma before the rule: the suite's ``Bop2ndOrderUnbiased``
+(``bop2ndorder_unbiased.py``), which differs from this class in :meth:`signal` only.
 
 Selected like any optimizer component: ``optimizer=Bop2ndOrder``. Binary kernels are
 Bop's ``NoOp(precision=1)`` weights; batch-norm variables use Adam(``real_lr``).
@@ -64,8 +65,13 @@ class Bop2ndOrderKeras(ReportsFlips, tf.keras.optimizers.legacy.Optimizer):
         m, v = self.get_slot(var, "m"), self.get_slot(var, "v")
         m_t = m.assign_add(gamma * (grad - m))
         v_t = v.assign_add(sigma * (tf.math.square(grad) - v))
-        normalised = m_t / (tf.math.sqrt(v_t) + EPSILON)
-        return self.apply_flip_rule(var, normalised, threshold)  # larq's Bop rule, fused
+        return self.apply_flip_rule(var, self.signal(m_t, v_t, gamma, sigma),
+                                    threshold)  # larq's Bop rule, fused
+
+    def signal(self, m_t, v_t, gamma, sigma):
+        """What the flip rule compares with tau (times w): their biased ``m / (sqrt(v) +
+        1e-10)``. ``gamma`` and ``sigma`` are this step's values."""
+        return m_t / (tf.math.sqrt(v_t) + EPSILON)
 
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
         raise NotImplementedError("Bop2ndOrder updates dense binary kernels only")
@@ -88,6 +94,7 @@ class Bop2ndOrder(Optimizer):
     sigma: Schedule = ComponentField(Linear, value=1e-7, end=1e-2)
     tau: Schedule = ComponentField(Linear, value=1e-5, end=1e-8)
     real_lr: Schedule = ComponentField(Linear, value=1e-2, end=1e-3)
+    keras_optimizer = Bop2ndOrderKeras  # the update; a variant changes this only
 
     def represent(self, layer):
         return binary_marker(layer)  # the weights *are* binary, as under Bop
@@ -103,8 +110,8 @@ class Bop2ndOrder(Optimizer):
                      for name in ("gamma", "sigma", "tau", "real_lr")}
         optimizer = lq.optimizers.CaseOptimizer(
             (lq.optimizers.Bop.is_binary_variable,
-             Bop2ndOrderKeras(threshold=schedules["tau"], gamma=schedules["gamma"],
-                              sigma=schedules["sigma"])),
+             self.keras_optimizer(threshold=schedules["tau"], gamma=schedules["gamma"],
+                                  sigma=schedules["sigma"])),
             default_optimizer=tf.keras.optimizers.legacy.Adam(schedules["real_lr"]),
         )
         return optimizer, schedules
