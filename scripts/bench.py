@@ -61,7 +61,7 @@ import tensorflow as tf
 from configs import EXPERIMENTS
 from experiments.cli import parse_overrides
 from experiments.datasets import imagenet, is_prepared
-from experiments.engine import runs
+from experiments.engine import precision, runs
 from experiments.engine.fingerprint import fingerprint
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
@@ -88,10 +88,11 @@ CIFAR10_KEYS = ("what", "command", "date", "hardware", "packages", "git", "setti
 # --- the JSON file --------------------------------------------------------------------------
 
 
-def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None = None) -> dict:
-    """Write one part's results into ``path``, keeping the other part's: the CIFAR-10
-    part owns the top-level keys (``CIFAR10_KEYS``), the ImageNet part the key
-    ``imagenet``. Returns what was written."""
+def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None = None,
+                 precision: dict | None = None) -> dict:
+    """Write one part's results into ``path``, keeping the others': the CIFAR-10 part
+    owns the top-level keys (``CIFAR10_KEYS``), the ImageNet part the key ``imagenet``,
+    the mixed-precision part the key ``precision``. Returns what was written."""
     report = runs.read_json(path, fix="Remove it and re-run the benchmark.") \
         if os.path.exists(path) else {}
     if cifar10 is not None:
@@ -100,6 +101,8 @@ def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None =
         report.update({k: v for k, v in cifar10.items() if k != "imagenet"})
     if imagenet is not None:
         report["imagenet"] = imagenet
+    if precision is not None:
+        report["precision"] = precision
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     runs.write_json(path, report)
     return report
@@ -169,7 +172,8 @@ def fit_model(exp, strategy, steps_per_epoch):
     """The same larq model and optimizer as the suite's, compiled for a plain fit."""
     tf.keras.backend.reset_uids()
     with strategy.scope():
-        model = exp.build_model()
+        with precision.policy(exp.precision):  # as TrainState builds it
+            model = exp.build_model()
         optimizer, _ = exp.optimizer.build(model, steps_per_epoch, exp.epochs)
         optimizer = with_larqs_own_bop(optimizer)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
@@ -191,32 +195,59 @@ def fit_window(model, dataset, steps):
     return stamps.stamps
 
 
-def compare_suite_and_fit(exp, strategy, builder, split, steps_per_epoch, steps, rounds,
-                          log):
-    """One ``TrainState`` and one compiled Keras model, built once and warmed up; then
-    paired, interleaved rounds (``scripts/paired_rounds.py``), round r of both on a fresh
-    pipeline of epoch r (the same images and crops)."""
+def suite_rounds(exp, strategy, builder, split, steps_per_epoch, steps):
+    """The suite's variant: one ``TrainState``, round r on a fresh pipeline of epoch r;
+    returns ``(round function, images per stamp, the state)``."""
     state = TrainState(exp, strategy, steps_per_epoch)
-    model = fit_model(exp, strategy, steps_per_epoch)
 
     def suite(r):
         return suite_window(exp, state, train_iterator(exp, strategy, builder, split, epoch=r),
                             steps)
+    return suite, exp.batch_size * exp.steps_per_loop, state
+
+
+def fit_rounds(exp, strategy, builder, split, steps_per_epoch, steps):
+    """The plain-fit variant: one compiled Keras model of the same config."""
+    model = fit_model(exp, strategy, steps_per_epoch)
 
     def fit(r):
         return fit_window(model, exp.dataset.train_dataset(builder, split, exp.batch_size,
                                                            exp.seed, r), steps)
+    return fit, exp.batch_size, model
 
+
+def compare_suite_and_fit(exp, strategy, builder, split, steps_per_epoch, steps, rounds,
+                          log, fit_exp=None, targets=(TARGET_RATIO, 0.95), names=None):
+    """One ``TrainState`` (of ``exp``) and one compiled Keras model (of ``fit_exp``, by
+    default the same config), built once and warmed up; then paired, interleaved rounds
+    (``scripts/paired_rounds.py``), round r of both on a fresh pipeline of epoch r (the
+    same images and crops)."""
+    suite, suite_images, state = suite_rounds(exp, strategy, builder, split, steps_per_epoch,
+                                              steps)
+    fit, fit_images, _ = fit_rounds(fit_exp or exp, strategy, builder, split, steps_per_epoch,
+                                    steps)
     suite(0), fit(0)  # compile both, outside every round
-    per_stamp = {"suite": exp.batch_size * exp.steps_per_loop, "plain_fit": exp.batch_size}
-    result = paired_rounds.compare(suite, fit, per_stamp, names=("suite", "plain_fit"),
-                                   min_rounds=rounds[0], max_rounds=rounds[1],
-                                   target_half_width=rounds[2], target_ratio=TARGET_RATIO,
-                                   extra_targets=(0.95,), log=log)
+    names = names or ("suite", "plain_fit")
+    result = paired_rounds.compare(suite, fit, dict(zip(names, (suite_images, fit_images))),
+                                   names=names, min_rounds=rounds[0], max_rounds=rounds[1],
+                                   target_half_width=rounds[2], target_ratio=targets[0],
+                                   extra_targets=targets[1:], log=log)
     result["binary_weights"] = int(sum(np.prod(k.shape) for k in state.kernels))
     result["steps_per_round"] = steps
     result["steps_per_loop"] = exp.steps_per_loop
     return result
+
+
+def compare_suites(exp_a, exp_b, strategy, builder, split, steps_per_epoch, steps, rounds,
+                   log, names):
+    """Two configurations of the suite's own step (e.g. with and without XLA), paired."""
+    a, images_a, _ = suite_rounds(exp_a, strategy, builder, split, steps_per_epoch, steps)
+    b, images_b, _ = suite_rounds(exp_b, strategy, builder, split, steps_per_epoch, steps)
+    a(0), b(0)
+    return {**paired_rounds.compare(a, b, dict(zip(names, (images_a, images_b))), names=names,
+                                    min_rounds=rounds[0], max_rounds=rounds[1],
+                                    target_half_width=rounds[2], target_ratio=1.0, log=log),
+            "steps_per_round": steps}
 
 
 # --- CIFAR-10 -------------------------------------------------------------------------------
@@ -432,7 +463,7 @@ def per_core_pipeline(spec: dict) -> dict:
 WIDTH_KEYS = ("model.filters", "model.conv_filters", "model.dense_units")
 
 
-def imagenet_experiment(name, data_dir, image_size, batch, width, distribution):
+def imagenet_experiment(name, data_dir, image_size, batch, width, distribution, extra=None):
     """The §5.3 config ``name`` (paper scale, its Bop or Adam optimizer) at ``image_size``
     and ``batch``, with its paper widths or its quick scale's (``width``). Below 224 px
     the quick preset's other model keys apply too (XNOR-Net's ``fc_kernel_size``)."""
@@ -445,7 +476,7 @@ def imagenet_experiment(name, data_dir, image_size, batch, width, distribution):
                   or (k not in WIDTH_KEYS and image_size < 224)}
     overrides = {"scale": "paper", "data_dir": data_dir, "batch_size": batch,
                  "distribution": distribution, "progress": False, **data_scale(image_size),
-                 **model_keys}
+                 **model_keys, **(extra or {})}
     return build(cls, overrides), model_keys
 
 
@@ -537,6 +568,85 @@ def imagenet_part(args, overrides, command: str) -> dict:
     }
 
 
+# --- mixed precision --------------------------------------------------------------------------
+
+MIXED_TARGET = 1.4  # the suite in a mixed precision against plain float32 fit of the same model
+QUARTER = {"model.filters": 32, "model.dense_units": 256}
+
+
+def precision_part(args, overrides, command: str) -> dict:
+    """The suite's step in ``args.mixed`` against a plain float32 ``model.fit`` of the same
+    model (goal: ``MIXED_TARGET``) and against a plain fit in the same precision (0.95),
+    for BinaryNet at quarter and full width (batch 50, CIFAR-10) and Bi-Real Net at 64 px
+    (batch 128, the ImageNet data or the sample); and the suite's step with XLA
+    (``jit_compile``) against without, in float32, on quarter-width BinaryNet."""
+    started = time.perf_counter()
+    rounds = (args.min_rounds, args.max_rounds, args.target_half_width)
+    strategy = tf.distribute.get_strategy()
+    mixed = {"precision": args.mixed, "force_precision": True}
+    cifar = {k: v for k, v in overrides.items() if k in ("data_dir", "cifar10_archive")}
+    cases = {"binarynet_quarter": (EXPERIMENTS["sec52_bop"], {**cifar, **QUARTER}, args.steps * 2),
+             "binarynet_full": (EXPERIMENTS["sec52_bop"], cifar, args.steps)}
+    results = {}
+
+    def log(name):
+        return lambda m: print(f"{name} {m}", flush=True)
+
+    def both(name, exp, mixed_exp, data):
+        builder, split, steps_per_epoch, steps = data
+        print(f"{name}: suite {args.mixed} vs plain fit float32, then vs plain fit "
+              f"{args.mixed}", flush=True)
+        tf.keras.backend.clear_session()
+        against_float32 = compare_suite_and_fit(
+            mixed_exp, strategy, builder, split, steps_per_epoch, steps, rounds, log(name),
+            fit_exp=exp, targets=(MIXED_TARGET, 1.0), names=("suite_mixed", "fit_float32"))
+        tf.keras.backend.clear_session()
+        same = compare_suite_and_fit(
+            mixed_exp, strategy, builder, split, steps_per_epoch, steps, rounds, log(name),
+            targets=(0.95, 1.0), names=("suite_mixed", "fit_mixed"))
+        results[name] = {"suite_mixed_vs_fit_float32": against_float32,
+                         "suite_mixed_vs_fit_mixed": same, "batch_size": exp.batch_size}
+
+    for name, (cls, extra, steps) in cases.items():
+        exp = build(cls, extra)
+        builder, split, _, n_train, _ = prepare_data(exp)
+        data = (builder, split, n_train / exp.batch_size, steps)
+        both(name, exp, build(cls, {**extra, **mixed}), data)
+        if name == "binarynet_quarter":
+            print(f"{name}: the suite's step with XLA vs without (float32)", flush=True)
+            tf.keras.backend.clear_session()
+            results[name]["suite_xla_vs_suite"] = compare_suites(
+                build(cls, {**extra, "jit_compile": True}), exp, strategy, builder, split,
+                n_train / exp.batch_size, steps, rounds, log(name + " xla"),
+                names=("suite_xla", "suite"))
+
+    data_dir = os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))
+    data_dir, data_info = imagenet_data(data_dir, args.sample_tar, args.sample_cache,
+                                        args.sample_repeat)
+    size, batch = args.imagenet_size, args.imagenet_batch
+    exp, _ = imagenet_experiment("sec53_birealnet", data_dir, size, batch, "paper",
+                                 args.distribution)
+    mixed_exp, _ = imagenet_experiment("sec53_birealnet", data_dir, size, batch, "paper",
+                                       args.distribution, extra=mixed)
+    builder, split, _, n_train, _ = prepare_data(exp)
+    both(f"birealnet_{size}px", exp, mixed_exp,
+         (builder, split, n_train / exp.batch_size, args.imagenet_steps))
+    results[f"birealnet_{size}px"]["data"] = data_info.get("data")
+    return {
+        "what": (f"the suite's training step in {args.mixed} against a plain float32 model.fit "
+                 "of the same model (the speed-up mixed precision buys) and against a plain "
+                 "fit in the same precision (what the suite's extras cost there); XLA on the "
+                 "suite's step against without; paired interleaved rounds"),
+        **provenance(command), "mixed": args.mixed,
+        "settings": {"cifar10_steps_per_round": args.steps,
+                     "imagenet_steps_per_round": args.imagenet_steps,
+                     "min_rounds": args.min_rounds, "max_rounds": args.max_rounds,
+                     "interval_target_half_width": args.target_half_width},
+        "cases": results,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
@@ -546,10 +656,13 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT}; "
                         "with --quick-smoke a file in the temp folder)")
-    parser.add_argument("--only", choices=("cifar10", "imagenet"),
+    parser.add_argument("--only", choices=("cifar10", "imagenet", "precision"),
                         help="run one part (default: both); the other part's keys are kept")
     parser.add_argument("--quick-smoke", action="store_true",
                         help="tiny settings that only check that the benchmark runs")
+    parser.add_argument("--mixed", default="mixed_bfloat16",
+                        choices=("mixed_bfloat16", "mixed_float16"),
+                        help="the mixed precision the precision part measures")
     cifar = parser.add_argument_group("CIFAR-10")
     cifar.add_argument("--steps", type=int, default=10, help="timed steps per round")
     cifar.add_argument("--pipeline-batches", type=int, default=400)
@@ -616,11 +729,15 @@ def main(argv=None):
     if args.only in (None, "cifar10"):
         merge_report(args.out, cifar10=cifar10_part(args, overrides))
         print(f"wrote the CIFAR-10 part into {args.out}")
+    command = ("python -m scripts.bench " + " ".join(raw)).strip()
     if args.only in (None, "imagenet"):
         tf.keras.backend.clear_session()
-        command = "python -m scripts.bench " + " ".join(raw)
-        merge_report(args.out, imagenet=imagenet_part(args, overrides, command.strip()))
+        merge_report(args.out, imagenet=imagenet_part(args, overrides, command))
         print(f"wrote the ImageNet part into {args.out}")
+    if args.only in (None, "precision"):
+        tf.keras.backend.clear_session()
+        merge_report(args.out, precision=precision_part(args, overrides, command))
+        print(f"wrote the precision part into {args.out}")
 
 
 if __name__ == "__main__":

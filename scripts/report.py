@@ -294,23 +294,40 @@ def precision_section(runs_root, bench_path="results/bench.json") -> list:
 
 
 def _precision_speed_lines(bench_path) -> list:
-    """The bench's side-by-side step-time ratios of mixed_bfloat16 to float32, if run."""
-    if not os.path.exists(bench_path):
-        return []
-    with open(bench_path) as f:
-        bench = json.load(f)
-    found = [(name, part) for name, part in (bench.get("precision") or {}).items()]
-    if not found:
+    """The bench's side-by-side step-rate ratios (``make bench``'s precision part)."""
+    part = None
+    if os.path.exists(bench_path):
+        with open(bench_path) as f:
+            part = json.load(f).get("precision")
+    if not part:
         return ["Speed: `make bench` has not measured mixed precision yet.", ""]
-    lines = [f"Speed (`make bench`, {bench['precision_meta']['hardware_label']}, commit "
-             f"{bench['precision_meta']['commit'][:7]}): the suite's step in mixed_bfloat16 "
-             "vs plain float32 `model.fit` of the same model, median of paired rounds with "
-             "its distribution-free 95 % interval:", ""]
-    for name, part in found:
-        r = part["ratio"]
-        lines.append(f"- {name}: {r['median']:.2f}× [{r['low']:.2f}, {r['high']:.2f}] "
-                     f"({part['rounds']} rounds)")
-    return lines + [""]
+    from experiments.engine.fingerprint import label
+
+    mixed = part["mixed"]
+    lines = [f"Speed (`{part['command']}`, {label(part['hardware'])}, commit "
+             f"{(part['git'].get('commit') or '?')[:7]}, {part['date'][:10]}): ratios of "
+             "training images/s, median over paired rounds with its distribution-free 95 % "
+             "interval, and the verdict against each goal:", "",
+             f"| model | batch | suite {mixed} / plain fit float32 (goal ≥ 1.4) | suite "
+             f"{mixed} / plain fit {mixed} (goal ≥ 0.95) | rounds |", "|---|---|---|---|---|"]
+
+    def ratio(w):
+        bounds = (f" [{w['low']:.2f}, {w['high']:.2f}]" if w["low"] is not None
+                  else " (too few rounds for an interval)")
+        return f"{w['median']:.2f}{bounds}"
+
+    def cell(r, target):
+        return f"{ratio(r['ratio_wall'])}: {r['verdicts_by_target'][f'{target:g}']['wall']}"
+
+    notes = []
+    for name, case in part["cases"].items():
+        a, b = case["suite_mixed_vs_fit_float32"], case["suite_mixed_vs_fit_mixed"]
+        lines.append(f"| {name} | {case['batch_size']} | {cell(a, 1.4)} | {cell(b, 0.95)} | "
+                     f"{a['rounds']}, {b['rounds']} |")
+        if "suite_xla_vs_suite" in case:
+            notes.append(f"XLA (`jit_compile=True`) on {name}, float32: the suite's step with "
+                         f"XLA / without = {ratio(case['suite_xla_vs_suite']['ratio_wall'])}.")
+    return lines + [""] + notes + ([""] if notes else [])
 
 
 DATASET_LABELS = {"Cifar10": "CIFAR-10"}

@@ -92,6 +92,36 @@ def test_imagenet_part_is_merged_without_dropping_cifar10_keys(tmp_path):
     assert set(again) == set(CIFAR) | {"imagenet"}
 
 
+def _ratio(median, low, high, verdict):
+    return {"ratio_wall": {"median": median, "low": low, "high": high},
+            "verdicts_by_target": {"1.4": {"wall": verdict}, "0.95": {"wall": verdict}},
+            "rounds": 12}
+
+
+def test_the_precision_part_is_merged_alone_and_reported_with_its_verdicts(tmp_path):
+    from scripts.report import _precision_speed_lines
+
+    path = str(tmp_path / "bench.json")
+    with open(path, "w") as f:
+        json.dump({**CIFAR, "imagenet": {"training": {}}}, f)
+    part = {"command": "make bench", "hardware": {"cpu": "AMD EPYC 9R14", "cpu_count": 2},
+            "git": {"commit": "abcdef0123"}, "date": "2026-12-02T00:00:00", "mixed": "mixed_bfloat16",
+            "cases": {"binarynet_quarter": {
+                "batch_size": 50, "suite_mixed_vs_fit_float32": _ratio(1.52, 1.47, 1.58, "holds"),
+                "suite_mixed_vs_fit_mixed": _ratio(0.97, 0.93, 1.01, "inconclusive"),
+                "suite_xla_vs_suite": _ratio(0.45, 0.44, 0.47, "-")}}}
+    bench.merge_report(path, precision=part)
+    with open(path) as f:
+        written = json.load(f)
+    assert {k: written[k] for k in CIFAR} == CIFAR and written["imagenet"] == {"training": {}}
+    assert written["precision"] == part
+    text = "\n".join(_precision_speed_lines(path))
+    assert "| binarynet_quarter | 50 | 1.52 [1.47, 1.58]: holds | 0.97 [0.93, 1.01]: inconclusive" in text
+    assert "AMD EPYC · 2 cores" in text and "abcdef0" in text
+    assert "with XLA / without = 0.45 [0.44, 0.47]" in text
+    assert "has not measured" in _precision_speed_lines(str(tmp_path / "none.json"))[0]
+
+
 def test_merge_into_a_new_file(tmp_path):
     path = str(tmp_path / "sub" / "bench.json")
     bench.merge_report(path, imagenet={"training": {}})
