@@ -22,7 +22,7 @@ export BNN_VERBOSE := $(VERBOSE)
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test remake remake-reference cifar10 cifar10-quick sec52-init run-beyond beyond-quick beyond-imagenet sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
+.PHONY: help install lock test remake remake-reference cifar10 cifar10-quick cifar10-long sec52-init run-beyond beyond-quick beyond-imagenet sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -54,6 +54,9 @@ cifar10: install  ## §5.1 + §5.2 on CIFAR-10 (SCALE=paper|quick; resumes, skip
 
 cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a holdout, 3 seeds (52 min measured on 2 cores)
 	$(PY) -m experiments run-group cifar10_quick $(DATA_ARGS) $(RUN_ARGS)
+
+cifar10-long: install  ## Longer horizons: §5.1 at 30 epochs x 3 seeds, and the §5.2 horizon ladder (8/16/32 epochs, each tuned; hours; resumable, SHARD=i/n)
+	$(PY) -m experiments run-group cifar10_long $(if $(SHARD),shard=$(SHARD)) $(DATA_ARGS) $(RUN_ARGS)
 
 run-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased (SCALE=paper|quick)
 	$(PY) -m experiments run-group beyond scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)

@@ -22,7 +22,7 @@ _CLASSES = [
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
 # Tuned comparisons (experiments/engine/tuning.py): run by name like a group.
-TUNINGS = {t.name: t for t in [cifar10.SEC52_TUNED]}
+TUNINGS = {t.name: t for t in [cifar10.SEC52_TUNED, *cifar10.HORIZON_LADDER]}
 assert not set(TUNINGS) & set(EXPERIMENTS), "a tuning shares a name with an experiment"
 # Sweeps (experiments/engine/sweep.py): `bnn sweep NAME [shard=i/n]`.
 SWEEPS = {s.name: s for s in [cifar10.SEC51_MAP, cifar10.REMAKE_REFERENCE,
@@ -44,6 +44,11 @@ QUICK_SEEDS = (0, 1, 2)
 GROUPS["cifar10_quick"] = ([f"{name} scale=quick seed={seed}" for seed in QUICK_SEEDS
                             for name in GROUPS["sec51"]]
                            + ["sec52_tuned arms=sec52_bop,sec52_adam"])
+# `make cifar10-long`: §5.1 at the long scale (30 epochs) with three seeds, seed-major, and
+# the §5.2 horizon ladder, shortest rung first (each rung is a whole tuned comparison).
+GROUPS["cifar10_long"] = ([f"{name} scale=long seed={seed}" for seed in QUICK_SEEDS
+                           for name in GROUPS["sec51"]]
+                          + [t.name for t in cifar10.HORIZON_LADDER])
 # §5.2 baseline's latent-weight initialisation: Courbariaux's U[-1, 1] vs Glorot, 3 seeds
 # each, at the paper's hyperparameters and quick length.
 GROUPS["sec52_init"] = [f"sec52_adam scale=quick seed={seed} model.kernel_init={init}"

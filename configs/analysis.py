@@ -31,3 +31,7 @@ INIT = "sec52_adam"
 # Steps and time to the stated accuracies, for these experiments' own-config runs.
 TIME_TO_ACCURACY = ("sec52_bop", "sec52_adam", "sec52_bop2ndorder",
                     "sec52_bop2ndorder_unbiased")
+# §5.2 against training length: the rungs of the horizon ladder (TUNINGS), shortest first,
+# and the pairs whose test-accuracy difference is followed along it (higher, lower).
+HORIZON_LADDER = ("sec52_horizon_8", "sec52_horizon_16", "sec52_horizon_32")
+HORIZON_PAIRS = (("sec52_bop", "sec52_adam"), ("sec52_bop2ndorder", "sec52_bop"))

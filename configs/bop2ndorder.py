@@ -22,7 +22,7 @@ run keeps each preset's start and end values.
 """
 from zookeeper import ComponentField, Field, component
 
-from configs.cifar10 import QUICK_MODEL, TINY
+from configs.cifar10 import LONG, QUICK_MODEL, TINY
 from configs.imagenet import Sec53BiRealNet, Sec53XNORNet, linear
 from experiments.engine.experiment import Cifar10Experiment
 from experiments.optimizers import Optimizer
@@ -40,7 +40,7 @@ class Sec52Bop2ndOrder(Cifar10Experiment):
     section = "beyond"
     # quick: the §5.2 quick scale (the schedules are relative to the run's length)
     scales = {"paper": {}, "quick": {**QUICK_MODEL, "epochs": 8, "train_subset": 20000},
-              "tiny": TINY}
+              "long": {**LONG, "epochs": 32, "train_subset": 20000}, "tiny": TINY}
     epochs: int = Field(500)
     batch_size: int = Field(50)
     optimizer: Optimizer = ComponentField(Bop2ndOrder)

@@ -128,6 +128,45 @@ def _run_tuning(t, overrides, outcomes) -> None:
                               f"{selection.picked:g} (picked), seed {seed}")
 
 
+def _run_sharded(plan, shard, outcomes) -> None:
+    """Worker i of n (``shard=i/n``): first the plain runs and every tuning's grid runs,
+    dealt i, i+n, ...; then the picked value's other seeds of every arm whose grid is
+    complete - trained by whichever workers - dealt the same way. An arm whose grid is
+    still being trained elsewhere has no pick yet: a re-run of the same command, once
+    the others are done, trains this worker's share of its seeds."""
+    from experiments.engine.sweep import shard_of
+    from experiments.engine.tuning import finals, grid, select
+
+    def deal(items):
+        mine = shard_of(items, shard)
+        for i, (title, exp) in enumerate(mine, 1):
+            outcomes.run(exp, f"[{i}/{len(mine)} of shard {shard[0]}/{shard[1]}] {title}")
+
+    first = []
+    for what, item in plan:
+        if isinstance(what, str):
+            first.append((what, item))
+            continue
+        for arm in what.arms:
+            first += [(f"{what.name}: {arm.label} {arm.symbol or arm.key}={v:g} (grid)", exp)
+                      for v, exp in grid(what, arm, _build_named, item)]
+    deal(first)
+    second = []
+    for what, item in plan:
+        if isinstance(what, str):
+            continue
+        for arm in what.arms:
+            selection = select(arm, grid(what, arm, _build_named, item))
+            if not selection.complete:
+                outcomes.no_pick.append(f"{what.name}: {arm.label}")
+                continue
+            second += [(f"{what.name}: {arm.label} {arm.symbol or arm.key}="
+                        f"{selection.picked:g} (picked), seed {seed}", exp)
+                       for seed, exp in finals(what, arm, selection.picked, _build_named, item)
+                       if seed != what.tuning_seed]
+    deal(second)
+
+
 def _tuning_arms(t, arms):
     """``t`` with only the arms named (experiment names, comma-separated or a list), so a
     group can run part of a comparison (``sec52_tuned arms=sec52_bop2ndorder``)."""
@@ -172,13 +211,10 @@ def cmd_run_group(args) -> int:
             plan.append((t, merged))
         else:
             plan.append((name, _build_named(name, merged)))
-    if shard is not None:  # worker i of n: members i, i+n, ... (a tuning is not split)
-        if any(not isinstance(what, str) for what, _ in plan):
-            raise ConfigError("shard= splits plain groups; a tuned comparison picks between "
-                              "its runs and is run whole")
-        plan = shard_of(plan, shard)
     outcomes = _Outcomes()
-    for i, (what, item) in enumerate(plan, 1):
+    if shard is not None:
+        _run_sharded(plan, shard, outcomes)
+    for i, (what, item) in enumerate(plan if shard is None else [], 1):
         if isinstance(what, str):
             outcomes.run(item, f"[{i}/{len(plan)}] {what}")
         else:
@@ -188,7 +224,8 @@ def cmd_run_group(args) -> int:
         print(f"\n{len(failed)} of {total} runs failed: {', '.join(failed)}", file=sys.stderr)
     if outcomes.no_pick:
         print(f"\nno pick (and so no seeds) for: {', '.join(outcomes.no_pick)}; re-run the "
-              "same command once the grid runs can complete", file=sys.stderr)
+              "same command once the grid runs can complete (with shard=: once the other "
+              "workers have finished theirs)", file=sys.stderr)
     if busy:
         print(f"\n{len(busy)} of {total} runs are being trained by other processes: "
               f"{', '.join(busy)}", file=sys.stderr)

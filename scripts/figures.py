@@ -157,7 +157,7 @@ def tuned_figures(tuning, runs_root, out_dir):
         ax.set_title(a.arm.label)
     fig.suptitle(f"{tuning.name}: tuning grid, seed {tuning.tuning_seed}, scale {tuning.scale}",
                  fontsize=10)
-    paths += _save(fig, out_dir, f"figure2-tuning-grid-{tuning.scale}")
+    paths += _save(fig, out_dir, f"figure2-tuning-grid-{tuning.name}")
 
     picked = [a for a in arms if a.finals]
     if picked:
@@ -181,8 +181,58 @@ def tuned_figures(tuning, runs_root, out_dir):
         ax.set_title(f"§5.2 / Figure 2 at reduced scale, each optimizer tuned on a holdout "
                      f"({tuning.name})\nscale: {tuning.scale}, {_epochs_label(picked[0].finals)}",
                      fontsize=9)
-        paths += _save(fig, out_dir, f"figure2-tuned-{tuning.scale}")
+        paths += _save(fig, out_dir, f"figure2-tuned-{tuning.name}")
     return paths
+
+
+def horizon_figure(runs_root, out_dir, reported_path="results/reported.yaml"):
+    """The horizon ladder: per pair of arms, the picked settings' test-accuracy difference
+    (mean, 95 % interval) against training length; the paper's full-scale difference in a
+    panel of its own, never joined to the ladder."""
+    import yaml
+
+    from scripts.cells import hardware
+    from scripts.tuned_report import ladder, ladder_differences
+
+    rungs = ladder(runs_root)
+    diffs = [x for x in ladder_differences(rungs, views().HORIZON_PAIRS) if x[-1] is not None]
+    if not diffs:
+        return []
+    labels = {a.experiment: a.label for a in rungs[0][0].arms}
+    fig, (ax, paper_ax) = plt.subplots(1, 2, figsize=(8, 4.2), sharey=True,
+                                       gridspec_kw={"width_ratios": [4, 1]})
+    colors = ("tab:blue", "tab:green", "tab:purple")
+    for i, (pair, color) in enumerate(zip(views().HORIZON_PAIRS, colors)):
+        points = [(epochs, d) for _, epochs, hi, lo, _, _, d in diffs if (hi, lo) == pair]
+        if not points:
+            continue
+        xs = np.array([e for e, _ in points]) * (1 + 0.04 * (i - 0.5))  # side by side
+        ys = np.array([100 * d.diff for _, d in points])
+        low = np.array([100 * (d.diff - d.low) if d.low is not None else 0 for _, d in points])
+        high = np.array([100 * (d.high - d.diff) if d.high is not None else 0 for _, d in points])
+        ax.errorbar(xs, ys, yerr=[low, high], color=color, marker="o", capsize=4,
+                    label=f"{labels[pair[0]]} − {labels[pair[1]]}")
+    ax.axhline(0, color="gray", linewidth=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([e for _, e, _ in rungs], [str(e) for _, e, _ in rungs])
+    ax.set_xlabel("training length (epochs, 15,000 images), each rung tuned on its own")
+    ax.set_ylabel("test accuracy difference (pp), mean and 95 % interval")
+    ax.legend(fontsize=8)
+    with open(reported_path) as f:
+        reported = yaml.safe_load(f).get("experiments", {})
+    bop, adam = (reported.get(n, {}).get("metrics", {}).get("test_top1")
+                 for n in views().HORIZON_PAIRS[0])
+    if bop is not None and adam is not None:
+        paper_ax.plot([0], [bop - adam], "s", color=colors[0])
+        paper_ax.axhline(0, color="gray", linewidth=0.8)
+    paper_ax.set_xticks([0], ["paper"])
+    paper_ax.set_xlabel("500 epochs, full\nscale, 1 run each")
+    paper_ax.set_title("reported", fontsize=9)
+    runs = [r for _, _, _, _, a, b, _ in diffs for r in a.finals + b.finals]
+    precision = rungs[0][0].overrides.get("precision", "float32")
+    fig.suptitle(f"§5.2 vs training length: quarter-width BinaryNet, {precision}, "
+                 f"{hardware(runs)[0]}", fontsize=9)
+    return _save(fig, out_dir, "figure2-horizons")
 
 
 def sweep_map(sweep, runs_root, out_dir):
@@ -309,6 +359,7 @@ def draw_all(runs_root, out_dir):
     paths = []
     for tuning in tunings():
         paths += tuned_figures(tuning, runs_root, out_dir)
+    paths += horizon_figure(runs_root, out_dir)
     for sweep in sweeps():
         paths += sweep_map(sweep, runs_root, out_dir)
     owned = owned_paths(runs_root)  # drawn above; Figures 1-3 never pick them

@@ -411,6 +411,7 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
         if section == "5.2":
             for tuning in tunings("5.2"):
                 lines += tuned_report.tuned_section(tuning, runs_root, out_dir)
+            lines += tuned_report.horizon_section(runs_root, reported)
             lines += tuned_report.init_section(runs, out_dir, experiment=views().INIT)
             lines += tuned_report.time_to_accuracy_section(
                 [r for r in runs if os.path.abspath(r.path) not in owned],

@@ -7,6 +7,7 @@ figure always show the same runs. The initialisation comparison pairs
 ``sec52_adam`` runs that differ only in ``model.kernel_init``.
 """
 import json
+import os
 
 from experiments.analysis import claims, speed, stats
 from experiments.analysis.collect import group_runs, load_run, mean_std
@@ -263,3 +264,96 @@ def time_to_accuracy_section(runs, experiments) -> list:
                       f"for this scale: {', '.join(f'{100 * t:g} %' for t in thresholds)}; "
                       "`experiments/analysis/speed.py`):", ""] + speed.table(arms, thresholds) + [""]
     return lines
+
+
+def ladder(runs_root) -> list:
+    """``[(tuning, epochs, {experiment: ArmResult})]`` for the horizon ladder's rungs."""
+    from scripts.config_views import tunings, views
+
+    by_name = {t.name: t for t in tunings()}
+    rungs = []
+    for name in views().HORIZON_LADDER:
+        t = by_name[name]
+        arms = resolve(t, builder(runs_root), lambda p: load_run(p, with_flips=False))
+        rungs.append((t, t.overrides["epochs"], {a.arm.experiment: a for a in arms}))
+    return rungs
+
+
+def ladder_differences(rungs, pairs) -> list:
+    """Per rung and pair ``(higher, lower)``: the test-accuracy difference of the picked
+    settings (``stats.Difference`` over seeds, or None while a side has no picked runs)."""
+    out = []
+    for t, epochs, arms in rungs:
+        for higher, lower in pairs:
+            a, b = arms.get(higher), arms.get(lower)
+            d = None
+            if a and b and a.finals and b.finals:
+                d = stats.difference([r.summary["test_accuracy"] for r in a.finals],
+                                     [r.summary["test_accuracy"] for r in b.finals])
+            out.append((t, epochs, higher, lower, a, b, d))
+    return out
+
+
+def horizon_section(runs_root, reported) -> list:
+    """"Bop vs latent Adam vs training length": per rung of the ladder the picks, each
+    pair's test-accuracy difference with its 95 % interval and verdict, how many of the
+    rung's declared runs exist; the paper's full-scale difference apart, never joined."""
+    from scripts.config_views import views
+
+    rungs = ladder(runs_root)
+    if not rungs:
+        return []
+    pairs = views().HORIZON_PAIRS
+    labels = {a.experiment: a.label for a in rungs[0][0].arms}
+    lines = ["### Bop vs latent Adam vs training length (the horizon ladder)", "",
+             "Each rung is the tuned comparison's protocol (grid picked on the holdout, then "
+             "3 seeds of each pick, test once) at one training length on the same 15,000 "
+             f"images, tuned on its own (`make cifar10-long`; {rungs[0][0].overrides.get('precision', 'float32')}). "
+             "Differences: picked test accuracy, mean over seeds, with the 95 % interval "
+             "(Welch). Bop's memory is about 1/γ steps, so its best γ and its standing "
+             "against Adam may move with length.", "",
+             "| epochs | runs done / declared | picks | "
+             + " | ".join(f"{labels[a]} − {labels[b]} (pp)" for a, b in pairs) + " |",
+             "|---|---|---|" + "---|" * len(pairs)]
+    diffs = ladder_differences(rungs, pairs)
+    for t, epochs, arms in rungs:
+        done, declared = rung_progress(t, arms)
+        picks = "; ".join(_pick_text(a) for a in arms.values())
+        cells = [_difference_cell(d) for rt, *_, d in diffs if rt is t]
+        lines.append(f"| {epochs} | {done} / {declared} | {picks} | "
+                     + " | ".join(cells) + " |")
+    bop, adam = (reported.get(n, {}).get("metrics", {}).get("test_top1") for n in pairs[0])
+    if bop is not None and adam is not None:
+        lines += ["", f"Not on the ladder: the paper's full-scale runs (500 epochs, full width, "
+                  f"50,000 images, one run each) differ by {bop - adam:+.1f} pp ({bop:g} vs "
+                  f"{adam:g} %); a single pair of runs has no interval."]
+    return lines + [""]
+
+
+def rung_progress(tuning, arms) -> tuple[int, int]:
+    """Completed and declared runs of a tuned comparison: per arm its grid, then the
+    pick's seeds other than the grid's own (the protocol's runs, not every folder it may
+    own)."""
+    extra = len(tuning.seeds) - 1
+    declared = sum(len(a.arm.values) + extra for a in arms.values())
+    done = sum(sum(1 for r in a.grid.values() if r is not None and r.complete)
+               + sum(1 for r in a.finals if r.seed != tuning.tuning_seed)
+               for a in arms.values())
+    return done, declared
+
+
+def _pick_text(a) -> str:
+    name = f"{a.arm.label} {a.arm.symbol or a.arm.key} = "
+    if a.selection.picked is None:
+        return name + "—"
+    edge = a.selection.picked in (a.arm.values[0], a.arm.values[-1])
+    return name + f"{a.selection.picked:g}" + (" ⚠ grid edge" if edge else "")
+
+
+def _difference_cell(d) -> str:
+    if d is None:
+        return "— (picks not run yet)"
+    if d.low is None:
+        return f"{100 * d.diff:+.2f} (no interval: n = {d.n_a}, {d.n_b})"
+    return (f"{100 * d.diff:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] "
+            f"({stats.verdict(d)}; n = {d.n_a}, {d.n_b})")

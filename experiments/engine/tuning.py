@@ -39,6 +39,9 @@ class Arm:
     values: tuple  # the grid, in the order ties are broken
     label: str  # how tables and figures name it, e.g. "Bop"
     symbol: str = ""  # how the tuned value is written, e.g. "γ"
+    # this arm's own settings on every run (after the comparison's), e.g. the decay
+    # interval of its schedule at a longer horizon
+    overrides: dict = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,8 @@ class Tuning:
             claims=tuple(c for c in self.claims if c[0] in names and c[1] in names))
 
     def run_overrides(self, arm: Arm, value, seed: int, extra=None) -> dict:
-        return {**PROTOCOL, **self.overrides, **(extra or {}), "scale": self.scale,
-                "seed": seed, arm.key: value}
+        return {**PROTOCOL, **self.overrides, **arm.overrides, **(extra or {}),
+                "scale": self.scale, "seed": seed, arm.key: value}
 
 
 @dataclass
