@@ -105,8 +105,8 @@ bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet -
 bench-imagenet: install  ## ImageNet part only (~3 min on 2 CPU cores) -> results/bench.json
 	$(PY) -m scripts.bench --only imagenet --out results/bench.json data_dir=$(DATA_DIR)
 
-gpu-hours: install  ## ESTIMATED GPU time of the §5.3 runs from MAC counts -> results/gpu_hours.json
-	$(PY) -m scripts.gpu_hours --out results/gpu_hours.json $(if $(TFLOPS),--sustained-tflops $(TFLOPS))
+gpu-hours: install  ## ESTIMATED GPU time of the §5.3 runs from MAC counts (PRECISION=float32|tf32|mixed_bfloat16|mixed_float16) -> results/gpu_hours.json
+	$(PY) -m scripts.gpu_hours --out results/gpu_hours.json $(if $(PRECISION),--precision $(PRECISION)) $(if $(TFLOPS),--sustained-tflops $(TFLOPS))
 
 clean-venv:
 	rm -rf $(VENV)
