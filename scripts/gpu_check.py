@@ -260,8 +260,8 @@ def synthetic_batch(exp):
     shape = (exp.batch_size, *exp.dataset.input_shape())
     images = tf.random.stateless_uniform(shape, seed=(0, 1), minval=-1.0, maxval=1.0)
     labels = tf.random.stateless_uniform((exp.batch_size,), seed=(0, 2), minval=0,
-                                         maxval=exp.dataset.num_classes, dtype=tf.int64)
-    return images, labels
+                                         maxval=exp.dataset.num_classes, dtype=tf.int32)
+    return images, tf.cast(labels, tf.int64)  # as the pipelines give them
 
 
 class Calls:
@@ -384,6 +384,21 @@ def measure_variant(spec: dict, name: str, jit: bool, args, data: dict, deadline
     return record
 
 
+def summary(blocks: dict) -> dict:
+    """``{network: {variant: "12.34 ms, 1.50x" or its status}}``: the step times at a glance."""
+    out = {}
+    for model, block in blocks.items():
+        out[model] = {}
+        for key, r in block["variants"].items():
+            if not r.get("step_time_s"):
+                out[model][key] = r["status"]
+                continue
+            ratio = r.get("speedup_vs_float32")
+            out[model][key] = (f"{1e3 * r['step_time_s']:.3f} ms/step"
+                               + (f", {ratio:.2f}x float32" if ratio else ""))
+    return out
+
+
 def add_ratios(variants: dict) -> None:
     base = variants.get(BASELINE, {}).get("step_time_s")
     for record in variants.values():
@@ -452,11 +467,11 @@ def step_times(args, data, fp, report, deadline, now) -> dict:
             for model, spec in MODELS.items():
                 measure_or_skip(out[model]["variants"], model, spec, name, jit, args, data,
                                 fp, deadline, costs, now)
-                report.save()
+                report.save(summary=summary(out))
     for block in out.values():
         timed = {k: v for k, v in block["variants"].items() if v.get("step_time_s")}
         block["fastest"] = min(timed, key=lambda k: timed[k]["step_time_s"]) if timed else None
-    report.save()
+    report.save(summary=summary(out))
     return out
 
 
@@ -527,7 +542,8 @@ def real_steps(args, data: dict, choice: str, deadline: float) -> dict:
         "host_cpu_s_per_step": round((end[1] - start[1]) / timed, 6) if timed else None,
         "build_s": round(built - started, 2), "first_call_s": round(compiled - built, 2),
         "total_s": round(time.monotonic() - started, 2),
-        "loss": {**loss_check(losses), f"mean_first_{k}": first, f"mean_last_{k}": last,
+        "loss": {**loss_check(losses), "mean_of_first_steps": first,
+                 "mean_of_last_steps": last, "steps_averaged": k,
                  "went_down": bool(last < first)},
         "flips": {**flip_check(flips, state.layer_sizes),
                   "mean_pi_t_per_layer": dict(zip(
@@ -613,7 +629,8 @@ def summary_table(doc: dict) -> str:
         cells = []
         for block in blocks.values():
             r = block["variants"][key]
-            cells.append(f"{1e3 * r['step_time_s']:.2f} ({r.get('speedup_vs_float32', 1):.2f}x)"
+            ratio = r.get("speedup_vs_float32")
+            cells.append(f"{1e3 * r['step_time_s']:.2f}" + (f" ({ratio:.2f}x)" if ratio else "")
                          if r.get("step_time_s") else r["status"])
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     real = doc.get("sec52_real_steps") or {}
@@ -655,10 +672,10 @@ def main(argv=None) -> int:
         "status": "running", "started": runs.now(),
         "machine": machine(fp), "hardware": fp,
         "git": runs.git_commit(), "packages": runs.package_versions(),
-        "settings": {k: getattr(args, k) for k in (
+        "settings": {**{k: getattr(args, k) for k in (
             "budget_s", "grace_s", "reserve_s", "windows", "min_windows", "window_s",
-            "warmup_steps", "warmup_s", "min_variant_s", "steps_per_loop", "real_steps",
-            "real_warmup_steps")},
+            "warmup_steps", "warmup_s", "min_variant_s", "real_steps", "real_warmup_steps")},
+            "steps_per_loop": args.steps_per_loop or "each experiment's own"},
         "data": data,
     }
     report = Report(args.out, doc)

@@ -46,6 +46,8 @@ def test_smoke_runs_the_whole_check_on_cpu_and_writes_one_json(fake_cifar10, tmp
         assert all(v["reason"] == "not part of --smoke" for v in variants.values()
                    if v["status"] == "skipped")
         assert block["fastest"] in measured
+    assert doc["summary"]["binarynet"]["float32"].endswith("ms/step, 1.00x float32")
+    assert doc["summary"]["birealnet"]["tf32+xla"] == "skipped"
     bf16 = doc["step_time"]["binarynet"]["variants"]["mixed_bfloat16"]
     assert bf16["status"] == "measured" and bf16["precision"] == "mixed_bfloat16"
     real = doc["sec52_real_steps"]
