@@ -22,7 +22,7 @@ export BNN_VERBOSE := $(VERBOSE)
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
 
-.PHONY: help install lock test remake remake-reference cifar10 cifar10-quick cifar10-long sec52-init run-beyond beyond-quick beyond-imagenet sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours list clean-venv
+.PHONY: help install lock test remake remake-reference cifar10 cifar10-quick cifar10-long sec52-init run-beyond beyond-quick beyond-imagenet sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours gpu-check list clean-venv
 
 help:  ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -108,8 +108,11 @@ bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet -
 bench-imagenet: install  ## ImageNet part only (~3 min on 2 CPU cores) -> results/bench.json
 	$(PY) -m scripts.bench --only imagenet --out results/bench.json data_dir=$(DATA_DIR)
 
-gpu-hours: install  ## ESTIMATED GPU time of the §5.3 runs from MAC counts -> results/gpu_hours.json
-	$(PY) -m scripts.gpu_hours --out results/gpu_hours.json $(if $(TFLOPS),--sustained-tflops $(TFLOPS))
+gpu-hours: install  ## ESTIMATED GPU time of the §5.3 runs from MAC counts (PRECISION=float32|tf32|mixed_bfloat16|mixed_float16) -> results/gpu_hours.json
+	$(PY) -m scripts.gpu_hours --out results/gpu_hours.json $(if $(PRECISION),--precision $(PRECISION)) $(if $(TFLOPS),--sustained-tflops $(TFLOPS))
+
+gpu-check: install  ## GPU machines only, < 10 min: step time in float32/TF32/bf16/fp16 x XLA + 200 real §5.2 steps -> results/gpu_check.json (commit it)
+	$(PY) -m scripts.gpu_check --out results/gpu_check.json $(if $(BUDGET),--budget-s $(BUDGET)) $(DATA_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

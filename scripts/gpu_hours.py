@@ -12,17 +12,34 @@ real-input x binary-weight first layer of Binary AlexNet) separately. Then
     GPU-hours = (training + evaluation FLOPs) / (sustained FLOP/s) / 3600
     wall-clock days on N GPUs = GPU-hours / N / 24   (perfect scaling assumed)
 
-TensorFlow runs binary networks in floating point, so every MAC counts at float cost.
-The sustained rate is an ASSUMPTION (``--sustained-tflops``, default 5 TFLOP/s per GPU:
-about a third of a V100's float32 peak of 15.7 TFLOP/s, a quarter of an A100's non-tensor
-float32 peak of 19.5; binary networks spend much of a step in memory-bound elementwise
-work -- sign, clipping, batch norm after every layer -- that MAC counts leave out). Not
-counted: batch-norm, pooling and quantizer arithmetic, the optimizer update, input
-pipeline stalls, start-up and checkpointing. Where ``results/bench.json`` holds the
-ImageNet input pipeline's per-core rate at 224 px, the CPU cores needed to feed the GPUs
-at the assumed rate are estimated from it as well.
+TensorFlow runs binary networks in floating point, so every MAC counts at the cost of the
+run's precision (``--precision``, the experiments' ``precision=`` field, plus ``tf32``:
+float32 with TensorFloat-32 matrix units). The sustained rate is an ASSUMPTION
+(``--sustained-tflops`` overrides it), by default per precision (``ASSUMED_TFLOPS``):
 
-    python -m scripts.gpu_hours [--sustained-tflops 5] [--gpus 8] [--out results/gpu_hours.json]
+    precision        assumed TFLOP/s per GPU   published dense peaks (TFLOP/s)
+    float32           5                        V100 15.7, A100 19.5, H100 SXM 67 (CUDA cores)
+    tf32              7.5 (1.5 x float32)      A100 156, H100 SXM 494.5 (tensor cores; V100: none)
+    mixed_bfloat16   10   (2 x float32)        A100 312, H100 SXM 989.5 (V100: none)
+    mixed_float16    10   (2 x float32)        V100 125, A100 312, H100 SXM 989.5
+
+Peaks are NVIDIA's data sheets (Tesla V100 SXM2; A100 SXM4; H100 SXM5, whose TF32 and
+16-bit figures are quoted "with sparsity" and are halved here to dense). The float32
+assumption is about a third of a V100's float32 peak and a quarter of an A100's: binary
+networks spend much of a step in memory-bound elementwise work -- sign, clipping, batch
+norm after every layer -- that MAC counts leave out. The 16-bit and TF32 assumptions are
+NOT scaled from the tensor-core peaks (8-16 x float32's), which speed up only the
+convolutions and matrix products: the elementwise work gains at most 2 x from 16-bit
+tensors (half the bytes moved) and nothing from TF32 (float32 tensors in memory). So
+they assume a 2 x (16-bit) and a 1.5 x (TF32) end-to-end gain over float32, an
+ASSUMPTION to be replaced by the measured ratios of ``make gpu-check``
+(``results/gpu_check.json``). Not counted: batch-norm, pooling and quantizer
+arithmetic, the optimizer update, input pipeline stalls, start-up and checkpointing.
+Where ``results/bench.json`` holds the ImageNet input pipeline's per-core rate at 224 px,
+the CPU cores needed to feed the GPUs at the assumed rate are estimated from it as well.
+
+    python -m scripts.gpu_hours [--precision float32] [--sustained-tflops T] [--gpus 8]
+                                [--out results/gpu_hours.json]
 """
 import argparse
 import os
@@ -35,9 +52,49 @@ IMAGENET_TRAIN_IMAGES = 1281167
 IMAGENET_VAL_IMAGES = 50000
 BACKWARD_FACTOR = 3  # forward + backward ~ 3 x forward
 FLOPS_PER_MAC = 2
-DEFAULT_SUSTAINED_TFLOPS = 5.0
 DEFAULT_GPUS = 8
 LABEL = "ESTIMATE (not a measurement)"
+
+# --- ASSUMED sustained rates per precision (see the module docstring) ------------------------
+
+DEFAULT_PRECISION = "float32"
+# TFLOP/s per GPU, sustained over a whole BNN training step: ASSUMPTIONS, not measurements.
+ASSUMED_TFLOPS = {"float32": 5.0, "tf32": 7.5, "mixed_bfloat16": 10.0, "mixed_float16": 10.0}
+PRECISIONS = tuple(ASSUMED_TFLOPS)
+DEFAULT_SUSTAINED_TFLOPS = ASSUMED_TFLOPS[DEFAULT_PRECISION]
+# Published dense peaks (TFLOP/s) the assumptions are set against; None = no such unit.
+# NVIDIA data sheets: Tesla V100 SXM2, A100 SXM4 (dense), H100 SXM5 (its TF32/16-bit
+# figures are quoted with 2:4 sparsity; halved here to dense).
+PUBLISHED_PEAK_TFLOPS = {
+    "float32": {"V100": 15.7, "A100": 19.5, "H100 SXM": 67.0},
+    "tf32": {"V100": None, "A100": 156.0, "H100 SXM": 494.5},
+    "mixed_bfloat16": {"V100": None, "A100": 312.0, "H100 SXM": 989.5},
+    "mixed_float16": {"V100": 125.0, "A100": 312.0, "H100 SXM": 989.5},
+}
+PEAK_SOURCE = ("NVIDIA data sheets: Tesla V100 SXM2, A100 SXM4 (dense), H100 SXM5 "
+               "(TF32/BF16/FP16 quoted with sparsity, halved to dense)")
+RATE_NOTES = {
+    "float32": "assumed, not measured: float32 execution of the binary layers (TensorFlow "
+               "has no binary kernels), V100/A100 class: a third of a V100's and a quarter "
+               "of an A100's float32 peak, since BNN steps are dominated by memory-bound "
+               "elementwise work",
+    "tf32": "assumed, not measured: 1.5 x the float32 assumption. TF32 tensor cores (A100 "
+            "and later; none on V100) speed up only convolutions and matrix products; "
+            "tensors stay float32 in memory, so the elementwise work gains nothing",
+    "mixed_bfloat16": "assumed, not measured: 2 x the float32 assumption. bfloat16 tensor "
+                      "cores (A100 and later; none on V100) speed up the convolutions and "
+                      "matrix products; the elementwise work gains at most 2 x from moving "
+                      "half the bytes",
+    "mixed_float16": "assumed, not measured: 2 x the float32 assumption, as for bfloat16 "
+                     "(float16 tensor cores from V100 on), plus loss scaling",
+}
+
+
+def assumed_tflops(precision: str) -> float:
+    """The ASSUMED sustained TFLOP/s per GPU of a BNN training step in ``precision``."""
+    if precision not in ASSUMED_TFLOPS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return ASSUMED_TFLOPS[precision]
 
 
 # --- multiply-accumulates -------------------------------------------------------------------
@@ -187,8 +244,15 @@ def pipeline_per_core(bench_path: str):
         return None
 
 
-def report(sustained_tflops: float, gpus: int, bench_path: str, names=None) -> dict:
+def report(sustained_tflops: float | None, gpus: int, bench_path: str, names=None,
+           precision: str = DEFAULT_PRECISION) -> dict:
+    """The estimate for ``precision``, at ``sustained_tflops`` if given, else at the
+    precision's ASSUMED rate."""
     from experiments.engine import runs
+
+    default_rate = assumed_tflops(precision)
+    rate_given = sustained_tflops is not None
+    sustained_tflops = sustained_tflops if rate_given else default_rate
 
     feed = pipeline_per_core(bench_path)
     rows = {}
@@ -219,18 +283,28 @@ def report(sustained_tflops: float, gpus: int, bench_path: str, names=None) -> d
         rows[name] = row
     return {
         "what": f"{LABEL}: GPU time of the §5.3 ImageNet runs from MAC counts of the built "
-                "Keras models at 224x224 and an ASSUMED sustained FLOP rate; no GPU ran",
+                f"Keras models at 224x224 and an ASSUMED sustained FLOP rate for {precision}; "
+                "no GPU ran",
         "estimate": True,
+        "precision": precision,
         "formula": (f"GPU-hours = epochs x ({IMAGENET_TRAIN_IMAGES} train images x "
                     f"{BACKWARD_FACTOR} (forward + backward) + {IMAGENET_VAL_IMAGES} "
                     f"validation images x 1) x MACs/image x {FLOPS_PER_MAC} FLOPs / "
                     "(sustained FLOP/s) / 3600; wall-clock days = GPU-hours / GPUs / 24 "
                     "(perfect scaling)"),
         "assumptions": {
+            "precision": precision,
             "sustained_tflops_per_gpu": sustained_tflops,
-            "sustained_rate_note": "assumed, not measured: float32 execution of the binary "
-                                   "layers (TensorFlow has no binary kernels), V100/A100 "
-                                   "class; change with --sustained-tflops",
+            "sustained_rate_source": ("--sustained-tflops (given)" if rate_given else
+                                      f"ASSUMED default for {precision}"),
+            "sustained_rate_note": RATE_NOTES[precision] + "; change with --sustained-tflops",
+            "assumed_tflops_by_precision": dict(ASSUMED_TFLOPS),
+            "published_peak_tflops": {"values": PUBLISHED_PEAK_TFLOPS,
+                                      "source": PEAK_SOURCE,
+                                      "note": "peaks, for comparison only: the ASSUMED "
+                                              "sustained rates are not scaled from them"},
+            "measured_ratios": "make gpu-check measures the step time of each precision "
+                               "on a GPU (results/gpu_check.json)",
             "gpus": gpus,
             "backward_factor": BACKWARD_FACTOR,
             "not_counted": "batch norm, pooling, quantizers, optimizer updates, input "
@@ -252,8 +326,9 @@ def markdown(result: dict) -> str:
     a = result["assumptions"]
     gpus = a["gpus"]
     lines = [
-        f"**{LABEL}**: {a['sustained_tflops_per_gpu']:g} TFLOP/s sustained per GPU "
-        f"(assumed), forward + backward = {a['backward_factor']} x forward, perfect scaling "
+        f"**{LABEL}**: {a.get('precision', DEFAULT_PRECISION)}, "
+        f"{a['sustained_tflops_per_gpu']:g} TFLOP/s sustained per GPU (assumed), "
+        f"forward + backward = {a['backward_factor']} x forward, perfect scaling "
         f"over {gpus} GPUs.",
         "",
         f"| experiment | model | epochs | G-MACs/image (binary / real) | est. GPU-hours "
@@ -281,8 +356,13 @@ def main(argv=None) -> int:
     from experiments.engine import runs
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sustained-tflops", type=float, default=DEFAULT_SUSTAINED_TFLOPS,
-                        help="ASSUMED sustained TFLOP/s per GPU (default %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
+                        help="the precision the runs would train in (default %(default)s); "
+                             "sets the ASSUMED rate: "
+                             + ", ".join(f"{p} {r:g}" for p, r in ASSUMED_TFLOPS.items())
+                             + " TFLOP/s")
+    parser.add_argument("--sustained-tflops", type=float, default=None,
+                        help="ASSUMED sustained TFLOP/s per GPU (default: the precision's)")
     parser.add_argument("--gpus", type=int, default=DEFAULT_GPUS,
                         help="GPUs for the wall-clock column (default %(default)s)")
     parser.add_argument("--bench", default=os.path.join("results", "bench.json"),
@@ -291,9 +371,10 @@ def main(argv=None) -> int:
                         help="§5.3 configs (default: the imagenet group)")
     parser.add_argument("--out", default=os.path.join("results", "gpu_hours.json"))
     args = parser.parse_args(argv)
-    if args.sustained_tflops <= 0 or args.gpus < 1:
+    if (args.sustained_tflops is not None and args.sustained_tflops <= 0) or args.gpus < 1:
         parser.error("--sustained-tflops must be > 0 and --gpus >= 1")
-    result = report(args.sustained_tflops, args.gpus, args.bench, args.experiments)
+    result = report(args.sustained_tflops, args.gpus, args.bench, args.experiments,
+                    precision=args.precision)
     for name, row in result["runs"].items():
         if not row["larq_summary_agrees"]:
             print(f"warning: {name}: larq's summary counts {row['larq_summary_macs']}, this "

@@ -67,6 +67,50 @@ def test_the_gpu_hour_table_says_estimate():
     assert "| sec53_x | M | 100 | 2.000 (1.500 / 0.500) | 100 | 0.5 |" in table
 
 
+def test_16_bit_precisions_are_assumed_faster_and_say_so():
+    """At the documented ASSUMED rates, bf16 and fp16 give fewer GPU-hours than float32,
+    TF32 lands in between; float32 keeps the rate the estimate always had."""
+    hours = {p: gpu_hours.estimate(1.8e9, 100, gpu_hours.assumed_tflops(p), 8)["gpu_hours"]
+             for p in gpu_hours.PRECISIONS}
+    assert gpu_hours.assumed_tflops("float32") == gpu_hours.DEFAULT_SUSTAINED_TFLOPS == 5.0
+    assert hours["mixed_bfloat16"] < hours["tf32"] < hours["float32"]
+    assert hours["mixed_float16"] < hours["float32"]
+    for p in gpu_hours.PRECISIONS:  # every assumption has its note and published peaks
+        assert "assumed" in gpu_hours.RATE_NOTES[p] and p in gpu_hours.PUBLISHED_PEAK_TFLOPS
+    table = gpu_hours.markdown({"assumptions": {"precision": "mixed_bfloat16",
+                                                "sustained_tflops_per_gpu": 10.0, "gpus": 8,
+                                                "backward_factor": 3}, "runs": {}})
+    assert table.startswith("**ESTIMATE (not a measurement)**: mixed_bfloat16, 10 TFLOP/s")
+
+
+def test_an_unknown_precision_is_refused_with_the_valid_list(capsys):
+    with pytest.raises(ValueError, match="float32, tf32, mixed_bfloat16, mixed_float16"):
+        gpu_hours.assumed_tflops("fp8")
+    with pytest.raises(SystemExit):
+        gpu_hours.main(["--precision", "fp8"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'fp8'" in err and "mixed_bfloat16" in err and "tf32" in err
+
+
+def test_the_gpu_hour_json_records_the_precision_and_its_assumed_rate(tmp_path):
+    out = tmp_path / "gpu_hours.json"
+    gpu_hours.main(["--precision", "mixed_bfloat16", "--experiments", "sec53_birealnet_arxiv_v1",
+                    "--bench", str(tmp_path / "none.json"), "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["estimate"] is True and result["precision"] == "mixed_bfloat16"
+    a = result["assumptions"]
+    assert a["sustained_tflops_per_gpu"] == 10.0 and a["precision"] == "mixed_bfloat16"
+    assert a["sustained_rate_source"] == "ASSUMED default for mixed_bfloat16"
+    assert a["published_peak_tflops"]["values"]["mixed_bfloat16"]["V100"] is None
+    assert "ESTIMATE" in result["what"] and "ASSUMED" in result["what"]
+    # a rate given on the command line wins, and says so
+    gpu_hours.main(["--precision", "tf32", "--sustained-tflops", "3", "--experiments",
+                    "sec53_birealnet_arxiv_v1", "--bench", str(tmp_path / "none.json"),
+                    "--out", str(out)])
+    a = json.loads(out.read_text())["assumptions"]
+    assert a["sustained_tflops_per_gpu"] == 3.0 and a["sustained_rate_source"].startswith("--sus")
+
+
 CIFAR = {"what": "cifar", "command": "make bench", "date": "d", "hardware": {"label": "h"},
          "packages": {}, "git": {"commit": "c"}, "settings": {"steps": 20},
          "input_pipeline_images_per_s": 1.0,
