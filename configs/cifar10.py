@@ -13,6 +13,8 @@ Each class is one paper item and overrides only what differs from its base. Scal
   comparison, each optimizer tuned on a holdout (``experiments/engine/tuning.py``).
 * ``tiny`` - a smoke scale for tests (minutes on tiny synthetic data).
 """
+from dataclasses import replace
+
 from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
 
@@ -218,6 +220,17 @@ def horizon(epochs: int) -> Tuning:
 
 
 HORIZON_LADDER = tuple(horizon(e) for e in HORIZONS)
+
+
+def tiny_rung(t: Tuning) -> Tuning:
+    """A rung at tiny scale, for trying the protocol in seconds (`bnn compare ... scale=tiny`,
+    the tests): two grid values per arm, two seeds, a twentieth of the images, an eighth
+    of the epochs."""
+    return replace(t, scale="tiny", seeds=(0, 1), claims=(),
+                   arms=tuple(replace(a, values=a.values[1:3]) for a in t.arms),
+                   overrides={"holdout": 20, "train_subset": 60,
+                              "epochs": t.overrides["epochs"] // 8,
+                              "precision": t.overrides["precision"]})
 
 
 # §5.1 extended to a map (issue #12): gamma x tau, 2 seeds. Below the §5.1 quick scale -

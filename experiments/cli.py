@@ -1,4 +1,4 @@
-"""Command line: ``bnn {list,show,run,run-group,sweep,remake,report,figures} ...`` (the console
+"""Command line: ``bnn {list,show,run,run-group,sweep,compare,remake,report,figures} ...`` (the console
 command ``make install`` installs; ``python -m experiments ...`` is the same).
 
 ``bnn sweep NAME [shard=i/n] [key=value ...]`` runs a declared sweep, or an experiment
@@ -264,6 +264,60 @@ def cmd_sweep(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_compare(args) -> int:
+    """``bnn compare OPTIMIZER grid.KEY=[...] [label=] [horizons=[8,16,32]] [scale=tiny]
+    [key=value ...]``: the optimizer as one more arm of the horizon ladder's rungs
+    (``experiments.engine.compare``), its grid and the seeds of its pick trained; the
+    report then shows it beside Bop, latent Adam and Bop2ndOrder."""
+    from configs import TUNINGS
+    from configs.cifar10 import HORIZONS, tiny_rung
+    from experiments.engine import compare
+    from experiments.engine.sweep import GRID_PREFIX
+
+    overrides = parse_overrides(args.overrides)
+    grid = {k[len(GRID_PREFIX):]: v for k, v in overrides.items() if k.startswith(GRID_PREFIX)}
+    if len(grid) != 1 or not isinstance(next(iter(grid.values())), (list, tuple)):
+        raise ConfigError("give one grid of the optimizer's main hyperparameter, e.g. "
+                          "grid.optimizer.lr.value=[1e-3,1e-2] (the same number of points "
+                          "as the other arms' is a fair budget)")
+    (key, values), = grid.items()
+    rest = {k: v for k, v in overrides.items() if not k.startswith(GRID_PREFIX)}
+    label = str(rest.pop("label", args.optimizer))
+    compare.check_label(label)
+    horizons = rest.pop("horizons", (8,))
+    horizons = tuple(horizons) if isinstance(horizons, (list, tuple)) else (horizons,)
+    unknown = [h for h in horizons if h not in HORIZONS]
+    if unknown:
+        raise ConfigError(f"horizons={list(horizons)}: the ladder's rungs are {list(HORIZONS)} "
+                          "epochs")
+    tiny = rest.pop("scale", None) == "tiny"
+    moves = {k: v for k, v in rest.items() if k in runs.NON_SEMANTIC}  # where files live
+    entrant = compare.Entrant(label, args.optimizer, key, tuple(values), horizons,
+                              {k: v for k, v in rest.items() if k not in moves},
+                              os.environ.get(plugins.VARIABLE, ""))
+    rungs = []
+    for epochs in horizons:
+        rung = TUNINGS[f"sec52_horizon_{epochs}"]
+        rung = compare.with_entrants(tiny_rung(rung) if tiny else rung, epochs, [entrant])
+        rungs.append(rung.with_arms([label]))
+    from experiments.engine.tuning import finals, grid as grid_of
+
+    for rung in rungs:  # every run the entrant may need, built (and validated) now
+        (arm,) = rung.arms
+        grid_of(rung, arm, _build_named, moves)
+        for value in arm.values:
+            finals(rung, arm, value, _build_named, moves)
+    if not tiny:  # a tiny trial is not recorded for the report
+        path = compare.save(moves.get("results_dir", os.path.join("results", "runs")), entrant)
+        print(f"{label}: recorded in {path}; `make report` shows it beside the other arms")
+    outcomes = _Outcomes()
+    for rung in rungs:
+        _run_tuning(rung, moves, outcomes)
+    if outcomes.failed or outcomes.no_pick:
+        return 1
+    return 3 if outcomes.busy else 0
+
+
 def cmd_remake(args) -> int:
     """Re-make a committed run here and say whether it agrees (exit 0) or not (exit 1)."""
     from experiments.analysis.remake import remake
@@ -297,6 +351,12 @@ def main(argv=None) -> int:
         p.add_argument(target)
         p.add_argument("overrides", nargs="*", metavar="key=value")
         p.set_defaults(fn=fn)
+    p = sub.add_parser("compare", help="a new optimizer as one more arm of the horizon ladder")
+    p.add_argument("optimizer", help="the optimizer component's class name")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="grid.KEY=[...] (required), label=, horizons=[8,16,32], scale=tiny, "
+                        "its other settings, data_dir=, results_dir=")
+    p.set_defaults(fn=cmd_compare)
     p = sub.add_parser("remake", help="re-make a committed run on this machine and compare")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", metavar="key=value",

@@ -27,10 +27,40 @@ def views():
     return analysis
 
 
-def tunings(section=None) -> list:
+def tunings(section=None, runs_root=None) -> list:
+    """The declared tuned comparisons; with ``runs_root``, the horizon ladder's rungs
+    carry the entrants ``bnn compare`` recorded beside it (``experiments.engine.compare``)."""
     from configs import TUNINGS
 
-    return [t for t in TUNINGS.values() if section is None or t.section == section]
+    found = [t for t in TUNINGS.values() if section is None or t.section == section]
+    entrants = compare_entrants(runs_root) if runs_root else []
+    if not entrants:
+        return found
+    from experiments.engine.compare import with_entrants
+
+    from configs.cifar10 import HORIZONS
+
+    horizon = dict(zip(views().HORIZON_LADDER, HORIZONS))  # a rung's epochs, by its name
+    return [with_entrants(t, horizon[t.name], entrants) if t.name in horizon else t
+            for t in found]
+
+
+def compare_entrants(runs_root) -> list:
+    """The entrants recorded beside ``runs_root``, their plug-in modules imported (so their
+    optimizers can be built)."""
+    from experiments import plugins
+    from experiments.engine.compare import load_all
+
+    entrants = load_all(runs_root)
+    for e in entrants:
+        plugins.load(e.plugins)
+    return entrants
+
+
+def horizon_pairs(runs_root) -> tuple:
+    """The pairs the ladder follows: the declared ones, then each entrant against Bop."""
+    return tuple(views().HORIZON_PAIRS) + tuple((e.label, "sec52_bop")
+                                                for e in compare_entrants(runs_root))
 
 
 def groups_training(tuning: str, experiment: str) -> list:
@@ -56,7 +86,7 @@ def owned_paths(runs_root, section=None) -> set:
     from experiments.engine.tuning import run_dirs
 
     build = builder(runs_root)
-    owned = set().union(set(), *[run_dirs(t, build) for t in tunings(section)])
+    owned = set().union(set(), *[run_dirs(t, build) for t in tunings(section, runs_root)])
     for sweep in sweeps():
         default = default_config(sweep.experiment, sweep.scale)
         for point in sweep.points():

@@ -192,17 +192,18 @@ def horizon_figure(runs_root, out_dir, reported_path="results/reported.yaml"):
     import yaml
 
     from scripts.cells import hardware
+    from scripts.config_views import horizon_pairs
     from scripts.tuned_report import ladder, ladder_differences
 
     rungs = ladder(runs_root)
-    diffs = [x for x in ladder_differences(rungs, views().HORIZON_PAIRS) if x[-1] is not None]
+    diffs = [x for x in ladder_differences(rungs, horizon_pairs(runs_root)) if x[-1] is not None]
     if not diffs:
         return []
-    labels = {a.experiment: a.label for a in rungs[0][0].arms}
+    labels = {a.name: a.label for _, _, arms in rungs for a in (x.arm for x in arms.values())}
     fig, (ax, paper_ax) = plt.subplots(1, 2, figsize=(8, 4.2), sharey=True,
                                        gridspec_kw={"width_ratios": [4, 1]})
     colors = ("tab:blue", "tab:green", "tab:purple")
-    for i, (pair, color) in enumerate(zip(views().HORIZON_PAIRS, colors)):
+    for i, (pair, color) in enumerate(zip(horizon_pairs(runs_root), colors)):
         points = [(epochs, d) for _, epochs, hi, lo, _, _, d in diffs if (hi, lo) == pair]
         if not points:
             continue
@@ -357,7 +358,7 @@ def flip_heatmap(run, out_dir):
 def draw_all(runs_root, out_dir):
     runs, _ = load_runs(runs_root)
     paths = []
-    for tuning in tunings():
+    for tuning in tunings(runs_root=runs_root):
         paths += tuned_figures(tuning, runs_root, out_dir)
     paths += horizon_figure(runs_root, out_dir)
     for sweep in sweeps():

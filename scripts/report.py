@@ -409,7 +409,7 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
         if section == "3":
             lines += [""] + inertia_section(runs, out_dir)
         if section == "5.2":
-            for tuning in tunings("5.2"):
+            for tuning in tunings("5.2", runs_root):
                 lines += tuned_report.tuned_section(tuning, runs_root, out_dir)
             lines += tuned_report.horizon_section(runs_root, reported)
             lines += tuned_report.init_section(runs, out_dir, experiment=views().INIT)

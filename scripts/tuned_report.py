@@ -95,7 +95,7 @@ def verdict_lines(arms, comparisons, hint=lambda arm: "") -> list:
     settings, the interval of the difference and its verdict; a claim whose arms lack
     their picked runs says which and, with ``hint(arm)``, how to make them."""
     lines = ["| claim | verdict | evidence |", "|---|---|---|"]
-    by_name = {a.arm.experiment: a for a in arms}
+    by_name = {a.arm.name: a for a in arms}
     for higher, lower, source in comparisons:
         a, b = by_name[higher], by_name[lower]
         claim = (f"Tuned alike, {a.arm.label} reaches a higher test accuracy than "
@@ -270,12 +270,12 @@ def ladder(runs_root) -> list:
     """``[(tuning, epochs, {experiment: ArmResult})]`` for the horizon ladder's rungs."""
     from scripts.config_views import tunings, views
 
-    by_name = {t.name: t for t in tunings()}
+    by_name = {t.name: t for t in tunings(runs_root=runs_root)}
     rungs = []
     for name in views().HORIZON_LADDER:
         t = by_name[name]
         arms = resolve(t, builder(runs_root), lambda p: load_run(p, with_flips=False))
-        rungs.append((t, t.overrides["epochs"], {a.arm.experiment: a for a in arms}))
+        rungs.append((t, t.overrides["epochs"], {a.arm.name: a for a in arms}))
     return rungs
 
 
@@ -298,13 +298,13 @@ def horizon_section(runs_root, reported) -> list:
     """"Bop vs latent Adam vs training length": per rung of the ladder the picks, each
     pair's test-accuracy difference with its 95 % interval and verdict, how many of the
     rung's declared runs exist; the paper's full-scale difference apart, never joined."""
-    from scripts.config_views import views
+    from scripts.config_views import horizon_pairs
 
     rungs = ladder(runs_root)
     if not rungs:
         return []
-    pairs = views().HORIZON_PAIRS
-    labels = {a.experiment: a.label for a in rungs[0][0].arms}
+    pairs = horizon_pairs(runs_root)
+    labels = {a.name: a.label for _, _, arms in rungs for a in (x.arm for x in arms.values())}
     lines = ["### Bop vs latent Adam vs training length (the horizon ladder)", "",
              "Each rung is the tuned comparison's protocol (grid picked on the holdout, then "
              "3 seeds of each pick, test once) at one training length on the same 15,000 "

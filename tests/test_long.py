@@ -1,14 +1,13 @@
 """The long scale and the horizon ladder (`make cifar10-long`): the declarations pinned to
 their numbers, and the whole protocol run end to end at tiny scale by two sharded
 workers, into the report's ladder table and its figure."""
-import dataclasses
 import os
 
 import pytest
 import yaml
 
 from configs import EXPERIMENTS, GROUPS, TUNINGS, analysis
-from configs.cifar10 import ADAM_GRID, BOP_GRID, HORIZONS, LONG_PRECISION
+from configs.cifar10 import ADAM_GRID, BOP_GRID, HORIZONS, LONG_PRECISION, tiny_rung
 from experiments.engine.experiment import build
 
 SEC51 = ["sec51_gamma_1e-2", "sec51_gamma_1e-3_tau_1e-6", "sec51_gamma_1e-4", "sec51_tau_0",
@@ -55,22 +54,13 @@ def test_the_ladder_rungs_are_pinned():
                 assert c["optimizer.gamma"] == "Linear"
 
 
-def _tiny(t):
-    """A rung at tiny scale: two grid values per arm, two seeds, 1/2/4 epochs."""
-    arms = tuple(dataclasses.replace(a, values=a.values[1:3]) for a in t.arms)
-    return dataclasses.replace(t, scale="tiny", arms=arms, seeds=(0, 1), claims=(),
-                               overrides={"holdout": 20, "train_subset": 60,
-                                          "epochs": t.overrides["epochs"] // 8,
-                                          "precision": t.overrides["precision"]})
-
-
 def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path, monkeypatch):
     from experiments.cli import main
     from scripts.figures import horizon_figure
     from scripts.tuned_report import horizon_section
 
     for name in analysis.HORIZON_LADDER:
-        monkeypatch.setitem(TUNINGS, name, _tiny(TUNINGS[name]))
+        monkeypatch.setitem(TUNINGS, name, tiny_rung(TUNINGS[name]))
     monkeypatch.setitem(GROUPS, "cifar10_long", [f"{n} scale=tiny seed=0" for n in SEC51[:2]]
                         + list(analysis.HORIZON_LADDER))
     root = str(tmp_path / "runs")
@@ -92,3 +82,49 @@ def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path,
     paths = horizon_figure(root, str(tmp_path / "figures"))
     assert any(p.endswith("figure2-horizons.png") for p in paths)
     assert all(os.path.getsize(p) > 0 for p in paths)
+
+
+def test_a_new_optimizer_joins_the_ladder_with_one_command(fake_cifar10, tmp_path,
+                                                           monkeypatch):
+    """README's `bnn compare` line, at tiny scale, with README's SignSGD file as a plug-in:
+    its grid is tuned on the holdout and its pick's seeds trained, by the rung's protocol;
+    recorded, the entrant is an arm of the report's ladder table and its claims."""
+    import json
+    import subprocess
+    import sys
+
+    from experiments.engine import compare
+    from scripts.tuned_report import horizon_section
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    readme = open(os.path.join(repo, "README.md")).read()
+    code = readme[readme.index("## Add an optimizer"):].split("```python\n", 1)[1].split("```")[0]
+    (tmp_path / "my_sign_sgd.py").write_text(code)
+    line = next(l for l in readme.splitlines() if l.startswith("bnn compare") and "tiny" in l)
+    root = tmp_path / "try" / "runs"
+    args = line.split()[1:]
+    args = [a if not a.startswith("results_dir=") else f"results_dir={root}" for a in args]
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{repo}",
+           "BNN_PLUGINS": "my_sign_sgd", "TF_USE_LEGACY_KERAS": "1"}
+    done = subprocess.run([sys.executable, "-m", "experiments", *args,
+                           f"data_dir={fake_cifar10[0]}", "progress=False"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "picked lr = " in done.stdout and "for SignSGD" in done.stdout, done.stdout[-2000:]
+    trained = [json.load(open(os.path.join(root, "sec52_bop", d, "config.json")))
+               for d in os.listdir(root / "sec52_bop")]
+    assert len(trained) == 3 and all(c["optimizer"] == "SignSGD" for c in trained)  # 2 + 1 seed
+    assert {c["validation"] for c in trained} == {"holdout"}
+    assert not os.path.exists(compare.folder(str(root)))  # a tiny trial is not recorded
+
+    # recorded beside the runs, the entrant is one more arm of the ladder's report
+    monkeypatch.setenv("BNN_PLUGINS", "my_sign_sgd")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in analysis.HORIZON_LADDER:
+        monkeypatch.setitem(TUNINGS, name, tiny_rung(TUNINGS[name]))
+    compare.save(str(root), compare.Entrant("SignSGD", "SignSGD", "optimizer.lr.value",
+                                            (0.01, 0.05), (8,), {}, "my_sign_sgd"))
+    with open(os.path.join(repo, "results", "reported.yaml")) as f:
+        reported = yaml.safe_load(f)["experiments"]
+    text = "\n".join(horizon_section(str(root), reported))
+    assert "SignSGD − Bop (pp)" in text and "SignSGD lr = " in text

@@ -40,8 +40,13 @@ class Arm:
     label: str  # how tables and figures name it, e.g. "Bop"
     symbol: str = ""  # how the tuned value is written, e.g. "γ"
     # this arm's own settings on every run (after the comparison's), e.g. the decay
-    # interval of its schedule at a longer horizon
+    # interval of its schedule at a longer horizon, or another optimizer on its experiment
     overrides: dict = field(default_factory=dict, hash=False)
+    id: str = ""  # how claims and tables name the arm; default: its experiment
+
+    @property
+    def name(self) -> str:
+        return self.id or self.experiment
 
 
 @dataclass(frozen=True)
@@ -64,30 +69,32 @@ class Tuning:
         if self.tuning_seed not in self.seeds:
             raise ValueError(f"{self.name}: tuning_seed {self.tuning_seed} must be one of the "
                              f"seeds {self.seeds} (its grid run is reused as that seed)")
-        names = [arm.experiment for arm in self.arms]
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: two arms share the name {names}; give one an id")
         for higher, lower, _ in self.claims:
             if higher not in names or lower not in names:
                 raise ValueError(f"{self.name}: claim ({higher}, {lower}) must name two of its "
                                  f"arms {names}")
         for arm in self.arms:
             if len(set(arm.values)) != len(arm.values) or not arm.values:
-                raise ValueError(f"{self.name}: {arm.experiment}'s grid {arm.values} must be "
+                raise ValueError(f"{self.name}: {arm.name}'s grid {arm.values} must be "
                                  "non-empty without repeats")
 
     def comparisons(self) -> list:
         """``(higher, lower, source)`` triples of the claims to check."""
-        names = [arm.experiment for arm in self.arms]
+        names = [arm.name for arm in self.arms]
         return list(self.claims or tuple((names[0], b, "") for b in names[1:]))
 
     def with_arms(self, names) -> "Tuning":
         """This comparison restricted to the arms of the experiments ``names`` (and the
         claims between them): what a group runs when it names some arms only."""
-        known = [a.experiment for a in self.arms]
+        known = [a.name for a in self.arms]
         if not names or any(n not in known for n in names):
             raise ConfigError(f"{self.name}: arms={','.join(names)!r} must name some of its "
                               f"arms: {', '.join(known)}")
         return replace(
-            self, arms=tuple(a for a in self.arms if a.experiment in names),
+            self, arms=tuple(a for a in self.arms if a.name in names),
             claims=tuple(c for c in self.claims if c[0] in names and c[1] in names))
 
     def run_overrides(self, arm: Arm, value, seed: int, extra=None) -> dict:
