@@ -32,3 +32,8 @@ def hardware(runs) -> tuple[str, str]:
     keys = {json.dumps(fingerprint.kernel_key(h), sort_keys=True) for h in recorded}
     mixed = len(labels) > 1 or len(keys) > 1
     return ", ".join(labels), ("⚠ seeds made on different hardware" if mixed else "")
+
+
+def precisions(runs) -> str:
+    """The numeric precision(s) of runs ("float32" for runs made before the field)."""
+    return "/".join(sorted({r.config.get("precision", "float32") for r in runs})) or "float32"

@@ -20,6 +20,7 @@ import numpy as np
 from experiments.analysis.claims import last_layer, run_flip_rate
 from experiments.analysis.views import sci
 from experiments.analysis.collect import choose_group, load_run, load_runs
+from scripts.cells import precisions
 from scripts.config_views import default_config, owned_paths, sweeps, tunings, views
 
 PI_T_FLOOR = -9.0
@@ -34,12 +35,13 @@ def pick(runs, experiment, scale):
 
 
 def _epochs_label(runs):
+    """Epochs run (of planned) and the precision: every title carries both."""
     done = sorted({r.summary["epochs_done"] for r in runs})
     planned = sorted({r.summary["epochs_planned"] for r in runs})
     text = "/".join(map(str, done)) + " epochs"
     if done != planned:
         text += f" of {'/'.join(map(str, planned))} planned"
-    return text
+    return f"{text}, {precisions(runs)}"
 
 
 def _save(fig, out_dir, name):

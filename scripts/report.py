@@ -20,7 +20,7 @@ from experiments.analysis import claims
 from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
 from scripts import tuned_report
-from scripts.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct
+from scripts.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct, precisions
 from scripts.config_views import dataset_of, default_config, owned_paths, sweeps, tunings, views
 
 SECTIONS = {
@@ -107,18 +107,18 @@ def group_row(name, entry, runs, out_dir, distinct: str = "", top5: bool = False
     split = s.get("validation_split", "test")
     top5_cell = f" {_pct(*final5)} |" if top5 else ""
     return (f"| `{name}` | {_reported_text(entry)} | {_pct(*final)} |{top5_cell} {_pct(*best)} | {diff} | "
-            f"{len(runs)} | {epochs} | {first.scale} | {split} | {hardware} | "
+            f"{len(runs)} | {epochs} | {first.scale} · {precisions(runs)} | {split} | {hardware} | "
             f"{_duration(wall) if wall else '—'} | {date} | "
             f"{' '.join(_link(r, out_dir) for r in runs)} | {'; '.join(marks) or '✓'} |")
 
 
 
 HEADER = ("| experiment | reported (%) | reproduced final (%) | best (%) | final − reported (pp) | "
-          "n | epochs done/planned | scale | validated on | hardware | wall time | date | runs | "
+          "n | epochs done/planned | scale · precision | validated on | hardware | wall time | date | runs | "
           "marks |\n|" + "---|" * 14)
 # §5.3 (ImageNet): top-1 and top-5 of the final epoch
 HEADER_TOP5 = ("| experiment | reported (%) | reproduced final top-1 (%) | top-5 (%) | best top-1 (%) "
-               "| final − reported (pp) | n | epochs done/planned | scale | validated on | "
+               "| final − reported (pp) | n | epochs done/planned | scale · precision | validated on | "
                "hardware | wall time | date | runs | marks |\n|" + "---|" * 15)
 
 

@@ -19,7 +19,8 @@ from scripts.config_views import builder, groups_training
 def tuned_section(tuning, runs_root, out_dir) -> list:
     """Grid table, picked settings on the test set, and the verdict between arms."""
     arms = resolve(tuning, builder(runs_root), lambda p: load_run(p, with_flips=False))
-    lines = [f"### Tuned comparison at {tuning.scale} scale (`{tuning.name}`)", "",
+    precision = tuning.overrides.get("precision", "float32")
+    lines = [f"### Tuned comparison at {tuning.scale} scale, {precision} (`{tuning.name}`)", "",
              f"{tuning.description}. Protocol (`experiments/engine/tuning.py`): every grid value "
              f"trained once (seed {tuning.tuning_seed}) and validated on the holdout; each "
              "optimizer's value with the highest final-epoch holdout accuracy is picked and "

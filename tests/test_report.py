@@ -121,9 +121,10 @@ def test_report_tables(run_tree, tmp_path):
     report.main(["--runs", run_tree, "--reported", REPORTED, "--out", str(out),
                  "--figures", str(tmp_path / "figures")])
     text = out.read_text()
-    rows = {line.split("|")[1].strip() + line.split("|")[8].strip(): line
+    rows = {line.split("|")[1].strip() + line.split("|")[8].strip().split(" · ")[0]: line
             for line in text.splitlines() if line.startswith("| `")}
     bop_quick = rows["`sec52_bop`quick"]
+    assert bop_quick.split("|")[8].strip() == "quick · float32"  # scale and precision
     assert "65.00 ± 7.07" in bop_quick  # mean ± sample std of 60 and 70, n = 2
     assert "| 2 |" in bop_quick and "⚠ reduced scale (quick)" in bop_quick
     assert "n/a (not paper scale)" in bop_quick

@@ -133,7 +133,7 @@ def test_run_group_tunes_on_the_holdout_then_trains_the_seeds_of_the_pick(
 
     out = tmp_path / "REPORT.md"
     report.main(["--runs", root, "--out", str(out), "--figures", str(tmp_path / "figures")])
-    text = out.read_text().split("### Tuned comparison at tiny scale (`toy_tuned`)")[1]
+    text = out.read_text().split("### Tuned comparison at tiny scale, float32 (`toy_tuned`)")[1]
     assert "| Bop | γ | 0.0001 |" in text and "✓ picked" in text
     assert f"| Bop | γ = {picked:g} | 2 |" in text
     verdict = [line for line in text.splitlines() if line.startswith("| Tuned alike")][0]
