@@ -143,3 +143,43 @@ def test_a_step_skipped_for_non_finite_gradients_updates_and_flips_nothing(tiny_
         np.testing.assert_array_equal(a, b)
     assert flips.numpy().sum() == 0 and np.isfinite(losses.numpy()).all()
     assert float(state.optimizer.loss_scale) == pytest.approx(5e29)  # halved, as dynamic scaling does
+
+
+def test_a_reduced_scale_uses_bfloat16_only_where_the_committed_study_shows_it_equivalent():
+    """The long scale's precision is mixed_bfloat16 only while the committed equivalence
+    study (precision_bop, precision_adam) shows every quantity equivalent for both
+    optimizers; the paper scale stays float32."""
+    import os
+
+    from configs import SWEEPS
+    from configs.cifar10 import LONG_PRECISION
+    from experiments.analysis import collect, equivalence
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert build(EXPERIMENTS["sec52_bop"]).precision == "float32"
+    assert build(EXPERIMENTS["sec52_bop"], {"scale": "quick"}).precision == "float32"
+    if LONG_PRECISION == "float32":
+        return
+    for name in ("precision_bop", "precision_adam"):
+        sweep = SWEEPS[name]
+        cells = {}
+        for point in sweep.points():
+            run = collect.load_run(os.path.join(
+                repo, build(EXPERIMENTS[sweep.experiment], point).run_dir()))
+            cells.setdefault(point["precision"], []).append(run)
+        rows = equivalence.compare(cells["float32"], cells[LONG_PRECISION])
+        assert rows and rows[0][1].n_a == len(sweep.seeds)
+        assert equivalence.equivalent(rows), [(q, v) for q, *_, v in rows]
+
+
+def test_the_equivalence_verdict_needs_the_whole_interval_inside_the_margin():
+    from experiments.analysis import equivalence, stats
+
+    def d(low, high):
+        return stats.Difference(2, 0, 0, 2, 0, 0, (low + high) / 2, low, high, "t")
+
+    assert equivalence.verdict(d(-1.0, 1.5), 2.0) == "equivalent"
+    assert equivalence.verdict(d(-1.0, 2.5), 2.0) == "not shown"  # no difference shown either
+    assert equivalence.verdict(d(2.1, 4.0), 2.0) == "not equivalent"
+    assert equivalence.verdict(stats.Difference(1, 0, None, 1, 0, None, 0.0, None, None,
+                                                "no interval"), 2.0) == "not shown"
