@@ -19,8 +19,8 @@ export PYTHONUNBUFFERED := 1
 # VERBOSE=1 shows TensorFlow's C++ start-up lines, which the suite hides by default.
 export BNN_VERBOSE := $(VERBOSE)
 
-DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),cifar10_archive=$(abspath $(CIFAR10_ARCHIVE)))
-IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),imagenet_dir=$(abspath $(IMAGENET_DIR)))
+DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),dataset.archive=$(abspath $(CIFAR10_ARCHIVE)))
+IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),dataset.manual_dir=$(abspath $(IMAGENET_DIR)))
 
 .PHONY: help install lock test remake remake-reference cifar10 cifar10-quick cifar10-long sec52-init run-beyond beyond-quick beyond-imagenet sweep sec51 sec52 inertia imagenet imagenet-smoke report figures bench bench-imagenet gpu-hours gpu-check list clean-venv
 

@@ -1,10 +1,14 @@
-"""Every experiment of the suite, registered in one place.
+"""The paper's registry: every experiment, group, tuned comparison and sweep of the
+suite, and what the report shows, declared in one place.
 
-The CLI, the Makefile and the tests all read ``EXPERIMENTS`` and ``GROUPS`` from here,
-so an experiment cannot exist in one and be missing from another.
+The suite finds this module through the ``bnn.registry`` entry point in
+``pyproject.toml`` (``experiments.registry``), never by importing it; the CLI, the
+Makefile's targets, the report and the tests all read ``EXPERIMENTS``, ``GROUPS``,
+``TUNINGS``, ``SWEEPS``, ``VIEWS`` and ``SECTIONS`` from here, so an experiment cannot
+exist in one and be missing from another.
 """
-from experiments import _keras2  # noqa: F401
-from configs import bop2ndorder, cifar10, imagenet, inertia
+import experiments  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from configs import analysis, bop2ndorder, cifar10, imagenet, inertia
 
 _CLASSES = [
     cifar10.Sec51Gamma1em2, cifar10.Sec51Gamma1em3Tau1em6, cifar10.Sec51Gamma1em4,
@@ -24,7 +28,8 @@ assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
 # Tuned comparisons (experiments/engine/tuning.py): run by name like a group.
 TUNINGS = {t.name: t for t in [cifar10.SEC52_TUNED, *cifar10.HORIZON_LADDER]}
 assert not set(TUNINGS) & set(EXPERIMENTS), "a tuning shares a name with an experiment"
-# Sweeps (experiments/engine/sweep.py): `bnn sweep NAME [shard=i/n]`.
+# Sweeps (experiments/engine/sweep.py): `bnn sweep NAME [shard=i/n]`. Their points live
+# in folders named after the sweep, a point two sweeps share in the first one's.
 SWEEPS = {s.name: s for s in [cifar10.SEC51_MAP, cifar10.REMAKE_REFERENCE,
                                  cifar10.PRECISION_BOP, cifar10.PRECISION_ADAM]}
 assert not set(SWEEPS) & (set(EXPERIMENTS) | set(TUNINGS)), "a sweep shares a name"
@@ -75,3 +80,14 @@ GROUPS["sec3"] = (["sec3_theorem1", "sec3_theorem1 factors=(0.0078125,128.0)"]
                                   "sec3_approximation", "sec3_adam_constant")]
                   + [f"sec52_adam scale=quick seed={seed}" for seed in QUICK_SEEDS]
                   + ["sec52_bop scale=quick"])
+
+# What REPORT.md and the figures show (configs/analysis.py), and its sections' headings
+# by paper section (an experiment's `section`; "beyond" for Bop2ndOrder's).
+VIEWS = analysis
+SECTIONS = {
+    "3": "§3 Latent weights are inertia",
+    "5.1": "§5.1 Hyperparameter ablation (Figure 1)",
+    "5.2": "§5.2 Bop vs latent weights on CIFAR-10 (Figure 2)",
+    "5.3": "§5.3 ImageNet",
+    "beyond": "Beyond the paper: Bop2ndOrder (Suarez-Ramirez et al., \"Bop and Beyond\", 2021)",
+}

@@ -22,9 +22,8 @@ run keeps each preset's start and end values.
 """
 from zookeeper import ComponentField, Field, component
 
-from configs.cifar10 import LONG, QUICK_MODEL, TINY
+from configs.cifar10 import LONG, QUICK_MODEL, TINY, Cifar10Experiment
 from configs.imagenet import Sec53BiRealNet, Sec53XNORNet, linear
-from experiments.engine.experiment import Cifar10Experiment
 from experiments.optimizers import Optimizer
 from experiments.optimizers.bop2ndorder import Bop2ndOrder
 from experiments.optimizers.bop2ndorder_unbiased import Bop2ndOrderUnbiased

@@ -13,17 +13,19 @@ Each class is one paper item and overrides only what differs from its base. Scal
   comparison, each optimizer tuned on a holdout (``experiments/engine/tuning.py``).
 * ``tiny`` - a smoke scale for tests (minutes on tiny synthetic data).
 """
-from dataclasses import replace
-
 from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
 
-from experiments.engine.experiment import Cifar10Experiment
-from experiments.optimizers import Bop, LatentAdam, Optimizer
-from experiments.optimizers.schedules import Constant, Staircase
+from experiments.datasets import Dataset
+from experiments.datasets.cifar10 import Cifar10
+from experiments.engine.experiment import Experiment
 from experiments.engine.sweep import Sweep
 from experiments.engine.tuning import Arm, Tuning
-from models.base import Model
+from experiments.optimizers import Optimizer
+from experiments.optimizers.bop import Bop
+from experiments.optimizers.latent import LatentAdam
+from experiments.optimizers.schedules import Constant, Staircase
+from models import Model
 from models.binarynet import BinaryNet
 
 # Quarter width. Batch norm keeps the authors' Keras defaults (momentum 0.99, epsilon 1e-3)
@@ -45,6 +47,16 @@ def bop(gamma, tau, real_lr=1e-2) -> ComponentField:
         return v if isinstance(v, PartialComponent) else PartialComponent(Constant, value=v)
     return ComponentField(Bop, gamma=schedule(gamma), tau=schedule(tau),
                           real_lr=schedule(real_lr))
+
+
+@component
+class Cifar10Experiment(Experiment):
+    """Train a model on CIFAR-10 (§5.1, §5.2): BinaryNet under Bop by default."""
+
+    name = "cifar10"
+    dataset: Dataset = ComponentField(Cifar10)
+    model: Model = ComponentField(BinaryNet)
+    optimizer: Optimizer = ComponentField(Bop)
 
 
 # §5.1 -- hyperparameter ablation, Figure 1 --------------------------------------------
@@ -220,17 +232,6 @@ def horizon(epochs: int) -> Tuning:
 
 
 HORIZON_LADDER = tuple(horizon(e) for e in HORIZONS)
-
-
-def tiny_rung(t: Tuning) -> Tuning:
-    """A rung at tiny scale, for trying the protocol in seconds (`bnn compare ... scale=tiny`,
-    the tests): two grid values per arm, two seeds, a twentieth of the images, an eighth
-    of the epochs."""
-    return replace(t, scale="tiny", seeds=(0, 1), claims=(),
-                   arms=tuple(replace(a, values=a.values[1:3]) for a in t.arms),
-                   overrides={"holdout": 20, "train_subset": 60,
-                              "epochs": t.overrides["epochs"] // 8,
-                              "precision": t.overrides["precision"]})
 
 
 # §5.1 extended to a map (issue #12): gamma x tau, 2 seeds. Below the §5.1 quick scale -

@@ -41,10 +41,14 @@ from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
 
 from configs.cifar10 import bop
-from experiments.engine.experiment import ImageNetExperiment
-from experiments.optimizers import LatentAdam, Optimizer
+from experiments.datasets import Dataset
+from experiments.datasets.imagenet import ImageNet, at_size, crop_padding_for
+from experiments.engine.experiment import Experiment
+from experiments.optimizers import Optimizer
+from experiments.optimizers.bop import Bop
+from experiments.optimizers.latent import LatentAdam
 from experiments.optimizers.schedules import Linear, PiecewiseConstant, Staircase
-from models.base import Model
+from models import Model
 from models.binary_alexnet import BinaryAlexNet
 from models.birealnet import BiRealNet
 from models.xnornet import XNORNet
@@ -53,16 +57,11 @@ IMAGENET_TRAIN_IMAGES = 1281167  # the authors' and larq-zoo's step counts use i
 QUICK_EPOCHS = 5
 
 
-def crop_padding(image_size: int) -> int:
-    """The eval crop padding that keeps the paper's crop fraction 224/(224+32) = 0.875
-    at a reduced image size (64 -> 9: 64/73 = 0.877; 32 -> 5: 32/37 = 0.865). A fixed 32
-    would crop 64/96 = 0.67 of the image and change what the network is shown."""
-    return round(image_size * 32 / 224)
+crop_padding = crop_padding_for  # the paper's crop fraction at any image size (the dataset's)
 
 
 def data_scale(image_size: int, **rest) -> dict:
-    return {"dataset.image_size": image_size, "dataset.crop_padding": crop_padding(image_size),
-            **rest}
+    return {**at_size(image_size), **rest}
 
 
 QUICK = data_scale(64, train_subset=20000, epochs=QUICK_EPOCHS, batch_size=128)
@@ -84,6 +83,18 @@ def camera_ready_bop() -> ComponentField:
 def latent_adam(lr: PartialComponent) -> ComponentField:
     """Adam on latent weights with the model's own (larq-zoo's) quantizer and constraint."""
     return ComponentField(LatentAdam, lr=lr, clip=0.0, ste="model_default")
+
+
+@component
+class ImageNetExperiment(Experiment):
+    """Train a model on ImageNet (§5.3): the camera-ready shared settings by default
+    (batch 1024; the experiments below set model, epochs and schedules)."""
+
+    name = "imagenet"
+    dataset: Dataset = ComponentField(ImageNet)
+    model: Model = ComponentField(BiRealNet)
+    optimizer: Optimizer = ComponentField(Bop)
+    batch_size: int = Field(1024)
 
 
 # Bop, camera-ready ------------------------------------------------------------------------

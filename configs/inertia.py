@@ -8,10 +8,10 @@ data; the paper gives no epochs for these, so it keeps the quick epoch counts.
 from zookeeper import ComponentField, Field, component
 from zookeeper.core.partial_component import PartialComponent
 
-from configs.cifar10 import QUICK_MODEL, TINY, Sec52Adam
-from experiments.engine.experiment import Cifar10Experiment
+from configs.cifar10 import QUICK_MODEL, TINY, Cifar10Experiment, Sec52Adam
 from experiments.inertia import tasks
-from experiments.optimizers import LatentAdam, LatentSGD, Optimizer
+from experiments.optimizers import Optimizer
+from experiments.optimizers.latent import LatentAdam, LatentSGD
 from experiments.optimizers.schedules import Constant
 
 QUICK = {**QUICK_MODEL, "train_subset": 20000}

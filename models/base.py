@@ -13,7 +13,6 @@ something else elsewhere.
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 
 from experiments.errors import ConfigError

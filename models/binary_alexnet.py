@@ -36,7 +36,6 @@ latent-weight model: 36.30 % (see ``results/reported.yaml``).
 """
 import math
 
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
 from larq_zoo.literature.binary_alex_net import BinaryAlexNetFactory

@@ -18,7 +18,6 @@ Reported with this model: 91.3 % (Bop) and 90.9 % (latent-weight Adam) CIFAR-10 
 accuracy, §5.2 (see ``results/reported.yaml``).
 """
 
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
 from zookeeper import Field, component
@@ -46,6 +45,27 @@ class ScaledInitializer(tf.keras.initializers.Initializer):
 
     def get_config(self):
         return {"base": self.base, "scale": self.scale}
+
+
+def check_fields(filters, dense_units, first_conv_padding, bn_momentum, kernel_init,
+                 kernel_init_scale) -> None:
+    """The one check of BinaryNet's settings (the component's ``check`` and
+    :func:`binarynet` both call it): ``ConfigError`` naming the field."""
+    if filters < 1 or dense_units < 1:
+        raise ConfigError(f"model.filters and model.dense_units must be >= 1, got {filters} "
+                          f"and {dense_units}")
+    if first_conv_padding not in FIRST_CONV_PADDINGS:
+        raise ConfigError(
+            f"model.first_conv_padding must be one of {FIRST_CONV_PADDINGS} ('valid' = the Bop "
+            f"authors', 'same' = Courbariaux et al.), got {first_conv_padding!r}")
+    if kernel_init not in KERNEL_INITS:
+        raise ConfigError(
+            f"model.kernel_init must be one of {KERNEL_INITS} ('uniform' = U[-1, 1] as in "
+            f"Courbariaux et al.'s BinaryNet code), got {kernel_init!r}")
+    if kernel_init_scale <= 0:
+        raise ConfigError(f"model.kernel_init_scale must be > 0, got {kernel_init_scale}")
+    if not 0 <= bn_momentum < 1:
+        raise ConfigError(f"model.bn_momentum must be in [0, 1), got {bn_momentum}")
 
 
 def binarynet(
@@ -79,12 +99,8 @@ def binarynet(
     Returns:
         An uncompiled ``tf.keras.Model`` whose output is a softmax over classes.
     """
-    if first_conv_padding not in FIRST_CONV_PADDINGS:
-        raise ValueError(
-            f"first_conv_padding must be one of {FIRST_CONV_PADDINGS}, got {first_conv_padding!r}"
-        )
-    if kernel_init not in KERNEL_INITS:
-        raise ValueError(f"kernel_init must be one of {KERNEL_INITS}, got {kernel_init!r}")
+    check_fields(filters, dense_units, first_conv_padding, bn_momentum, kernel_init,
+                 kernel_init_scale)
     base = "glorot_uniform" if kernel_init == "glorot_uniform" else {
         "class_name": "RandomUniform", "config": {"minval": -1.0, "maxval": 1.0}}
     initializer = base
@@ -137,6 +153,9 @@ def binarynet(
 class BinaryNet(Model):
     """Config component for :func:`binarynet` (defaults: the authors' full width)."""
 
+    # Runs made before `kernel_init` existed used Glorot: their run ids leave it out.
+    neutral_defaults = {"kernel_init": "glorot_uniform"}
+
     filters: int = Field(128)
     dense_units: int = Field(1024)
     first_conv_padding: str = Field("valid")
@@ -145,24 +164,8 @@ class BinaryNet(Model):
     kernel_init_scale: float = Field(1.0)
 
     def check(self) -> None:
-        if self.filters < 1 or self.dense_units < 1:
-            raise ConfigError(
-                f"model.filters and model.dense_units must be >= 1, got "
-                f"{self.filters} and {self.dense_units}"
-            )
-        if self.first_conv_padding not in FIRST_CONV_PADDINGS:
-            raise ConfigError(
-                f"model.first_conv_padding must be one of {FIRST_CONV_PADDINGS} ('valid' = "
-                f"the Bop authors', 'same' = Courbariaux et al.), got {self.first_conv_padding!r}"
-            )
-        if self.kernel_init not in KERNEL_INITS:
-            raise ConfigError(
-                f"model.kernel_init must be one of {KERNEL_INITS} ('uniform' = U[-1, 1] as in "
-                f"Courbariaux et al.'s BinaryNet code), got {self.kernel_init!r}")
-        if self.kernel_init_scale <= 0:
-            raise ConfigError(f"model.kernel_init_scale must be > 0, got {self.kernel_init_scale}")
-        if not 0 <= self.bn_momentum < 1:
-            raise ConfigError(f"model.bn_momentum must be in [0, 1), got {self.bn_momentum}")
+        check_fields(self.filters, self.dense_units, self.first_conv_padding, self.bn_momentum,
+                     self.kernel_init, self.kernel_init_scale)
 
     def build(self, *, input_shape, num_classes, represent):
         return binarynet(

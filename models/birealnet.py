@@ -32,7 +32,6 @@ arXiv v1; larq-zoo's latent-weight model: 57.47 % (see ``results/reported.yaml``
 """
 from typing import Any
 
-from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 from larq_zoo.literature.birealnet import BiRealNetFactory
 from zookeeper import Field, component, factory

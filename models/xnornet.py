@@ -42,7 +42,6 @@ latent-weight model: 44.96 % (see ``results/reported.yaml``).
 """
 import math
 
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
 from larq_zoo.literature.xnornet import XNORNetFactory, xnor_weight_scale

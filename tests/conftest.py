@@ -11,7 +11,7 @@ def fake_cifar10(tmp_path_factory):
     Returns ``(data_dir, archive, md5s)``; 100 training and 20 test images.
     """
     from experiments.datasets import cifar10 as data
-    from tests.fake_cifar10 import write_fake_cifar10_archive
+    from experiments.fakes.cifar10 import write_fake_cifar10_archive
 
     root = tmp_path_factory.mktemp("cifar10")
     (root / "archive").mkdir()
@@ -53,7 +53,7 @@ def fake_imagenet(tmp_path_factory):
     Returns the manifest of `write_fake_imagenet_manual_dir` plus ``data_dir`` and ``builder``.
     """
     from experiments.datasets import imagenet
-    from tests.fake_imagenet import write_fake_imagenet_manual_dir
+    from experiments.fakes.imagenet import write_fake_imagenet_manual_dir
 
     root = tmp_path_factory.mktemp("imagenet")
     fake = write_fake_imagenet_manual_dir(str(root / "manual"))
@@ -71,12 +71,27 @@ def imagenet_overrides(fake_imagenet, tmp_path):
             "results_dir": str(tmp_path / "runs"), "progress": False}
 
 
-@pytest.fixture
-def overrides_for(request):
-    """``overrides_for(experiment_class)``: the tiny overrides of the class's dataset."""
-    def pick(cls):
-        from experiments.datasets import ImageNet
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """``tiny_data(dataset component)``: overrides pointing at a tiny prepared copy of
+    that dataset (its own ``tiny_data``), made once per dataset class and session."""
+    made = {}
 
-        is_imagenet = isinstance(cls().dataset, ImageNet)
-        return request.getfixturevalue("imagenet_overrides" if is_imagenet else "tiny_overrides")
+    def pick(dataset):
+        name = type(dataset).__name__
+        if name not in made:
+            with pytest.MonkeyPatch.context() as mp:
+                block_network(mp)
+                made[name] = dataset.tiny_data(str(tmp_path_factory.mktemp(name)))
+        return made[name]
+    return pick
+
+
+@pytest.fixture
+def overrides_for(tiny_data, tmp_path):
+    """``overrides_for(experiment_class)``: the tiny overrides of the class's dataset,
+    whichever it is."""
+    def pick(cls):
+        return {"scale": "tiny", "results_dir": str(tmp_path / "runs"), "progress": False,
+                **tiny_data(cls().dataset)}
     return pick

@@ -8,7 +8,7 @@ import larq as lq
 import pytest
 import tensorflow as tf
 
-from scripts import bench, gpu_hours
+from experiments.tools import bench, gpu_hours
 
 
 def tiny_model():
@@ -143,7 +143,7 @@ def _ratio(median, low, high, verdict):
 
 
 def test_the_precision_part_is_merged_alone_and_reported_with_its_verdicts(tmp_path):
-    from scripts.report import _precision_speed_lines
+    from experiments.report.tables import _precision_speed_lines
 
     path = str(tmp_path / "bench.json")
     with open(path, "w") as f:
@@ -199,7 +199,7 @@ def _variant(per_round_seconds):
 
 
 def test_paired_rounds_stop_when_the_interval_is_narrow_and_state_the_verdict():
-    from scripts import paired_rounds
+    from experiments.tools import paired_rounds
 
     drift = [1.0 + 0.3 * (r % 3) for r in range(40)]  # the machine slows and recovers
     a = _variant([0.9 * d for d in drift])  # a 10 % faster than b in every round
@@ -214,7 +214,7 @@ def test_paired_rounds_stop_when_the_interval_is_narrow_and_state_the_verdict():
 
 
 def test_paired_rounds_keep_going_and_say_inconclusive_when_noise_wins():
-    from scripts import paired_rounds
+    from experiments.tools import paired_rounds
 
     noisy = [0.8 if r % 2 else 1.25 for r in range(40)]  # a is faster in half the rounds
     out = paired_rounds.compare(_variant(noisy), _variant([1.0] * 40), {"a": 1, "b": 1},
@@ -232,7 +232,7 @@ def test_the_plain_fit_baseline_trains_with_larqs_own_bop():
     from configs import EXPERIMENTS
     from experiments.engine.experiment import build
     from experiments.optimizers.bop import CountingBop
-    from scripts.bench import with_larqs_own_bop
+    from experiments.tools.bench import with_larqs_own_bop
 
     exp = build(EXPERIMENTS["sec52_bop"], {"model.filters": 2, "model.dense_units": 4})
     model = exp.build_model()

@@ -24,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     ({"validation": "val"}, "validation must be"),
     ({"scale": "huge"}, "scale='huge' is not defined"),
     ({"model.first_conv_padding": "full"}, "first_conv_padding"),
-    ({"cifar10_archive": "/no/such/file.tar.gz"}, "does not exist"),
+    ({"dataset.archive": "/no/such/file.tar.gz"}, "does not exist"),
     ({"distribution": "tpu"}, "distribution must be"),
 ])
 def test_bad_config_is_rejected_with_the_field_name(overrides, match):

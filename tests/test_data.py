@@ -10,7 +10,7 @@ import pytest
 
 from experiments.datasets import cifar10 as data
 from experiments.errors import DatasetError
-from tests.fake_cifar10 import CLASS_NAMES, fake_cifar10_records, write_fake_cifar10_archive
+from experiments.fakes.cifar10 import CLASS_NAMES, fake_cifar10_records, write_fake_cifar10_archive
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -176,7 +176,7 @@ def dead_proxy(monkeypatch):
 
 
 def _assert_names_both_ways(msg):
-    assert "CIFAR10_ARCHIVE" in msg and "cifar10_archive" in msg
+    assert "CIFAR10_ARCHIVE" in msg and "dataset.archive" in msg
     assert "internet" in msg and "download" in msg.lower()
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from scripts import gpu_check
+from experiments.tools import gpu_check
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 V100 = {"gpus": [{"name": "Tesla V100-SXM2-16GB", "compute_capability": "7.0"}]}

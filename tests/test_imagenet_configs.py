@@ -19,7 +19,6 @@ import pytest
 
 from configs import EXPERIMENTS, GROUPS
 from configs import imagenet as cfg
-from experiments import _keras2  # noqa: F401
 from experiments.errors import ConfigError
 from experiments.engine.experiment import build
 from experiments.optimizers.schedules import PiecewiseConstant

@@ -1,5 +1,5 @@
 """ImageNet preparation and input pipelines (experiments/datasets/imagenet.py), on a tiny manual
-download in the real ILSVRC-2012 layout built from 100 real JPEGs (tests/fake_imagenet.py)."""
+download in the real ILSVRC-2012 layout built from 100 real JPEGs (experiments/fakes/imagenet.py)."""
 import os
 import shutil
 import socket
@@ -10,7 +10,7 @@ import pytest
 
 from experiments.datasets import imagenet
 from experiments.errors import DatasetError
-from tests.fake_imagenet import (
+from experiments.fakes.imagenet import (
     TRAIN_TAR,
     VAL_TAR,
     bundled_validation_labels,

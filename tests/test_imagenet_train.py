@@ -39,7 +39,7 @@ def test_every_imagenet_config_trains_a_step_on_real_jpegs(name, imagenet_overri
 
 def test_missing_imagenet_files_are_named_before_anything_starts(tmp_path):
     exp = build(EXPERIMENTS["sec53_birealnet"], {
-        "scale": "tiny", "data_dir": str(tmp_path / "tfds"), "imagenet_dir": str(tmp_path),
+        "scale": "tiny", "data_dir": str(tmp_path / "tfds"), "dataset.manual_dir": str(tmp_path),
         "results_dir": str(tmp_path / "runs")})
     with pytest.raises(DatasetError, match="ILSVRC2012_img_train.tar is missing.*"
                                            "ILSVRC2012_img_val.tar is missing"):
@@ -99,7 +99,7 @@ def test_the_smoke_script_runs_a_bop2ndorder_experiment_on_the_sample(tmp_path, 
                                                                       capsys):
     """`make imagenet-smoke SMOKE_EXPERIMENT=...` for any ImageNet experiment: TFDS prepares
     the 100-JPEG sample offline and the tiny run completes; a CIFAR-10 name is refused."""
-    from scripts import imagenet_smoke
+    from experiments.tools import imagenet_smoke
     from tests.conftest import block_network
 
     work = str(tmp_path / "smoke")

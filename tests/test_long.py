@@ -56,8 +56,8 @@ def test_the_ladder_rungs_are_pinned():
 
 def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path, monkeypatch):
     from experiments.cli import main
-    from scripts.figures import horizon_figure
-    from scripts.tuned_report import horizon_section
+    from experiments.report.figures import horizon_figure
+    from experiments.report.tuned import horizon_section
 
     for name in analysis.HORIZON_LADDER:
         monkeypatch.setitem(TUNINGS, name, tiny_rung(TUNINGS[name]))
@@ -94,7 +94,7 @@ def test_a_new_optimizer_joins_the_ladder_with_one_command(fake_cifar10, tmp_pat
     import sys
 
     from experiments.engine import compare
-    from scripts.tuned_report import horizon_section
+    from experiments.report.tuned import horizon_section
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     readme = open(os.path.join(repo, "README.md")).read()

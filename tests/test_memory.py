@@ -54,7 +54,7 @@ def test_every_run_records_its_memory(fake_cifar10, tiny_overrides):
 
 
 def test_the_report_tables_the_recorded_memory(tmp_path):
-    from scripts.tuned_report import memory_section
+    from experiments.report.tuned import memory_section
     from tests.test_report import write_run
     from experiments.analysis.collect import load_runs
 

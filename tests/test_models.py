@@ -3,6 +3,7 @@ import larq as lq
 import numpy as np
 import pytest
 
+from experiments.errors import ConfigError
 from experiments.optimizers import binary_kernels
 from models.binarynet import binarynet
 from models.base import every_layer
@@ -41,5 +42,5 @@ def test_reduced_width_and_latent_kernels():
     assert sum(int(np.prod(k.shape)) for k in binary_kernels(model)) == binary
     quantized = [layer for layer in model.layers if getattr(layer, "kernel_quantizer", None)]
     assert all(isinstance(layer.kernel_quantizer, lq.quantizers.SteSign) for layer in quantized)
-    with pytest.raises(ValueError, match="first_conv_padding"):
+    with pytest.raises(ConfigError, match="first_conv_padding"):
         binarynet(represent=every_layer("ste_sign"), first_conv_padding="full")

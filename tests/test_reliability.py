@@ -5,6 +5,7 @@ already recorded is lost or duplicated, and that the message names the problem a
 import errno
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -311,7 +312,7 @@ def test_divergence_bound_on_hand_made_losses():
 
 
 def test_an_exploding_loss_fails_the_run_and_the_report_never_pools_it(tiny_overrides, tmp_path):
-    from scripts import report
+    from experiments.report import tables as report
 
     ok = build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "epochs": 2}).run()
     assert ok["status"] == "completed"
@@ -403,7 +404,7 @@ def test_a_preset_key_for_a_replaced_component_is_left_out(capsys):
 def test_archive_given_as_a_directory(tmp_path, fake_cifar10):
     _, archive, _ = fake_cifar10
     with pytest.raises(ConfigError, match="is a directory; give the path of the file"):
-        build(EXPERIMENTS["sec52_bop"], {"cifar10_archive": str(tmp_path)})
+        build(EXPERIMENTS["sec52_bop"], {"dataset.archive": str(tmp_path)})
 
 
 def test_nan_in_the_first_epoch_says_there_is_no_checkpoint(tiny_overrides, monkeypatch):
@@ -436,7 +437,7 @@ def test_damaged_run_files_name_the_file(tiny_overrides):
 def test_a_damaged_prepared_dataset_says_delete_and_prepare_again(tmp_path):
     import shutil
 
-    from tests.fake_cifar10 import write_fake_cifar10_archive
+    from experiments.fakes.cifar10 import write_fake_cifar10_archive
 
     archive, md5s = write_fake_cifar10_archive(str(tmp_path), n_train_per_batch=4, n_test=4)
     data_dir = str(tmp_path / "tfds")
@@ -453,7 +454,7 @@ def test_a_damaged_prepared_dataset_says_delete_and_prepare_again(tmp_path):
 PREPARE = textwrap.dedent("""
     import sys
     from experiments.datasets import cifar10 as data
-    from tests.fake_cifar10 import write_fake_cifar10_archive
+    from experiments.fakes.cifar10 import write_fake_cifar10_archive
     md5s = write_fake_cifar10_archive(sys.argv[2], n_train_per_batch=4, n_test=4)[1]
     builder = data.load_cifar10_builder(sys.argv[1], archive=sys.argv[3], md5s=md5s)
     print("prepared", builder.info.splits["train"].num_examples)
@@ -461,7 +462,7 @@ PREPARE = textwrap.dedent("""
 
 
 def test_two_processes_preparing_one_new_data_dir(tmp_path):
-    from tests.fake_cifar10 import write_fake_cifar10_archive
+    from experiments.fakes.cifar10 import write_fake_cifar10_archive
 
     archive, _ = write_fake_cifar10_archive(str(tmp_path), n_train_per_batch=4, n_test=4)
     data_dir = tmp_path / "tfds"
@@ -495,7 +496,7 @@ def test_a_killed_preparations_temporary_folders_are_removed(tmp_path, fake_cifa
 
 # -- the report ----------------------------------------------------------------------------
 def test_report_duplicates_stale_runs_and_stale_figures(tmp_path):
-    from scripts import figures, report
+    from experiments.report import figures, tables as report
     from tests.test_report import write_run
 
     root = str(tmp_path / "runs")
@@ -505,7 +506,10 @@ def test_report_duplicates_stale_runs_and_stale_figures(tmp_path):
     write_run(root, "sec52_adam", "quick-seed0-cccc", val=[0.5], status="running", planned=8)
     figs = tmp_path / "figures"
     figures.draw_all(root, str(figs))
+    adam = os.path.join(root, "sec52_adam", "quick-seed0-cccc")
+    figures.draw_run(adam, str(figs))  # a run's heatmap, on demand
     assert (figs / "flips" / "sec52_adam-quick-seed0-cccc.png").exists()
+    assert (figs / "figure2-quick.png").exists()
     out = tmp_path / "REPORT.md"
     args = ["--runs", root, "--out", str(out), "--figures", str(figs),
             "--reported", os.path.join(REPO, "results", "reported.yaml")]
@@ -520,12 +524,16 @@ def test_report_duplicates_stale_runs_and_stale_figures(tmp_path):
     # the adam run's files get damaged: its row and its figure go, the reason is shown
     with open(os.path.join(root, "sec52_adam", "quick-seed0-cccc", "summary.json"), "w") as f:
         f.write('{"experiment": "sec52_ad')
-    figures.draw_all(root, str(figs))
-    assert not (figs / "flips" / "sec52_adam-quick-seed0-cccc.png").exists()
+    with pytest.raises(ValueError, match="summary.json is not valid JSON"):
+        figures.draw_run(adam, str(figs))
     report.main(args)
     text = out.read_text()
     assert "skipped (corrupt: summary.json is not valid JSON" in text
     assert "sec52_adam-quick-seed0-cccc" not in text.split("## Skipped run folders")[0]
+    # and once no run of a figure is left, the figure goes too
+    shutil.rmtree(os.path.join(root, "sec52_bop"))
+    figures.draw_all(root, str(figs))
+    assert not (figs / "figure2-quick.png").exists()
 
 
 def test_errors_and_resume_hints_reach_the_user_through_the_cli(cli_overrides, tmp_path):

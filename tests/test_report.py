@@ -8,7 +8,7 @@ from configs import EXPERIMENTS
 from configs.analysis import SEC3, SEC51
 from experiments.analysis import claims
 from experiments.analysis.collect import load_runs
-from scripts import figures, report
+from experiments.report import figures, tables as report
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPORTED = os.path.join(REPO, "results", "reported.yaml")
@@ -215,9 +215,12 @@ def test_figures_are_drawn_per_scale_from_run_files(run_tree, tmp_path):
     out = str(tmp_path / "figures")
     paths = figures.draw_all(run_tree, out)
     names = {os.path.basename(p) for p in paths}
-    assert {"figure1-quick.png", "figure1-quick.pdf", "figure2-quick.png", "figure2-paper.png"} <= names
+    assert {"figure1-quick.png", "figure2-quick.png", "figure2-paper.png"} <= names
     assert "figure1-paper.png" not in names  # no §5.1 run at paper scale
-    assert any(p.startswith(os.path.join(out, "flips")) for p in paths)
+    assert all(p.endswith(".png") for p in paths)  # PNG only
+    one = os.path.join(run_tree, "sec51_tau_0", sorted(os.listdir(os.path.join(run_tree, "sec51_tau_0")))[0])
+    paths += figures.draw_run(one, out)  # a run's flip heatmap, on demand
+    assert paths[-1].startswith(os.path.join(out, "flips"))
     for p in paths:
         assert os.path.getsize(p) > 1000
 
@@ -329,7 +332,7 @@ def test_tables_claims_and_figures_choose_the_experiments_own_config_first(tmp_p
     replace the experiment's own config in Figure 2, the §3 decay claim or the tables."""
     from experiments.analysis.collect import choose_group
     from experiments.engine.experiment import build
-    from scripts.config_views import default_config
+    from experiments.report.selection import default_config
 
     root = str(tmp_path / "runs")
     own = build(EXPERIMENTS["sec52_adam"], {"scale": "quick"}).resolved_config()
@@ -349,7 +352,7 @@ def test_tables_claims_and_figures_choose_the_experiments_own_config_first(tmp_p
 
 
 def test_the_init_comparison_pairs_seeds_that_differ_only_in_the_init(tmp_path):
-    from scripts.tuned_report import init_section
+    from experiments.report.tuned import init_section
 
     root = str(tmp_path / "runs")
     for seed in range(3):

@@ -103,8 +103,8 @@ def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, 
     import configs
     from configs import EXPERIMENTS
     from experiments.engine.experiment import build
-    from scripts import figures
-    from scripts.tuned_report import sweep_section
+    from experiments.report import figures
+    from experiments.report.tuned import sweep_section
     from tests.test_report import write_run
 
     sweep = Sweep("toy_map", "sec51_gamma_1e-3_tau_1e-6",
@@ -127,7 +127,7 @@ def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, 
     assert any(p.endswith("figure1-map-tiny.png") for p in paths)
     # the sweep's folders are its own, not extra rows of the §5.1 table - except the
     # experiment's own point (gamma 1e-3, tau 1e-6), which is that row
-    from scripts import report
+    from experiments.report import tables as report
 
     out = tmp_path / "REPORT.md"
     report.main(["--runs", root, "--out", str(out), "--figures", str(tmp_path / "figures")])

@@ -129,7 +129,7 @@ def test_run_group_tunes_on_the_holdout_then_trains_the_seeds_of_the_pick(
     assert main(args) == 0
     assert "already completed" in capsys.readouterr().out
 
-    from scripts import report
+    from experiments.report import tables as report
 
     out = tmp_path / "REPORT.md"
     report.main(["--runs", root, "--out", str(out), "--figures", str(tmp_path / "figures")])
@@ -180,7 +180,7 @@ def test_both_bop2ndorder_arms_are_declared_with_their_published_claims():
 def _fake_arm_runs(root, tuning, arm, holdout, tests):
     """Completed holdout runs of one arm, where ``run-group`` would put them: the grid
     (seed 0, holdout accuracy per value) and the best value's other seeds."""
-    from scripts.config_views import builder
+    from experiments.report.selection import builder
     from tests.test_report import write_run
 
     build = builder(root)
@@ -201,7 +201,7 @@ def _fake_arm_runs(root, tuning, arm, holdout, tests):
 
 
 def test_the_report_shows_the_unbiased_arm_and_says_when_its_runs_are_missing(tmp_path):
-    from scripts import report
+    from experiments.report import tables as report
 
     tuned = configs.TUNINGS["sec52_tuned"]
     arms = {a.experiment: a for a in tuned.arms}

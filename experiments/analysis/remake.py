@@ -149,10 +149,11 @@ def _plain(value):
 def rebuild(run, find_experiment, build, overrides: dict):
     """The run's experiment, configured as recorded; ``overrides`` may only move files
     (``data_dir``, ``results_dir``, ...), never change what is computed."""
-    semantic_keys = [k for k in overrides if k not in runs.NON_SEMANTIC]
+    movable = runs.non_semantic_keys()
+    semantic_keys = [k for k in overrides if k not in movable]
     if semantic_keys:
         raise ConfigError(f"a re-make keeps the run's config; only where files live may "
-                          f"change ({', '.join(sorted(runs.NON_SEMANTIC))}), not "
+                          f"change ({', '.join(sorted(movable))}), not "
                           f"{', '.join(semantic_keys)}")
     config = {k: _plain(v) for k, v in runs.semantic(run.config).items()}
     commit = (run.summary.get("git") or {}).get("commit") or "its commit"

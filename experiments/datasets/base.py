@@ -1,21 +1,21 @@
-"""The datasets an experiment trains on, as components: CIFAR-10 (§5.1, §5.2) and
-ImageNet (§5.3).
+"""The dataset contract: what every dataset component declares, and the split planning
+they share.
 
-The training loop and the model builders see only this interface -- input shape, number
-of classes, split sizes, preparation and the two pipelines -- and never name a dataset.
-Adding a dataset is one more ``Dataset`` component here (and its data module).
+A dataset is one module of ``experiments/datasets/``: its component (a ``Dataset``
+subclass, selected by the experiment's ``dataset`` field) and its TFDS preparation and
+pipelines. The package imports every module in it, so a new file is selectable as
+``dataset=ClassName`` with nothing else to edit. The training loop and the models see
+only this interface -- input shape, number of classes, split sizes, preparation and the
+two pipelines -- and never name a dataset.
 
 The experiment's generic data fields (``data_dir``, ``validation``, ``holdout``,
-``train_subset``) stay on the experiment; a dataset component holds only what is its own
-(ImageNet's image size and crop). ``validation="test"`` means the dataset's official
-evaluation split: CIFAR-10's ``test``, ImageNet's ``validation`` (its test labels were
-never released).
+``train_subset``) stay on the experiment; a dataset component holds what is its own: its
+preprocessing fields and where its raw data come from (``source_fields``, e.g. CIFAR-10's
+``archive``), which say where files live, not what is computed, and so are left out of
+the run id. ``validation="test"`` means the dataset's official evaluation split
+(``eval_split``).
 """
-import os
 from typing import NamedTuple
-
-from experiments import _keras2  # noqa: F401
-from zookeeper import Field, component
 
 from experiments.errors import ConfigError
 
@@ -24,6 +24,11 @@ def is_prepared(builder) -> bool:
     """Whether TFDS has prepared ``builder``'s dataset (its ``dataset_info.json`` exists);
     checked without touching ``builder.info``, which needs no network only then."""
     return (builder.data_path / "dataset_info.json").exists()
+
+
+def num_examples(builder, split: str) -> int:
+    """Number of examples of a prepared split or slice, e.g. ``"train[:1000]"`` -> 1000."""
+    return int(builder.info.splits[split].num_examples)
 
 
 class DataPlan(NamedTuple):
@@ -66,14 +71,42 @@ def plan_splits(sizes: dict, eval_split: str, validation: str, train_subset,
     return DataPlan(train_split, val_split, train_subset or n_available, n_val)
 
 
+def per_replica(global_batch: int, input_context):
+    """(per-replica batch, number of input pipelines) of a global batch."""
+    if input_context is None:
+        return global_batch, 1
+    return (input_context.get_per_replica_batch_size(global_batch),
+            input_context.num_input_pipelines)
+
+
 class Dataset:
-    """Base class of the dataset components."""
+    """Base class of the dataset components (subclasses are ``@component``).
+
+    Class attributes a dataset declares (not config fields):
+
+    * ``tfds_name``, ``eval_split``, ``num_classes``, ``official_sizes`` (split ->
+      examples, for checks before preparation), ``label`` (how tables name it) and
+      ``top5`` (whether tables show top-5 accuracy);
+    * ``source_fields``: its fields that say where the raw data are (``{field: the
+      experiment-level key it replaces, or ""}``): left out of the run id, and the old
+      key is refused with the new one's name;
+    * ``neutral_defaults`` (``{field: value}``) and ``neutral_choice``: fields added
+      after runs were made, at the value that computes what those runs computed, and
+      whether choosing this dataset is itself such a value (runs made before the
+      ``dataset`` field existed trained on it): both left out of the run id, so those
+      runs keep their ids.
+    """
 
     abstract = True
     tfds_name = ""
     eval_split = "test"
     num_classes = 0
-    official_sizes: dict = {}  # split -> examples, for checks before preparation
+    official_sizes: dict = {}
+    label = ""
+    top5 = False
+    source_fields: dict = {}
+    neutral_defaults: dict = {}
+    neutral_choice = False
 
     def input_shape(self) -> tuple:
         raise NotImplementedError
@@ -92,12 +125,13 @@ class Dataset:
         return plan_splits(self.split_sizes(data_dir), self.eval_split, validation,
                            train_subset, holdout)
 
-    def check_source(self, exp) -> None:
+    def check_source(self, data_dir: str) -> None:
         """Cheap checks of the raw data a preparation will need, made first when a run
         starts (not at build time: listing or showing configs needs no data)."""
 
-    def prepare(self, exp):
-        """The prepared TFDS builder (preparing it if needed, under a data-dir claim)."""
+    def prepare(self, data_dir: str):
+        """The prepared TFDS builder in ``data_dir`` (preparing it from this component's
+        source if needed, under a data-dir claim)."""
         raise NotImplementedError
 
     def train_dataset(self, builder, split, batch_size, seed, epoch, *, skip_batches=0,
@@ -112,107 +146,12 @@ class Dataset:
         raise NotImplementedError
 
     def num_examples(self, builder, split: str) -> int:
-        return int(builder.info.splits[split].num_examples)
+        return num_examples(builder, split)
+
+    def tiny_data(self, root: str) -> dict:
+        """A tiny prepared copy of this dataset under ``root`` for tests and smoke runs:
+        the overrides (``data_dir``, source fields) that point an experiment at it."""
+        raise NotImplementedError(f"{type(self).__name__} has no tiny test data")
 
     def check(self) -> None:
         """Raise ``ConfigError`` for invalid fields."""
-
-
-@component
-class Cifar10(Dataset):
-    """CIFAR-10 through TFDS ``cifar10`` (``experiments.datasets.cifar10``); offline from the
-    experiment's ``cifar10_archive``. 32x32x3, 10 classes, 50,000 / 10,000 images."""
-
-    tfds_name = "cifar10"
-    eval_split = "test"
-    num_classes = 10
-    official_sizes = {"train": 50000, "test": 10000}
-
-    # Training augmentation: zero-pad this many pixels on each side, then a random 32x32
-    # crop and a random flip (paper §5.2 and the authors' code: 4).
-    augment_padding: int = Field(4)
-
-    def check(self) -> None:
-        if not 0 <= self.augment_padding <= 16:
-            raise ConfigError(f"dataset.augment_padding must be in 0..16 (paper: 4), got "
-                              f"{self.augment_padding}")
-
-    def input_shape(self) -> tuple:
-        return (32, 32, 3)
-
-    def prepare(self, exp):
-        from experiments.datasets import cifar10 as data
-        archive = os.path.expanduser(exp.cifar10_archive) if exp.cifar10_archive else None
-        return data.load_cifar10_builder(os.path.expanduser(exp.data_dir), archive=archive)
-
-    def train_dataset(self, builder, split, batch_size, seed, epoch, *, skip_batches=0,
-                      input_context=None):
-        from experiments.datasets import cifar10 as data
-        return data.train_dataset(builder, split, batch_size, seed, epoch,
-                                  skip_examples=skip_batches * batch_size,
-                                  input_context=input_context, padding=self.augment_padding)
-
-    def eval_dataset(self, builder, split, batch_size, *, input_context=None):
-        from experiments.datasets import cifar10 as data
-        return data.eval_dataset(builder, split, batch_size, input_context=input_context)
-
-
-@component
-class ImageNet(Dataset):
-    """ILSVRC-2012 through TFDS ``imagenet2012`` (``experiments.datasets.imagenet``), prepared
-    offline from the manual download in the experiment's ``imagenet_dir``. Streams from
-    disk; ``image_size`` sets the training crop and evaluation size (224 in the paper),
-    ``crop_padding`` the evaluation centre crop ``size / (size + crop_padding)``."""
-
-    tfds_name = "imagenet2012:5.1.0"
-    eval_split = "validation"
-    num_classes = 1000
-    official_sizes = {"train": 1281167, "validation": 50000}
-
-    image_size: int = Field(224)
-    crop_padding: int = Field(32)
-
-    def input_shape(self) -> tuple:
-        return (self.image_size, self.image_size, 3)
-
-    def check(self) -> None:
-        if self.image_size < 8:
-            raise ConfigError(f"dataset.image_size must be >= 8, got {self.image_size}")
-        if self.crop_padding < 0:
-            raise ConfigError(f"dataset.crop_padding must be >= 0, got {self.crop_padding}")
-
-    def check_source(self, exp) -> None:
-        from experiments.datasets import imagenet
-        imagenet.check_source(os.path.expanduser(exp.data_dir), self._manual_dir(exp))
-
-    @staticmethod
-    def _manual_dir(exp):
-        return os.path.expanduser(exp.imagenet_dir) if exp.imagenet_dir else None
-
-    def prepare(self, exp):
-        from experiments.datasets import imagenet
-        manual = self._manual_dir(exp)
-        return imagenet.load_imagenet_builder(os.path.expanduser(exp.data_dir), manual)
-
-    def train_dataset(self, builder, split, batch_size, seed, epoch, *, skip_batches=0,
-                      input_context=None):
-        from experiments.datasets import imagenet
-        per_replica, pipelines = _per_replica(batch_size, input_context)
-        return imagenet.train_dataset(builder, split, per_replica, seed, epoch, self.image_size,
-                                      crop_padding=self.crop_padding,
-                                      skip_examples=skip_batches * batch_size // pipelines,
-                                      input_context=input_context)
-
-    def eval_dataset(self, builder, split, batch_size, *, input_context=None):
-        from experiments.datasets import imagenet
-        per_replica, _ = _per_replica(batch_size, input_context)
-        return imagenet.eval_dataset(builder, split, per_replica, self.image_size,
-                                     crop_padding=self.crop_padding, input_context=input_context)
-
-
-def _per_replica(global_batch: int, input_context):
-    """(per-replica batch, number of input pipelines) of a global batch."""
-    if input_context is None:
-        return global_batch, 1
-    return (input_context.get_per_replica_batch_size(global_batch),
-            input_context.num_input_pipelines)

@@ -1,4 +1,5 @@
-"""CIFAR-10 for the reproduction suite: preparation (online or offline) and input pipelines.
+"""CIFAR-10 (§5.1, §5.2): the dataset component, its preparation (online or offline) and
+its input pipelines.
 
 The data come from the TFDS ``cifar10`` builder, so the examples, their order in the
 prepared files and the ``train[:N]`` slices are the ones every TFDS user gets.
@@ -13,8 +14,6 @@ back to 32x32 and randomly flipped left-right. All randomness here is stateless,
 epoch's order and augmentation depend only on ``(seed, epoch)`` -- not on the global
 TensorFlow seed, on earlier epochs or on how many epochs ran before a resume.
 """
-from __future__ import annotations
-
 import hashlib
 import os
 import posixpath
@@ -22,19 +21,21 @@ import tarfile
 import tempfile
 import zlib
 
-from experiments.datasets.components import Cifar10, is_prepared, plan_splits
-from experiments.errors import ConfigError, DatasetError
-from experiments.locks import preparing
-
 import requests
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from zookeeper import Field, component
+
+from experiments.datasets.base import Dataset, is_prepared, num_examples, plan_splits  # noqa: F401
+from experiments.errors import ConfigError, DatasetError
+from experiments.locks import preparing
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 # The file name TFDS looks for in `manual_dir` (from its registered url_checksums).
 _ARCHIVE_NAME = "cifar-10-binary.tar.gz"
 _TOP_DIR = "cifar-10-batches-bin"
-_TRAIN_SIZE = Cifar10.official_sizes["train"]
+OFFICIAL_SIZES = {"train": 50000, "test": 10000}
+_TRAIN_SIZE = OFFICIAL_SIZES["train"]
 _TMP_PREFIX = ".cifar10_prepare_"
 
 # Official md5s of the extracted .bin files (e.g. pytorch-cpp's cmake/fetch_cifar10.cmake).
@@ -53,7 +54,7 @@ _HOW_TO_GET = (
     "CIFAR-10 into the data directory (copy that directory to this machine afterwards), "
     "or (2) point the suite at a local copy of the archive: "
     "`make cifar10 CIFAR10_ARCHIVE=/path/to/cifar-10-binary.tar.gz` "
-    f"(config key `cifar10_archive=...`). The archive is at {CIFAR10_URL}."
+    f"(config key `dataset.archive=...`). The archive is at {CIFAR10_URL}."
 )
 
 
@@ -224,7 +225,7 @@ def cifar10_splits(
     if validation not in ("test", "holdout"):
         raise DatasetError(f"validation must be 'test' or 'holdout', got {validation!r}")
     try:
-        plan = plan_splits({**Cifar10.official_sizes, "train": n_all}, "test", validation,
+        plan = plan_splits({**OFFICIAL_SIZES, "train": n_all}, "test", validation,
                            train_subset, holdout)
     except ConfigError as e:
         raise DatasetError(str(e)) from None
@@ -271,7 +272,7 @@ def _decoded(builder, split: str) -> tuple[tf.Tensor, tf.Tensor]:
                 f"The prepared CIFAR-10 in {builder.data_path} is damaged ({type(e).__name__}: "
                 f"{str(e).splitlines()[0]}), e.g. a file cut short by a full disk. Delete "
                 f"{builder.data_path} and run again: it is prepared anew (offline with "
-                "cifar10_archive=...).") from None
+                "dataset.archive=...).") from None
         _DECODED[key] = (images, labels)
     return _DECODED[key]
 
@@ -333,6 +334,61 @@ def eval_dataset(builder, split: str, batch_size: int,
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def num_examples(builder, split: str) -> int:
-    """Number of examples of a split or slice, e.g. ``"train[:1000]"`` -> 1000."""
-    return int(builder.info.splits[split].num_examples)
+@component
+class Cifar10(Dataset):
+    """CIFAR-10 through TFDS ``cifar10``: 32x32x3, 10 classes, 50,000 / 10,000 images.
+    Downloaded by TFDS, or prepared offline from ``archive`` (a copy of the official
+    ``cifar-10-binary.tar.gz``, checked against its md5s first)."""
+
+    tfds_name = "cifar10"
+    eval_split = "test"
+    num_classes = 10
+    official_sizes = OFFICIAL_SIZES
+    label = "CIFAR-10"
+    # archive: where the raw data are (left out of the run id); it was the experiment's
+    # `cifar10_archive` before datasets held their own sources.
+    source_fields = {"archive": "cifar10_archive"}
+    # Runs made before the `dataset` field and this padding field existed trained on
+    # CIFAR-10 with 4 px: their run ids leave both out.
+    neutral_defaults = {"augment_padding": 4}
+    neutral_choice = True
+
+    # Offline: the path of cifar-10-binary.tar.gz ("" = let TFDS download it).
+    archive: str = Field("")
+    # Training augmentation: zero-pad this many pixels on each side, then a random 32x32
+    # crop and a random flip (paper §5.2 and the authors' code: 4).
+    augment_padding: int = Field(4)
+
+    def check(self) -> None:
+        if not 0 <= self.augment_padding <= 16:
+            raise ConfigError(f"dataset.augment_padding must be in 0..16 (paper: 4), got "
+                              f"{self.augment_padding}")
+        problem = self.archive and archive_problem(os.path.expanduser(self.archive))
+        if problem:
+            hint = ("" if "directory" in problem else "; give the path of cifar-10-binary.tar.gz, "
+                    "or leave it empty to let TFDS download CIFAR-10")
+            raise ConfigError(f"dataset.archive: {problem}{hint}")
+
+    def input_shape(self) -> tuple:
+        return (32, 32, 3)
+
+    def prepare(self, data_dir: str):
+        archive = os.path.expanduser(self.archive) if self.archive else None
+        return load_cifar10_builder(data_dir, archive=archive)
+
+    def train_dataset(self, builder, split, batch_size, seed, epoch, *, skip_batches=0,
+                      input_context=None):
+        return train_dataset(builder, split, batch_size, seed, epoch,
+                             skip_examples=skip_batches * batch_size,
+                             input_context=input_context, padding=self.augment_padding)
+
+    def eval_dataset(self, builder, split, batch_size, *, input_context=None):
+        return eval_dataset(builder, split, batch_size, input_context=input_context)
+
+    def tiny_data(self, root: str) -> dict:
+        from experiments.fakes.cifar10 import write_fake_cifar10_archive
+
+        archive, md5s = write_fake_cifar10_archive(os.path.join(root, "archive"))
+        data_dir = os.path.join(root, "tfds")
+        load_cifar10_builder(data_dir, archive=archive, md5s=md5s)
+        return {"data_dir": data_dir}

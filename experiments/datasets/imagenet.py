@@ -1,4 +1,5 @@
-"""ImageNet (ILSVRC-2012) for the reproduction suite: offline preparation and input pipelines.
+"""ImageNet (ILSVRC-2012, §5.3): the dataset component, its offline preparation and its
+input pipelines.
 
 The data come from the TFDS ``imagenet2012`` builder (version 5.1.0), prepared from the two
 archives of the manual download (``ILSVRC2012_img_train.tar``, ``ILSVRC2012_img_val.tar``);
@@ -21,8 +22,6 @@ same data as an uninterrupted one.
 The pipelines stream from TFDS's record files (JPEG bytes are decoded, cropped and
 resized in parallel per example); nothing holds a split in memory.
 """
-from __future__ import annotations
-
 import hashlib
 import io
 import logging
@@ -32,20 +31,21 @@ import shutil
 import tarfile
 import tempfile
 
-from experiments.datasets.components import ImageNet, is_prepared
-from experiments.errors import DatasetError
-from experiments.locks import preparing
-
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from larq_zoo.training import data as zoo_data
+from zookeeper import Field, component
+
+from experiments.datasets.base import Dataset, is_prepared, num_examples, per_replica  # noqa: F401
+from experiments.errors import ConfigError, DatasetError
+from experiments.locks import preparing
 
 logger = logging.getLogger(__name__)
 
 NAME = "imagenet2012:5.1.0"
 NUM_CLASSES = 1000
 # Official split sizes, for checks and step counts before the data are prepared.
-SPLIT_SIZES = ImageNet.official_sizes  # {"train": 1281167, "validation": 50000}
+SPLIT_SIZES = {"train": 1281167, "validation": 50000}
 TRAIN_TAR = "ILSVRC2012_img_train.tar"
 VAL_TAR = "ILSVRC2012_img_val.tar"
 # Sizes and sha256 of the official archives (TFDS's datasets/imagenet2012/checksums.tsv).
@@ -69,7 +69,8 @@ _HOW_TO_GET = (
     "https://image-net.org/download-images, download ILSVRC2012_img_train.tar "
     "(147,897,477,120 bytes) and ILSVRC2012_img_val.tar (6,744,924,160 bytes) of ILSVRC 2012, "
     "put both in one directory and point the suite at it: `IMAGENET_DIR=/path/to/dir` "
-    "(the TFDS manual dir; by default `<data_dir>/downloads/manual`)."
+    "(config key `dataset.manual_dir=...`, the TFDS manual dir; by default "
+    "`<data_dir>/downloads/manual`)."
 )
 
 
@@ -441,11 +442,6 @@ def preprocess_eval(image_bytes, image_size: int = IMAGE_SIZE, crop_padding: int
 # --- pipelines ----------------------------------------------------------------------------
 
 
-def num_examples(builder, split: str) -> int:
-    """Number of examples of a prepared split or slice, e.g. ``"train[:1%]"``."""
-    return int(builder.info.splits[split].num_examples)
-
-
 def _epoch_key(seed: int, epoch: int) -> int:
     return seed * 1000003 + epoch
 
@@ -578,3 +574,77 @@ def eval_dataset(
         deterministic=True,
     )
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def crop_padding_for(image_size: int) -> int:
+    """The eval crop padding that keeps the paper's crop fraction 224/(224+32) = 0.875
+    at a reduced image size (64 -> 9: 64/73 = 0.877; 32 -> 5: 32/37 = 0.865). A fixed 32
+    would crop 64/96 = 0.67 of the image and change what the network is shown."""
+    return round(image_size * CROP_PADDING / IMAGE_SIZE)
+
+
+def at_size(image_size: int) -> dict:
+    """The experiment overrides that train and evaluate at ``image_size`` with the
+    paper's crop fraction (``dataset.image_size``, ``dataset.crop_padding``)."""
+    return {"dataset.image_size": image_size, "dataset.crop_padding": crop_padding_for(image_size)}
+
+
+@component
+class ImageNet(Dataset):
+    """ILSVRC-2012 through TFDS ``imagenet2012`` (5.1.0), prepared offline from the manual
+    download in ``manual_dir`` (the folder with the two ILSVRC2012_img_*.tar files).
+    Streams from disk; ``image_size`` sets the training crop and evaluation size (224 in
+    the paper), ``crop_padding`` the evaluation centre crop ``size / (size + crop_padding)``."""
+
+    tfds_name = NAME
+    eval_split = "validation"  # its test labels were never released
+    num_classes = NUM_CLASSES
+    official_sizes = SPLIT_SIZES
+    label = "ImageNet"
+    top5 = True
+    # manual_dir: where the raw data are (left out of the run id); it was the
+    # experiment's `imagenet_dir` before datasets held their own sources.
+    source_fields = {"manual_dir": "imagenet_dir"}
+
+    manual_dir: str = Field("")  # "" = TFDS's default, <data_dir>/downloads/manual
+    image_size: int = Field(IMAGE_SIZE)
+    crop_padding: int = Field(CROP_PADDING)
+
+    def input_shape(self) -> tuple:
+        return (self.image_size, self.image_size, 3)
+
+    def check(self) -> None:
+        if self.image_size < 8:
+            raise ConfigError(f"dataset.image_size must be >= 8, got {self.image_size}")
+        if self.crop_padding < 0:
+            raise ConfigError(f"dataset.crop_padding must be >= 0, got {self.crop_padding}")
+
+    def _manual_dir(self):
+        return os.path.expanduser(self.manual_dir) if self.manual_dir else None
+
+    def check_source(self, data_dir: str) -> None:
+        check_source(data_dir, self._manual_dir())
+
+    def prepare(self, data_dir: str):
+        return load_imagenet_builder(data_dir, self._manual_dir())
+
+    def train_dataset(self, builder, split, batch_size, seed, epoch, *, skip_batches=0,
+                      input_context=None):
+        batch, pipelines = per_replica(batch_size, input_context)
+        return train_dataset(builder, split, batch, seed, epoch, self.image_size,
+                             crop_padding=self.crop_padding,
+                             skip_examples=skip_batches * batch_size // pipelines,
+                             input_context=input_context)
+
+    def eval_dataset(self, builder, split, batch_size, *, input_context=None):
+        batch, _ = per_replica(batch_size, input_context)
+        return eval_dataset(builder, split, batch, self.image_size,
+                            crop_padding=self.crop_padding, input_context=input_context)
+
+    def tiny_data(self, root: str) -> dict:
+        from experiments.fakes.imagenet import write_fake_imagenet_manual_dir
+
+        fake = write_fake_imagenet_manual_dir(os.path.join(root, "manual"))
+        data_dir = os.path.join(root, "tfds")
+        load_imagenet_builder(data_dir, manual_dir=fake["manual_dir"])
+        return {"data_dir": data_dir}

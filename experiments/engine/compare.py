@@ -87,3 +87,21 @@ def with_entrants(tuning: Tuning, epochs: int, entrants, base: str = "sec52_bop"
     claims = tuning.comparisons() + [(e.label, a.name, "no published number")
                                      for e in joining for a in tuning.arms]
     return replace(tuning, arms=arms, claims=tuple(claims))
+
+
+def ladder(found) -> dict:
+    """``{epochs: rung}``: the horizon ladder a registry's views declare
+    (``VIEWS.HORIZON_LADDER``, names of its tunings), by each rung's length."""
+    names = getattr(found.views, "HORIZON_LADDER", ())
+    return {found.tunings[n].overrides["epochs"]: found.tunings[n] for n in names}
+
+
+def tiny(t: Tuning) -> Tuning:
+    """A rung at tiny scale, for trying the protocol in seconds (``bnn compare ...
+    scale=tiny``, the tests): two grid values per arm, two seeds, 60 images with a
+    20-image holdout, an eighth of the epochs, the rung's precision."""
+    return replace(t, scale="tiny", seeds=(0, 1), claims=(),
+                   arms=tuple(replace(a, values=a.values[1:3]) for a in t.arms),
+                   overrides={"holdout": 20, "train_subset": 60,
+                              "epochs": t.overrides["epochs"] // 8,
+                              "precision": t.overrides["precision"]})

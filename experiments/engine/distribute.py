@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 
-from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 
 from experiments.errors import ConfigError

@@ -1,30 +1,31 @@
 """The experiment component: every field of a run, validated before any work.
 
-A paper experiment (``configs/``) is a subclass that changes only the defaults that
-differ. Values resolve in this order: class defaults < the chosen ``scale`` preset <
-``key=value`` overrides from the command line. Unknown keys and wrong types are
-rejected by zookeeper; invalid values by :func:`validate`; both before data is loaded.
+The engine knows only the component contracts (``Dataset``, ``Model``, ``Optimizer``);
+which dataset, model and optimizer a run uses is a declaration (``configs/``), a
+command-line choice (``model=BiRealNet``) or a plug-in, found by class name among the
+discovered components. A paper experiment is a subclass that changes only the defaults
+that differ. Values resolve in this order: class defaults < the chosen ``scale`` preset
+< ``key=value`` overrides from the command line. Unknown keys, unknown component names
+and wrong types are refused by :func:`build`, invalid values by :func:`validate`; both
+before data is loaded.
 """
-import importlib
 import math
 import os
-import re
 import sys
 
-from experiments import _keras2  # noqa: F401
 from zookeeper import ComponentField, Field, component, configure
 from zookeeper.core.field import ComponentField as _ComponentFieldType
-from zookeeper.core.utils import generate_component_subclasses, is_component_instance
+from zookeeper.core.utils import (convert_to_snake_case, generate_component_subclasses,
+                                  generate_subclasses, is_component_class,
+                                  is_component_instance)
 
-from experiments.datasets import Cifar10, Dataset, ImageNet
+from experiments.datasets import Dataset
 from experiments.errors import ConfigError
 from experiments.engine import precision
 from experiments.engine.fingerprint import fingerprint
 from experiments.engine.runs import check_run_id, semantic
-from experiments.optimizers import Bop, Optimizer
-from models.base import Model
-from models.binarynet import BinaryNet
-from models.birealnet import BiRealNet
+from experiments.optimizers import Optimizer
+from models import Model
 
 # "default" picks for itself (see experiments.engine.distribute.make_strategy); "auto" is its alias.
 DISTRIBUTIONS = ("default", "one_device", "mirrored", "multi_worker")
@@ -57,11 +58,11 @@ class Experiment:
     final_test: bool = Field(False)
     train_subset: int = Field(0)
     data_dir: str = Field(os.path.join("~", "tensorflow_datasets"))
-    cifar10_archive: str = Field("")  # CIFAR-10 offline: a copy of cifar-10-binary.tar.gz
-    imagenet_dir: str = Field("")  # ImageNet: the folder with the ILSVRC2012_img_*.tar files
-    dataset: Dataset = ComponentField(Cifar10)
-    model: Model = ComponentField(BinaryNet)
-    optimizer: Optimizer = ComponentField(Bop)
+    # The three components (`configs/` gives each experiment its defaults); where the raw
+    # data come from is the dataset's own field (e.g. dataset.archive).
+    dataset: Dataset = ComponentField()
+    model: Model = ComponentField()
+    optimizer: Optimizer = ComponentField()
     flip_log_interval: int = Field(10)
     steps_per_loop: int = Field(1)
     distribution: str = Field("default")
@@ -145,17 +146,7 @@ class Experiment:
                 f"{self.divergence_factor}")
         check_run_id(self.run_id)
         precision.check(self.precision, self.force_precision, fingerprint)
-        self._check_archive()
         self.plan_data()  # subset, holdout and batch size against the split sizes
-
-    def _check_archive(self) -> None:
-        from experiments.datasets.cifar10 import archive_problem
-
-        problem = self.cifar10_archive and archive_problem(os.path.expanduser(self.cifar10_archive))
-        if problem:
-            hint = ("" if "directory" in problem else "; give the path of cifar-10-binary.tar.gz, "
-                    "or leave it empty to let TFDS download CIFAR-10")
-            raise ConfigError(f"cifar10_archive: {problem}{hint}")
 
     def plan_data(self):
         """The run's splits and sizes, computed from the dataset's metadata alone (the
@@ -197,24 +188,6 @@ class Experiment:
 
     def run_dir(self) -> str:
         return os.path.join(self.results_dir, self.name, self.run_name())
-
-
-@component
-class Cifar10Experiment(Experiment):
-    """Train a model on CIFAR-10 (§5.1, §5.2): BinaryNet by default."""
-
-    name = "cifar10"
-
-
-@component
-class ImageNetExperiment(Experiment):
-    """Train a model on ImageNet (§5.3): the camera-ready shared settings by default
-    (batch 1024; the configs in ``configs/imagenet.py`` set model, epochs and schedules)."""
-
-    name = "imagenet"
-    dataset: Dataset = ComponentField(ImageNet)
-    model: Model = ComponentField(BiRealNet)
-    batch_size: int = Field(1024)
 
 
 def flatten(instance, prefix: str = "") -> dict:
@@ -268,47 +241,142 @@ def check_finite(config: dict) -> None:
                 raise ConfigError(f"{key}={v!r} is not a finite number; give a finite value")
 
 
-_UNKNOWN_KEY = re.compile(r"Key '([^']+)' does not correspond to any field of component '([^']+)'")
-_BAD_COMPONENT = re.compile(r"Field '(\w+)' of component '([^']+)' is annotated with type "
-                            r"'<class '([\w.]+)'>', which is not satisfied by value '([^']*)'")
+# -- the component tree: which keys and component names exist, before configuring --------
+def _choices(field) -> list:
+    """The selectable component classes of a component field's type (every discovered
+    ``Optimizer``, ``Model``, ...; abstract bases left out)."""
+    return [c for c in generate_component_subclasses(field.type)
+            if not c.__dict__.get("abstract", False)]
 
 
-def _component_names(type_path: str) -> list:
-    """The selectable component classes of a field's type, e.g. every ``Optimizer``."""
-    module, _, name = type_path.rpartition(".")
-    base = getattr(importlib.import_module(module), name)
-    return sorted({c.__name__ for c in generate_component_subclasses(base)
-                   if not c.__dict__.get("abstract", False)})
+def _named(field, value):
+    """The component class ``value`` names for ``field`` (a class name, as zookeeper
+    matches it: name, qualified name or snake_case), or None."""
+    if is_component_class(value):
+        return value
+    if not isinstance(value, str):
+        return None
+    for cls in _choices(field):
+        if value in (cls.__name__, cls.__qualname__) or \
+                convert_to_snake_case(value) == convert_to_snake_case(cls.__name__):
+            return cls
+    return None
+
+
+def key_problem(node, key: str, choices: dict, prefix: str = "", whole: str = "") -> str | None:
+    """Why the dotted ``key`` names no field of the component tree under ``node``, whose
+    component fields are chosen by ``choices`` (dotted key -> class name) or else their
+    defaults; None if it names one. A value given for a component field must name a
+    known component."""
+    whole = whole or key
+    head, _, rest = key.partition(".")
+    fields = node.__component_fields__
+    if head not in fields:
+        where = f"{prefix.rstrip('.')} ({type(node).__name__})" if prefix else "the experiment"
+        return (f"{whole}: {where} has no field {head!r}; its fields are "
+                f"{', '.join(sorted(fields))}")
+    field = fields[head]
+    full = prefix + head
+    if not isinstance(field, _ComponentFieldType):
+        return f"{whole}: {full} is a value, not a component" if rest else None
+    chosen = choices.get(full)
+    if isinstance(chosen, str) and _named(field, chosen) is None:
+        return (f"{full}={chosen!r} is not a known component; choose one of "
+                f"{', '.join(sorted({c.__name__ for c in _choices(field)}))}")
+    if not rest:
+        return None
+    if _named(field, chosen) is not None:
+        child = _named(field, chosen)()
+    else:
+        try:
+            child = getattr(node, head)  # the default component (unconfigured)
+        except Exception:  # noqa: BLE001 -- no default: zookeeper says what is missing
+            return None
+    return key_problem(child, rest, choices, full + ".", whole)
+
+
+def _preset_keys(cls, scale: str, overrides: dict) -> set:
+    """The keys of ``cls``'s ``scale`` preset that do not apply to the components chosen
+    in ``overrides`` (e.g. sec52_bop's ``optimizer.gamma.every_epochs`` under
+    ``optimizer=LatentSGD``): they are left out. Checked against the component tree
+    itself: a preset key must name a field of the experiment's own components (else the
+    declaration is wrong), and every key the user gives must name one of the chosen
+    components' fields (a key typed by the user is never dropped)."""
+    preset = cls.scales[scale]
+    root = cls()
+    chosen = {**preset, **overrides}
+    for key in overrides:
+        problem = key_problem(root, key, chosen)
+        if problem:
+            raise ConfigError(f"{cls.name}: {problem}\nValid keys: `bnn show {cls.name}`")
+    skipped = set()
+    for key in preset:
+        if key in overrides:
+            continue
+        problem = key_problem(root, key, preset)
+        if problem:
+            raise ConfigError(f"{cls.name}: its {scale!r} preset sets {key}, which does not "
+                              f"apply to its own components ({problem})")
+        if key_problem(root, key, chosen):
+            skipped.add(key)
+    return skipped
+
+
+# -- what components declare about the run id -------------------------------------------
+def component_rules() -> tuple[set, dict, dict]:
+    """``(non-semantic keys, neutral defaults, renamed keys)`` declared by the component
+    classes (``Dataset.source_fields``, ``neutral_defaults``, ``neutral_choice``), as
+    flat dotted keys of their slot (``dataset.archive``): what ``runs.semantic`` leaves
+    out besides the experiment's own fields. ``renamed``: an experiment-level key a
+    component field replaced (``cifar10_archive`` -> ``dataset.archive``), refused on the
+    command line and left out of old configs' comparisons."""
+    non_semantic, neutral, renamed = set(), {}, {}
+    for slot, field in Experiment.__component_fields__.items():
+        if not isinstance(field, _ComponentFieldType):
+            continue
+        for cls in [field.type, *generate_subclasses(field.type)]:
+            for name, former in getattr(cls, "source_fields", {}).items():
+                non_semantic.add(f"{slot}.{name}")
+                if former:
+                    renamed[former] = f"{slot}.{name}"
+            declared = dict(getattr(cls, "neutral_defaults", {}))
+            if cls.__dict__.get("neutral_choice"):
+                declared[""] = cls.__name__
+            for name, value in declared.items():
+                key = f"{slot}.{name}" if name else slot
+                if neutral.get(key, value) != value:
+                    raise ValueError(f"{cls.__name__} declares {key}={value!r} neutral, another "
+                                     f"component {neutral[key]!r}: one value only")
+                neutral[key] = value
+    return non_semantic | set(renamed), neutral, renamed
+
+
+def _refuse_renamed(overrides: dict) -> None:
+    renamed = component_rules()[2]
+    for key in overrides:
+        if key in renamed:
+            raise ConfigError(f"{key}= is now {renamed[key]}= (the dataset's own field); give "
+                              f"{renamed[key]}={overrides[key]}")
 
 
 def build(cls, overrides: dict | None = None) -> Experiment:
     """Instantiate, configure and validate an experiment class; raise ``ConfigError``."""
     overrides = dict(overrides or {})
-    skipped = set()
-    while True:
-        instance = cls()
-        instance._skip_preset = skipped
-        try:
-            configure(instance, dict(overrides), name=cls.name)
-            break
-        except ConfigError:
-            raise
-        except (ValueError, TypeError) as e:
-            message = str(e).split("\n\n")[0]
-            unknown = _UNKNOWN_KEY.search(message)
-            if unknown:  # a scale-preset key for a component the user replaced: leave it out
-                key = ".".join(unknown.group(2).split(".")[1:] + [unknown.group(1)])
-                if key not in overrides and key not in skipped:
-                    skipped.add(key)
-                    continue
-            bad = _BAD_COMPONENT.search(message)
-            if bad:
-                field = ".".join(bad.group(2).split(".")[1:] + [bad.group(1)])
-                message = (f"{field}={bad.group(4)!r} is not a known component; choose one "
-                           f"of {', '.join(_component_names(bad.group(3)))}")
-            raise ConfigError(
-                f"{cls.name}: {message}\nValid keys: `python -m experiments show {cls.name}`"
-            ) from None
+    _refuse_renamed(overrides)
+    instance = cls()
+    scale = overrides.get("scale", instance.__component_fields__["scale"].get_default(instance))
+    if scale not in cls.scales:
+        raise ConfigError(f"scale={scale!r} is not defined for {cls.name}; choose one of "
+                          f"{sorted(cls.scales)}")
+    skipped = _preset_keys(cls, scale, overrides)
+    instance._skip_preset = skipped
+    try:
+        configure(instance, dict(overrides), name=cls.name)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{cls.name}: {str(e).split(chr(10) * 2)[0]}\nValid keys: "
+                          f"`bnn show {cls.name}`") from None
     if skipped:
         print(f"note: {cls.name}: scale preset setting(s) {', '.join(sorted(skipped))} do not "
               "apply to the components chosen on the command line; left out", file=sys.stderr)

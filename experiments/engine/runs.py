@@ -33,23 +33,45 @@ from experiments.errors import ConfigError, RunFolderError
 PACKAGES = ("tensorflow", "tf-keras", "larq", "larq-zoo", "zookeeper",
             "tensorflow-datasets", "numpy")
 RUN_FILES = ("config.json", "metrics.jsonl", "flips.jsonl", "summary.json")
-# Config fields that say where things live or how they are shown, not what is computed:
-# they are left out of the run id, so the same command resumes the same run anywhere.
-NON_SEMANTIC = {"data_dir", "cifar10_archive", "imagenet_dir", "results_dir", "run_id",
-                "progress", "tensorboard", "steps_per_loop", "flip_log_interval",
-                "divergence_factor", "checkpoint_every_steps", "checkpoint_every_minutes",
-                "cluster_timeout_s", "force_precision"}
-# Fields added after runs were made, at the value that computes what those runs computed:
-# left out of the run id and of config comparisons, so existing run ids stay valid.
-NEUTRAL_DEFAULTS = {"dataset": "Cifar10", "dataset.augment_padding": 4, "sync_batchnorm": True,
-                    "model.kernel_init": "glorot_uniform", "final_test": False,
-                    "precision": "float32", "jit_compile": False}
+# The experiment's own fields that say where things live or how they are shown, not what
+# is computed: left out of the run id, so the same command resumes the same run anywhere.
+# Components declare theirs (a dataset's source, e.g. dataset.archive): non_semantic_keys().
+NON_SEMANTIC = {"data_dir", "results_dir", "run_id", "progress", "tensorboard",
+                "steps_per_loop", "flip_log_interval", "divergence_factor",
+                "checkpoint_every_steps", "checkpoint_every_minutes", "cluster_timeout_s",
+                "force_precision"}
+# The experiment's fields added after runs were made, at the value that computes what
+# those runs computed: left out of the run id and of config comparisons, so existing run
+# ids stay valid. Components declare theirs too (``neutral_defaults``).
+NEUTRAL_DEFAULTS = {"sync_batchnorm": True, "final_test": False, "precision": "float32",
+                    "jit_compile": False}
+
+
+def _rules() -> tuple[set, dict]:
+    from experiments.engine.experiment import component_rules  # the component contracts
+
+    non_semantic, neutral, _ = component_rules()
+    return NON_SEMANTIC | non_semantic, {**NEUTRAL_DEFAULTS, **neutral}
+
+
+def non_semantic_keys() -> set:
+    """Every flat config key left out of the run id: the experiment's own
+    (``NON_SEMANTIC``) and those its components declare (``dataset.archive``, and the
+    experiment-level keys they replaced, which configs written before still hold)."""
+    return _rules()[0]
+
+
+def neutral_defaults() -> dict:
+    """``{key: value}`` left out of the run id at that value (``NEUTRAL_DEFAULTS`` and
+    the components' own, e.g. ``dataset: Cifar10``)."""
+    return _rules()[1]
 
 
 def semantic(config: dict) -> dict:
     """The part of a flat config that determines the result (what the run id hashes)."""
+    non_semantic, neutral = _rules()
     return {k: v for k, v in config.items()
-            if k not in NON_SEMANTIC and not (k in NEUTRAL_DEFAULTS and NEUTRAL_DEFAULTS[k] == v)}
+            if k not in non_semantic and not (k in neutral and neutral[k] == v)}
 
 
 def now() -> str:

@@ -33,7 +33,6 @@ import tempfile
 import threading
 import time
 
-from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
@@ -188,17 +187,12 @@ def synchronize_batchnorm(model) -> int:
 def prepare_data(exp):
     """Prepared builder, split names, training-set size and steps per epoch of a run.
 
-    ``build`` checked the plan from metadata before any preparation; it is checked again
-    here from the prepared dataset's own metadata."""
-    builder = exp.dataset.prepare(exp)
+    ``build`` checked the plan from metadata before any preparation; ``plan_data`` checks
+    it again here, from the prepared dataset's own metadata."""
+    builder = exp.dataset.prepare(os.path.expanduser(exp.data_dir))
     plan = exp.plan_data()
     n_train = exp.dataset.num_examples(builder, plan.train_split)
-    steps_per_epoch = n_train // exp.batch_size
-    if steps_per_epoch < 1:
-        raise ConfigError(
-            f"batch_size={exp.batch_size} is larger than the {n_train} training images of "
-            f"split {plan.train_split!r}; lower batch_size or raise train_subset")
-    return builder, plan.train_split, plan.val_split, n_train, steps_per_epoch
+    return builder, plan.train_split, plan.val_split, n_train, n_train // exp.batch_size
 
 
 def train_iterator(exp, strategy, builder, split, epoch, skip_batches=0):
@@ -348,7 +342,7 @@ def sigterm_as_interrupt():
 def train(exp) -> dict:
     """Run (or resume, or skip if finished) one experiment; return its summary."""
     if not os.path.exists(os.path.join(exp.run_dir(), "summary.json")):
-        exp.dataset.check_source(exp)  # missing raw data: said before anything starts
+        exp.dataset.check_source(os.path.expanduser(exp.data_dir))  # said before anything starts
     # first: multi-worker set-up must precede ops
     strategy = make_strategy(exp.distribution, exp.cluster_timeout_s)
     replicas = strategy.num_replicas_in_sync

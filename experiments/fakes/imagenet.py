@@ -22,7 +22,7 @@ import tarfile
 
 import tensorflow_datasets as tfds
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLE_TAR = os.path.join(
     REPO, os.pardir, "shared", "data", "imagenet-sample", "imagenet-sample-100.tar"
 )

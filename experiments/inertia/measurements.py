@@ -9,7 +9,6 @@
 """
 import os
 
-from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 

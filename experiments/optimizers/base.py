@@ -17,7 +17,6 @@ and validates its own fields in ``check()`` before any data is read. One module 
 a new file is selectable as ``optimizer=ClassName`` with no registry to edit (modules
 elsewhere: ``BNN_PLUGINS=package.module``, see ``experiments.plugins``).
 """
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
 

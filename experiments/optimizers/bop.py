@@ -6,7 +6,6 @@ variables (batch-norm offsets) use Adam.
 """
 import math
 
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
 from zookeeper import ComponentField, component

@@ -22,7 +22,6 @@ Bop's ``NoOp(precision=1)`` weights; batch-norm variables use Adam(``real_lr``).
 """
 import math
 
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
 from zookeeper import ComponentField, component

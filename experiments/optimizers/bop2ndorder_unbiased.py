@@ -21,7 +21,6 @@ Selected like any optimizer component: ``optimizer=Bop2ndOrderUnbiased``; the sa
 defaults (their ``bop2ndOrder_unbiased_CIFAR`` preset has the numbers of the biased
 ``bop2ndOrder_CIFAR``), binary-kernel marking and flip counting as ``Bop2ndOrder``.
 """
-from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 from zookeeper import component
 

@@ -5,7 +5,6 @@ with optional Xavier learning-rate scaling (Courbariaux et al. 2016, the §5.2 b
 """
 import math
 
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import tensorflow as tf
 from zookeeper import ComponentField, Field, component

@@ -11,7 +11,6 @@ steps; larq's ``Bop`` evaluates a schedule
 for gamma or tau at its own step counter, which is checkpointed with it.
 """
 
-from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 from zookeeper import Field, component
 

@@ -1,12 +1,17 @@
-"""Figures 1 and 2 of the paper and per-run flip heatmaps, drawn only from run files.
+"""The paper's figures re-drawn from run files only (``make figures``, ``bnn figures``),
+and a run's per-layer flip heatmap on demand.
 
-    python -m scripts.figures [--runs results/runs] [--out results/figures]
+    bnn figures [--runs results/runs] [--out results/figures]
+    bnn figures --run results/runs/<experiment>/<run-id>   # -> results/figures/flips/
 
 One figure per scale (``figure1-quick.png``, ``figure1-paper.png``, ...): runs of
 different scales are never mixed in one plot, and every title states the scale and the
 epochs actually run. Where a setting has several seeds the lowest seed is drawn. Failed
 runs are never drawn, and a figure whose runs are gone or no longer readable is removed,
-so REPORT.md cannot embed a picture of data it no longer has.
+so REPORT.md cannot embed a picture of data it no longer has. Figures are PNG files
+without any date or software stamp: the same runs draw the same bytes (with the pinned
+matplotlib), so they are committed next to REPORT.md and re-made identically. Flip
+heatmaps are made per run on demand (``make figures RUN=...``) and not committed.
 """
 import argparse
 import os
@@ -20,8 +25,8 @@ import numpy as np
 from experiments.analysis.claims import last_layer, run_flip_rate
 from experiments.analysis.views import sci
 from experiments.analysis.collect import choose_group, load_run, load_runs
-from scripts.cells import precisions
-from scripts.config_views import default_config, owned_paths, sweeps, tunings, views
+from experiments.report.cells import precisions
+from experiments.report.selection import default_config, owned_paths, sweeps, tunings, views
 
 PI_T_FLOOR = -9.0
 
@@ -46,15 +51,11 @@ def _epochs_label(runs):
 
 def _save(fig, out_dir, name):
     os.makedirs(out_dir, exist_ok=True)
-    paths = []
-    for ext in ("png", "pdf"):
-        path = os.path.join(out_dir, f"{name}.{ext}")
-        # no creation date: re-drawing unchanged runs leaves the committed files unchanged
-        metadata = {"CreationDate": None} if ext == "pdf" else None
-        fig.savefig(path, dpi=130, bbox_inches="tight", metadata=metadata)
-        paths.append(path)
+    path = os.path.join(out_dir, f"{name}.png")
+    # no software stamp (and PNG has no date): unchanged runs redraw the same bytes
+    fig.savefig(path, dpi=130, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    return paths
+    return [path]
 
 
 def _accuracy(ax, run, color, label):
@@ -133,7 +134,7 @@ def tuned_figures(tuning, runs_root, out_dir):
     tuned value, pick marked), and Figure 2 re-drawn with the picked settings, mean ±
     std over seeds per epoch, with each seed's single test evaluation at the end."""
     from experiments.engine.tuning import resolve
-    from scripts.config_views import builder
+    from experiments.report.selection import builder
 
     arms = resolve(tuning, builder(runs_root), lambda p: load_run(p, with_flips=False))
     if not any(a.selection.holdout for a in arms):
@@ -193,9 +194,9 @@ def horizon_figure(runs_root, out_dir, reported_path="results/reported.yaml"):
     panel of its own, never joined to the ladder."""
     import yaml
 
-    from scripts.cells import hardware
-    from scripts.config_views import horizon_pairs
-    from scripts.tuned_report import ladder, ladder_differences
+    from experiments.report.cells import hardware
+    from experiments.report.selection import horizon_pairs
+    from experiments.report.tuned import ladder, ladder_differences
 
     rungs = ladder(runs_root)
     diffs = [x for x in ladder_differences(rungs, horizon_pairs(runs_root)) if x[-1] is not None]
@@ -241,7 +242,7 @@ def horizon_figure(runs_root, out_dir, reported_path="results/reported.yaml"):
 def sweep_map(sweep, runs_root, out_dir):
     """A two-key sweep as two heatmaps: final validation accuracy (mean over seeds; each
     cell annotated with mean ± std and n) and log10 of the mean last-layer flip ratio."""
-    from scripts.config_views import map_cells
+    from experiments.report.selection import map_cells
 
     found = map_cells(sweep, runs_root)
     if found is None:
@@ -372,37 +373,42 @@ def draw_all(runs_root, out_dir):
         paths += figure2(others, scale, out_dir)
         paths += figure_lr_vs_init(others, scale, out_dir)
         paths += figure_inertia_flips(others, scale, out_dir)
-    for run in runs:
-        if run.metrics and run.analysable:
-            paths += flip_heatmap(run, out_dir)
     remove_stale(out_dir, paths)
     return paths
 
 
 def remove_stale(out_dir, written) -> list:
-    """Delete figures this script made earlier but did not make now (their runs were
-    removed, became unreadable or failed)."""
+    """Delete figures this module made earlier but did not make now (their runs were
+    removed, became unreadable or failed; PDFs, which it no longer makes)."""
     written = {os.path.abspath(p) for p in written}
     stale = []
-    for folder, prefix in ((out_dir, "figure"), (os.path.join(out_dir, "flips"), "")):
-        if not os.path.isdir(folder):
-            continue
-        for name in os.listdir(folder):
-            path = os.path.abspath(os.path.join(folder, name))
-            if (name.startswith(prefix) and name.endswith((".png", ".pdf"))
-                    and path not in written):
-                os.remove(path)
-                stale.append(path)
-                print(f"removed {path} (its runs are gone, unreadable or failed)")
+    if not os.path.isdir(out_dir):
+        return stale
+    for name in sorted(os.listdir(out_dir)):
+        path = os.path.abspath(os.path.join(out_dir, name))
+        if name.startswith("figure") and name.endswith((".png", ".pdf")) and path not in written:
+            os.remove(path)
+            stale.append(path)
+            print(f"removed {path} (its runs are gone, unreadable or failed)")
     return stale
+
+
+def draw_run(run_dir, out_dir) -> list:
+    """The flip heatmap of one run folder, into ``<out>/flips/`` (not committed)."""
+    run = load_run(os.path.normpath(run_dir))
+    if not (run.metrics and run.analysable):
+        raise SystemExit(f"error: {run_dir} has no finished epoch to draw (status {run.status})")
+    return flip_heatmap(run, out_dir)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", default="results/runs")
     parser.add_argument("--out", default="results/figures")
+    parser.add_argument("--run", help="draw only this run folder's flip heatmap (-> OUT/flips/)")
     args = parser.parse_args(argv)
-    for path in draw_all(args.runs, args.out):
+    paths = draw_run(args.run, args.out) if args.run else draw_all(args.runs, args.out)
+    for path in paths:
         print(f"wrote {path}")
 
 

@@ -1,46 +1,50 @@
-"""What the analysis scripts need from ``configs/``: experiments built against a run
-folder root, the declared tuned comparisons, and each experiment's own default config -
-so that REPORT.md and the figures choose their runs by the same rule."""
+"""Which runs belong to which declaration: the report's and the figures' one place for
+it. Experiments are built against a run-folder root from the registry
+(``experiments.registry``: what ``configs/`` declares), so REPORT.md and the figures
+find a tuned comparison's, a sweep's or an experiment's own runs by the rule that
+trains them."""
 import functools
 import json
+import os
 
+from experiments import registry
 from experiments.analysis.collect import SEED_FREE
-from experiments.errors import SuiteError
+from experiments.engine.experiment import build
 from experiments.engine.runs import semantic
+from experiments.errors import SuiteError
 
 
 def builder(runs_root):
     """``build(name, overrides)`` for run folders under ``runs_root``."""
-    from configs import EXPERIMENTS
-    from experiments.engine.experiment import build
+    found = registry.load()
 
     def build_named(name, overrides):
-        return build(EXPERIMENTS[name], {**overrides, "results_dir": runs_root})
+        return build(found.experiment(name), {**overrides, "results_dir": runs_root})
     return build_named
 
 
 def views():
-    """The report's and the figures' views (``configs/analysis.py``): which experiments
-    each section, figure and claim shows."""
-    from configs import analysis
+    """The report's and the figures' views (the registry's ``VIEWS``,
+    ``configs/analysis.py``): which experiments each section, figure and claim shows."""
+    return registry.load().views
 
-    return analysis
+
+def sections() -> dict:
+    """REPORT.md's sections: paper section -> heading (the registry's ``SECTIONS``)."""
+    return registry.load().sections
 
 
 def tunings(section=None, runs_root=None) -> list:
     """The declared tuned comparisons; with ``runs_root``, the horizon ladder's rungs
     carry the entrants ``bnn compare`` recorded beside it (``experiments.engine.compare``)."""
-    from configs import TUNINGS
+    from experiments.engine.compare import ladder, with_entrants
 
-    found = [t for t in TUNINGS.values() if section is None or t.section == section]
+    found = [t for t in registry.load().tunings.values()
+             if section is None or t.section == section]
     entrants = compare_entrants(runs_root) if runs_root else []
     if not entrants:
         return found
-    from experiments.engine.compare import with_entrants
-
-    from configs.cifar10 import HORIZONS
-
-    horizon = dict(zip(views().HORIZON_LADDER, HORIZONS))  # a rung's epochs, by its name
+    horizon = {t.name: epochs for epochs, t in ladder(registry.load()).items()}
     return [with_entrants(t, horizon[t.name], entrants) if t.name in horizon else t
             for t in found]
 
@@ -64,12 +68,10 @@ def horizon_pairs(runs_root) -> tuple:
 
 
 def groups_training(tuning: str, experiment: str) -> list:
-    """The groups (``configs.GROUPS``) that train ``experiment``'s arm of the tuned
+    """The groups (the registry's ``GROUPS``) that train ``experiment``'s arm of the tuned
     comparison ``tuning``: members ``tuning`` (every arm) or ``tuning arms=a,b`` naming it."""
-    from configs import GROUPS
-
     found = []
-    for group, members in GROUPS.items():
+    for group, members in registry.load().groups.items():
         for member in members:
             name, *own = member.split()
             arms = [o.split("=", 1)[1].split(",") for o in own if o.startswith("arms=")]
@@ -81,8 +83,6 @@ def groups_training(tuning: str, experiment: str) -> list:
 def owned_paths(runs_root, section=None) -> set:
     """Folders that belong to tuned comparisons or declared sweeps (shown in their own
     sections only, never as extra rows of the paper's tables)."""
-    import os
-
     from experiments.engine.tuning import run_dirs
 
     build = builder(runs_root)
@@ -107,10 +107,7 @@ def default_config(experiment: str, scale: str):
     """The experiment's own config at ``scale`` without seed and paths, as JSON text
     (the form ``Run.semantic_config`` compares in); None for an unknown experiment or
     scale."""
-    from configs import EXPERIMENTS
-    from experiments.engine.experiment import build
-
-    cls = EXPERIMENTS.get(experiment)
+    cls = registry.load().experiments.get(experiment)
     if cls is None or scale not in cls.scales:
         return None
     try:
@@ -121,18 +118,21 @@ def default_config(experiment: str, scale: str):
 
 @functools.lru_cache(maxsize=None)
 def dataset_of(experiment: str):
-    """The dataset component's class name of a registered experiment (``"Cifar10"``,
-    ``"ImageNet"``), or None for an unknown one."""
-    from configs import EXPERIMENTS
+    """The dataset component class of a registered experiment, or None for an unknown one."""
+    cls = registry.load().experiments.get(experiment)
+    return type(cls().dataset) if cls else None
 
-    cls = EXPERIMENTS.get(experiment)
-    return type(cls().dataset).__name__ if cls else None
+
+def dataset_named(name: str):
+    """The dataset component class called ``name`` (a run's ``summary["dataset"]``), or None."""
+    from experiments.datasets import Dataset
+    from zookeeper.core.utils import generate_subclasses
+
+    return next((c for c in generate_subclasses(Dataset) if c.__name__ == name), None)
 
 
 def sweeps() -> list:
-    from configs import SWEEPS
-
-    return list(SWEEPS.values())
+    return list(registry.load().sweeps.values())
 
 
 def sweep_cells(sweep, runs_root, load) -> dict:

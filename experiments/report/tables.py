@@ -1,7 +1,8 @@
-"""Compare reproduced runs with the paper: writes ``results/REPORT.md``.
+"""Compare reproduced runs with the paper: writes ``results/REPORT.md`` (``make report``,
+``bnn report``).
 
-    python -m scripts.report [--runs results/runs] [--reported results/reported.yaml]
-                             [--out results/REPORT.md] [--figures results/figures]
+    bnn report [--runs results/runs] [--reported results/reported.yaml]
+               [--out results/REPORT.md] [--figures results/figures]
 
 Reads only the run folders and the reported-numbers file. One table per paper section;
 runs that differ only in their seed are pooled (mean ± std, n). Reduced-scale and
@@ -10,7 +11,6 @@ value, so they cannot be read as paper-scale results. Broken run folders are lis
 with the reason they were skipped.
 """
 import argparse
-import datetime
 import json
 import os
 
@@ -19,17 +19,10 @@ import yaml
 from experiments.analysis import claims
 from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
-from scripts import tuned_report
-from scripts.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct, precisions
-from scripts.config_views import dataset_of, default_config, owned_paths, sweeps, tunings, views
-
-SECTIONS = {
-    "3": "§3 Latent weights are inertia",
-    "5.1": "§5.1 Hyperparameter ablation (Figure 1)",
-    "5.2": "§5.2 Bop vs latent weights on CIFAR-10 (Figure 2)",
-    "5.3": "§5.3 ImageNet",
-    "beyond": "Beyond the paper: Bop2ndOrder (Suarez-Ramirez et al., \"Bop and Beyond\", 2021)",
-}
+from experiments.report import tuned as tuned_report
+from experiments.report.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct, precisions
+from experiments.report.selection import (dataset_named, dataset_of, default_config,
+                                          owned_paths, sections, sweeps, tunings, views)
 
 
 def load_reported(path) -> dict:
@@ -140,7 +133,7 @@ def claims_section(runs):
         seeds = sorted({len(g) for g in picked.values()})
         lines += [f"At scale **{scale}** ({', '.join(map(str, epochs))} epochs run, "
                   f"{'/'.join(map(str, seeds))} seed(s) per setting; computed by "
-                  "`scripts/report.py` from `metrics.jsonl`; each comparison: n, mean ± std per "
+                  "`experiments/report/tables.py` from `metrics.jsonl`; each comparison: n, mean ± std per "
                   "side and the 95 % interval of the difference, paired by seed where both "
                   "sides have the same seeds):", "",
                   "| claim (§5.1) | verdict | evidence |", "|---|---|---|"]
@@ -210,7 +203,7 @@ def across_machines_section(runs_root, remade_root, out_dir) -> list:
     from experiments.analysis import remake
     from experiments.analysis.collect import load_run
     from experiments.analysis.stats import difference
-    from scripts.config_views import builder
+    from experiments.report.selection import builder
 
     sweep = next((s for s in sweeps() if s.name == "remake_reference"), None)
     if sweep is None:
@@ -259,7 +252,7 @@ def precision_section(runs_root, bench_path="results/bench.json") -> list:
     difference with its 95 % interval against its margin; and the measured speed-up."""
     from experiments.analysis import equivalence
     from experiments.analysis.collect import load_run
-    from scripts.config_views import sweep_cells
+    from experiments.report.selection import sweep_cells
 
     declared = [s for s in sweeps() if s.name in PRECISION_SWEEPS]
     if not declared:
@@ -330,21 +323,29 @@ def _precision_speed_lines(bench_path) -> list:
     return lines + [""] + notes + ([""] if notes else [])
 
 
-DATASET_LABELS = {"Cifar10": "CIFAR-10"}
-
-
 def _tables(names, groups) -> list:
     """A section's experiments split into the tables they need, in order: ``[(top5, label,
-    names)]``, ImageNet experiments (top-1 and top-5 columns) apart from the others."""
+    names)]``: those whose dataset reports top-5 accuracy (``Dataset.top5``, ImageNet's)
+    in tables of their own, after the others."""
     def dataset(name):
-        return dataset_of(name) or next(
-            (g[0].summary.get("dataset") for key, g in groups.items() if key[0] == name), "?")
+        found = dataset_of(name)
+        if found is None:  # runs of an experiment no registry declares: their summary
+            recorded = next((g[0].summary.get("dataset") for key, g in groups.items()
+                             if key[0] == name), None)
+            found = dataset_named(recorded) if recorded else None
+        return (found.label or found.__name__, found.top5) if found else ("?", False)
 
     found = {n: dataset(n) for n in names}
-    other = [n for n in names if found[n] != "ImageNet"]
-    label = ", ".join(dict.fromkeys(DATASET_LABELS.get(found[n], found[n]) for n in other))
-    tables = [(False, label, other), (True, "ImageNet", [n for n in names if n not in other])]
-    return [t for t in tables if t[2]] or [(False, "", [])]
+    tables = []
+    for top5 in (False, True):
+        members = [n for n in names if found[n][1] == top5]
+        labels = list(dict.fromkeys(found[n][0] for n in members))
+        if top5:  # one table per top-5 dataset
+            tables += [(True, label, [n for n in members if found[n][0] == label])
+                       for label in labels]
+        elif members:
+            tables.append((False, ", ".join(labels), members))
+    return tables or [(False, "", [])]
 
 
 def _rows(names, reported, groups, skipped, out_dir, top5) -> list:
@@ -372,18 +373,20 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
     # tuned comparisons' runs appear in their own sections, not as extra table rows
     owned = owned_paths(runs_root)
     groups = group_runs([r for r in runs if os.path.abspath(r.path) not in owned])
+    # the date of the data, not of the rendering: the same runs give the same file
+    newest = max((r.summary.get("updated") or "" for r in runs), default="")[:10] or "—"
     lines = [
         "# Reproduction report",
         "",
-        f"Generated by `make report` on {datetime.date.today().isoformat()} from "
-        f"`results/runs/` ({len(runs)} runs) and `results/reported.yaml`. Reported numbers come "
+        f"Generated by `make report` from `results/runs/` ({len(runs)} runs, the newest "
+        f"updated {newest}) and `results/reported.yaml`. Reported numbers come "
         "only from that file; reproduced numbers only from run folders. Rows marked ⚠ are "
         "reduced-scale or incomplete runs: they are **not** paper-scale results and get no "
         "difference to the paper. \"final\"/\"best\" are validation accuracies on the split in "
         "\"validated on\" (`test` = the CIFAR-10 test set, as the authors did).",
         "",
     ]
-    for section, title in SECTIONS.items():
+    for section, title in sections().items():
         lines += [f"## {title}", ""]
         names = [n for n, e in reported.items() if str(e.get("section")) == section]
         # published numbers are optional: an experiment without one (a new optimizer's,

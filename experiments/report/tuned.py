@@ -12,8 +12,8 @@ import os
 from experiments.analysis import claims, speed, stats
 from experiments.analysis.collect import group_runs, load_run, mean_std
 from experiments.engine.tuning import resolve
-from scripts.cells import duration as _duration, hardware as hardware_cell, link as _link, pct as _pct
-from scripts.config_views import builder, groups_training
+from experiments.report.cells import duration as _duration, hardware as hardware_cell, link as _link, pct as _pct
+from experiments.report.selection import builder, groups_training
 
 
 def tuned_section(tuning, runs_root, out_dir) -> list:
@@ -211,7 +211,7 @@ def memory_section(runs) -> list:
 def sweep_section(sweep, runs_root) -> list:
     """A two-key sweep as a table: final validation accuracy (mean ± std, n of the
     declared seeds) and mean last-layer flip ratio per cell, with the sweep's wall time."""
-    from scripts.config_views import map_cells
+    from experiments.report.selection import map_cells
 
     found = map_cells(sweep, runs_root)
     if found is None:
@@ -249,7 +249,7 @@ def time_to_accuracy_section(runs, experiments) -> list:
     """Per scale, the optimizers' own-config runs: steps and training time to first
     reach each stated validation accuracy (tuned picks are in their own section)."""
     from experiments.analysis.collect import choose_group
-    from scripts.config_views import default_config
+    from experiments.report.selection import default_config
 
     lines = []
     for scale, thresholds in speed.THRESHOLDS.items():
@@ -269,7 +269,7 @@ def time_to_accuracy_section(runs, experiments) -> list:
 
 def ladder(runs_root) -> list:
     """``[(tuning, epochs, {experiment: ArmResult})]`` for the horizon ladder's rungs."""
-    from scripts.config_views import tunings, views
+    from experiments.report.selection import tunings, views
 
     by_name = {t.name: t for t in tunings(runs_root=runs_root)}
     rungs = []
@@ -299,7 +299,7 @@ def horizon_section(runs_root, reported) -> list:
     """"Bop vs latent Adam vs training length": per rung of the ladder the picks, each
     pair's test-accuracy difference with its 95 % interval and verdict, how many of the
     rung's declared runs exist; the paper's full-scale difference apart, never joined."""
-    from scripts.config_views import horizon_pairs
+    from experiments.report.selection import horizon_pairs
 
     rungs = ladder(runs_root)
     if not rungs:

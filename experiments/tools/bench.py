@@ -25,7 +25,7 @@ ImageNet (``--only imagenet``; key ``imagenet``):
 
 The ImageNet part reads the ``imagenet2012`` prepared in ``data_dir`` if there is one;
 otherwise it builds one from the 100-image sample (``../shared/data/imagenet-sample``,
-with ``tests/fake_imagenet.py``), each training image repeated ``--sample-repeat`` times,
+with ``experiments/fakes/imagenet.py``), each training image repeated ``--sample-repeat`` times,
 in a cache folder, and says so in the JSON (``"data"``).
 
 Each suite-vs-fit comparison is timed in paired, interleaved rounds (the machine is noisy;
@@ -53,12 +53,11 @@ import sys
 import tempfile
 import time
 
-from experiments import _keras2  # noqa: F401
 import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from configs import EXPERIMENTS
+from experiments import registry
 from experiments.cli import parse_overrides
 from experiments.datasets import imagenet, is_prepared
 from experiments.engine import precision, runs
@@ -69,9 +68,9 @@ from experiments.engine.train import (TrainState, check_losses, flip_log_rows, p
                                       synchronize_batchnorm, train_iterator)
 from experiments.optimizers.bop import CountingBop
 from experiments.optimizers.schedules import ScaledSchedule
-from scripts import paired_rounds
+from experiments.tools import paired_rounds
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join("results", "bench.json")
 TARGET_RATIO = 1.0  # issue #11: the suite's step at least as fast as plain fit
 SAMPLE_DATA = "100-image sample, repeated"
@@ -254,11 +253,12 @@ def compare_suites(exp_a, exp_b, strategy, builder, split, steps_per_epoch, step
 
 
 def cifar10_part(args, overrides) -> dict:
-    unknown = set(overrides) - {"data_dir", "cifar10_archive"}
+    unknown = set(overrides) - {"data_dir", "dataset.archive"}
     if unknown:
         raise SystemExit(f"error: the CIFAR-10 part accepts only data_dir= and "
-                         f"cifar10_archive=, got {sorted(unknown)}")
-    exps = {name: build(EXPERIMENTS[name], overrides) for name in ("sec52_bop", "sec52_adam")}
+                         f"dataset.archive=, got {sorted(unknown)}")
+    exps = {name: build(registry.load().experiment(name), overrides)
+            for name in ("sec52_bop", "sec52_adam")}
     some = exps["sec52_bop"]
     builder, split, _, n_train, _ = prepare_data(some)
     strategy = tf.distribute.get_strategy()
@@ -325,7 +325,7 @@ def imagenet_is_prepared(data_dir: str) -> bool:
 def write_sample_manual_dir(out_dir: str, sample_tar: str, repeat: int) -> dict:
     """A manual download in the ILSVRC-2012 layout from the 100-image sample, each
     training image stored ``repeat`` times (``<wnid>_<k>.JPEG``, the same bytes)."""
-    from tests import fake_imagenet
+    from experiments.fakes import imagenet as fake_imagenet
 
     fake = fake_imagenet.write_fake_imagenet_manual_dir(out_dir, sample_tar=sample_tar)
     if repeat > 1:
@@ -340,7 +340,7 @@ def write_sample_manual_dir(out_dir: str, sample_tar: str, repeat: int) -> dict:
 
 def sample_stats(sample_tar: str) -> dict:
     """Mean file size and resolution of the sample's JPEGs (full-size ILSVRC-2012 images)."""
-    from tests import fake_imagenet
+    from experiments.fakes import imagenet as fake_imagenet
 
     rows = fake_imagenet.read_sample(sample_tar)
     return {"images": len(rows),
@@ -382,7 +382,7 @@ def imagenet_pipeline_rate(data_dir, image_size, batch, images, warmup, epoch,
     """Images/s of ``experiments.datasets.imagenet.train_dataset`` alone (no model): ``warmup``
     batches, then at least ``images`` images timed; consecutive epochs from ``epoch``
     (each with its own order and crops) when the split is small."""
-    from configs.imagenet import crop_padding
+    from experiments.datasets.imagenet import crop_padding_for as crop_padding
 
     builder = imagenet.load_imagenet_builder(data_dir)
     n_train = imagenet.num_examples(builder, "train")
@@ -467,9 +467,9 @@ def imagenet_experiment(name, data_dir, image_size, batch, width, distribution, 
     """The §5.3 config ``name`` (paper scale, its Bop or Adam optimizer) at ``image_size``
     and ``batch``, with its paper widths or its quick scale's (``width``). Below 224 px
     the quick preset's other model keys apply too (XNOR-Net's ``fc_kernel_size``)."""
-    from configs.imagenet import data_scale
+    from experiments.datasets.imagenet import at_size as data_scale
 
-    cls = EXPERIMENTS[name]
+    cls = registry.load().experiment(name)
     quick = {k: v for k, v in cls.scales.get("quick", {}).items() if k.startswith("model.")}
     model_keys = {k: v for k, v in quick.items()
                   if (k in WIDTH_KEYS and width == "quick")
@@ -513,7 +513,7 @@ def imagenet_training(args, name, data_dir, log) -> dict:
 
 
 def imagenet_part(args, overrides, command: str) -> dict:
-    unknown = set(overrides) - {"data_dir", "cifar10_archive"}
+    unknown = set(overrides) - {"data_dir", "dataset.archive"}
     if unknown:
         raise SystemExit(f"error: the ImageNet part accepts only data_dir=, got {sorted(unknown)}")
     started = time.perf_counter()
@@ -584,9 +584,10 @@ def precision_part(args, overrides, command: str) -> dict:
     rounds = (args.min_rounds, args.max_rounds, args.target_half_width)
     strategy = tf.distribute.get_strategy()
     mixed = {"precision": args.mixed, "force_precision": True}
-    cifar = {k: v for k, v in overrides.items() if k in ("data_dir", "cifar10_archive")}
-    cases = {"binarynet_quarter": (EXPERIMENTS["sec52_bop"], {**cifar, **QUARTER}, args.steps * 2),
-             "binarynet_full": (EXPERIMENTS["sec52_bop"], cifar, args.steps)}
+    cifar = {k: v for k, v in overrides.items() if k in ("data_dir", "dataset.archive")}
+    bop = registry.load().experiment("sec52_bop")
+    cases = {"binarynet_quarter": (bop, {**cifar, **QUARTER}, args.steps * 2),
+             "binarynet_full": (bop, cifar, args.steps)}
     results = {}
 
     def log(name):
@@ -651,7 +652,7 @@ def precision_part(args, overrides, command: str) -> dict:
 
 
 def parse_args(argv=None):
-    from tests.fake_imagenet import SAMPLE_TAR
+    from experiments.fakes.imagenet import SAMPLE_TAR
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT}; "
@@ -668,7 +669,8 @@ def parse_args(argv=None):
     cifar.add_argument("--pipeline-batches", type=int, default=400)
     inet = parser.add_argument_group("ImageNet")
     inet.add_argument("--imagenet-models", nargs="+", default=None,
-                      choices=sorted(n for n in EXPERIMENTS if n.startswith("sec53")),
+                      choices=sorted(n for n in registry.load().experiments
+                                     if n.startswith("sec53")),
                       metavar="NAME", help="§5.3 configs to train (default: Bi-Real Net and "
                                            "Binary AlexNet)")
     inet.add_argument("--imagenet-size", type=int, default=64, help="training input side (px)")
@@ -698,7 +700,7 @@ def parse_args(argv=None):
                              "within this fraction of the median (0.03 = ±3 %%)")
     parser.add_argument("--pipeline-worker", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="data_dir=... and/or cifar10_archive=... (as for experiments)")
+                        help="data_dir=... and/or dataset.archive=... (as for experiments)")
     args = parser.parse_args(argv)
     if args.quick_smoke:
         args.steps, args.pipeline_batches, args.min_rounds, args.max_rounds = 1, 5, 2, 2

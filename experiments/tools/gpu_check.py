@@ -27,7 +27,7 @@ of the process, TensorFlow's import included):
    over the windows, and ``speedup_vs_float32`` is float32-without-XLA's median over
    the variant's.
 2. 200 real steps of §5.2 (``sec52_bop`` at paper scale, batch 50, on CIFAR-10 from
-   ``data_dir=`` / ``cifar10_archive=``, the real augmented input pipeline through
+   ``data_dir=`` / ``dataset.archive=``, the real augmented input pipeline through
    ``train_iterator``) in the fastest BinaryNet variant of part 1: images/s after the
    warm-up steps, whether the loss went down, and whether the flip counts are sane
    (finite, between 0 and each layer's size, some flips).
@@ -46,7 +46,7 @@ plumbing in well under a minute: float32 and mixed_bfloat16 only, XLA once
 Without ``--smoke`` and without a GPU the command refuses to start.
 
     python -m scripts.gpu_check [--budget-s 540] [--out results/gpu_check.json] \\
-        data_dir=~/tensorflow_datasets cifar10_archive=/path/to/cifar-10-binary.tar.gz
+        data_dir=~/tensorflow_datasets dataset.archive=/path/to/cifar-10-binary.tar.gz
     python -m scripts.gpu_check --smoke data_dir=...      # plumbing only, on CPU
 """
 import time
@@ -63,13 +63,12 @@ import sys
 import tempfile
 import threading
 
-from experiments import _keras2  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from configs import EXPERIMENTS
-from configs.imagenet import data_scale
+from experiments import registry
 from experiments.cli import parse_overrides
+from experiments.datasets.imagenet import at_size as data_scale
 from experiments.datasets import is_prepared
 from experiments.engine import runs
 from experiments.engine.experiment import build
@@ -77,7 +76,7 @@ from experiments.engine.fingerprint import fingerprint, label
 from experiments.engine.flips import pi_t
 from experiments.engine.train import (TrainState, check_losses, flip_log_rows, prepare_data,
                                       sigterm_as_interrupt, train_iterator)
-from scripts.paired_rounds import stamp
+from experiments.tools.paired_rounds import stamp
 
 DEFAULT_OUT = os.path.join("results", "gpu_check.json")
 SMOKE_OUT = os.path.join(tempfile.gettempdir(), "gpu_check_smoke.json")
@@ -323,7 +322,7 @@ def build_experiment(spec: dict, name: str, jit: bool, args, data: dict):
             "data_dir": data["data_dir"]}
     if args.steps_per_loop:
         conf["steps_per_loop"] = args.steps_per_loop
-    return build(EXPERIMENTS[spec["experiment"]], conf)
+    return build(registry.load().experiment(spec["experiment"]), conf)
 
 
 def measure_variant(spec: dict, name: str, jit: bool, args, data: dict, deadline: float) -> dict:
@@ -482,12 +481,12 @@ def cifar10_source(data: dict):
     """Why CIFAR-10 cannot be read here without a download (None: it can)."""
     import tensorflow_datasets as tfds
 
-    if data.get("cifar10_archive"):
+    if data.get("dataset.archive"):
         return None
     if is_prepared(tfds.builder("cifar10", data_dir=data["data_dir"])):
         return None
-    return (f"no CIFAR-10 is prepared in {data['data_dir']} and no cifar10_archive= was given "
-            "(this check does not download); give cifar10_archive=/path/to/"
+    return (f"no CIFAR-10 is prepared in {data['data_dir']} and no dataset.archive= was given "
+            "(this check does not download); give dataset.archive=/path/to/"
             "cifar-10-binary.tar.gz (make: CIFAR10_ARCHIVE=)")
 
 
@@ -497,7 +496,7 @@ def real_experiment(args, data: dict, name: str, jit: bool):
             **(MODELS["binarynet"]["smoke"] if args.smoke else {})}
     if args.steps_per_loop:
         conf["steps_per_loop"] = args.steps_per_loop
-    return build(EXPERIMENTS[REAL_EXPERIMENT], conf)
+    return build(registry.load().experiment(REAL_EXPERIMENT), conf)
 
 
 def real_steps(args, data: dict, choice: str, deadline: float) -> dict:
@@ -589,7 +588,7 @@ def parse_args(argv=None):
     parser.add_argument("--real-warmup-steps", type=int, default=None,
                         help="of those, not timed (default 10)")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="data_dir=... and/or cifar10_archive=... (as for experiments)")
+                        help="data_dir=... and/or dataset.archive=... (as for experiments)")
     args = parser.parse_args(argv)
     full = {"budget_s": 540.0, "reserve_s": 60.0, "windows": 5, "window_s": 1.0,
             "warmup_steps": 10, "min_variant_s": 20.0, "real_steps": 200,
@@ -607,13 +606,13 @@ def parse_args(argv=None):
 
 def data_overrides(items) -> dict:
     overrides = parse_overrides(items)
-    unknown = set(overrides) - {"data_dir", "cifar10_archive"}
+    unknown = set(overrides) - {"data_dir", "dataset.archive"}
     if unknown:
-        raise SystemExit(f"error: gpu-check accepts only data_dir= and cifar10_archive=, got "
+        raise SystemExit(f"error: gpu-check accepts only data_dir= and dataset.archive=, got "
                          f"{sorted(unknown)}")
     data = {"data_dir": os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))}
-    if overrides.get("cifar10_archive"):
-        data["cifar10_archive"] = os.path.abspath(os.path.expanduser(overrides["cifar10_archive"]))
+    if overrides.get("dataset.archive"):
+        data["dataset.archive"] = os.path.abspath(os.path.expanduser(overrides["dataset.archive"]))
     return data
 
 

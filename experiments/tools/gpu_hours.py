@@ -45,7 +45,6 @@ import argparse
 import os
 import sys
 
-from experiments import _keras2  # noqa: F401
 import tensorflow as tf
 
 IMAGENET_TRAIN_IMAGES = 1281167
@@ -213,13 +212,14 @@ def estimate(macs_per_image: float, epochs: int, sustained_tflops: float, gpus: 
 def section53_models(names=None):
     """``[(name, exp, model)]`` for the §5.3 configs at scale ``paper`` (identical
     networks are built once)."""
-    from configs import EXPERIMENTS, GROUPS
+    from experiments import registry
     from experiments.engine.experiment import build
 
-    names = names or [m.split()[0] for m in GROUPS["imagenet"]]
+    found = registry.load()
+    names = names or [m.split()[0] for m in found.groups["imagenet"]]
     built, out = {}, []
     for name in names:
-        exp = build(EXPERIMENTS[name], {"scale": "paper"})
+        exp = build(found.experiment(name), {"scale": "paper"})
         config = exp.resolved_config()
         key = repr(sorted((k, v) for k, v in config.items()
                           if k.startswith(("model", "dataset"))))

@@ -1,0 +1,4 @@
+"""Tools around the experiments, each a ``main`` that ``scripts/`` calls: ``bench``
+(``make bench``: the suite's step against a plain ``model.fit``, and the input pipelines,
+timed in ``paired_rounds``), ``gpu_check`` (``make gpu-check``), ``gpu_hours`` (``make
+gpu-hours``: an estimate) and ``imagenet_smoke`` (``make imagenet-smoke``)."""
