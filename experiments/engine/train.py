@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -519,12 +520,49 @@ def flip_log_rows(state, flips, first_step: int, interval: int, epoch: int) -> l
     return rows
 
 
+class HostCursor:
+    """The host's copies of what the loop needs between compiled calls - the global step
+    and the divergence yardstick (the first step's loss) - so no step reads the device
+    for them."""
+
+    def __init__(self, state):
+        self.step = int(state.step.numpy())
+        self.reference = float(state.reference_loss.numpy())
+
+
+class Call(NamedTuple):
+    """What one :func:`train_call` returns: per-step flips (steps x binary layers) and
+    losses, and the call's ``flips.jsonl`` rows."""
+    flips: np.ndarray
+    losses: np.ndarray
+    rows: list
+
+
+def train_call(exp, state, iterator, n: int, epoch: int, cursor: HostCursor, kept=None) -> Call:
+    """One compiled call of ``n`` training steps and the host work after it: the one
+    step of the loop, which ``make bench`` and ``make gpu-check`` time as it is. Reads the
+    per-step flips and losses back (once per call), sets the divergence yardstick from
+    the first finite loss, checks every loss (``check_losses``; ``kept()`` names the
+    surviving checkpoint) and makes the call's ``flips.jsonl`` rows. ``cursor`` moves on
+    by ``n`` steps."""
+    flips, losses = state.train_steps(iterator, tf.constant(n))
+    flips, losses = flips.numpy(), losses.numpy()
+    first_step, cursor.step = cursor.step + 1, cursor.step + n
+    if cursor.reference == 0.0 and np.isfinite(losses[0]):
+        cursor.reference = float(losses[0])
+        state.reference_loss.assign(cursor.reference)
+    check_losses(losses, first_step, cursor.reference, exp.divergence_factor, epoch, exp.name,
+                 kept)
+    return Call(flips, losses, flip_log_rows(state, flips, first_step, exp.flip_log_interval,
+                                             epoch))
+
+
 def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evaluation, writer,
                  save, progress):
     """Train (the rest of) one epoch and evaluate; ``save(flip_rows)`` is called for the
     step checkpoints within it. Returns the epoch's metrics row and its unsaved flip rows."""
     strategy = state.strategy
-    step = int(state.step.numpy())  # the global step, kept on the host below
+    step = int(state.step.numpy())  # the global step, kept on the host from here on
     done = step - epoch * steps_per_epoch  # > 0: resumed mid-epoch
     if done == 0:
         for metric in (state.train_loss, state.train_acc):
@@ -543,20 +581,13 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
     first_done = done
     every_steps = exp.checkpoint_every_steps
     every_s = 60 * exp.checkpoint_every_minutes
-    reference = float(state.reference_loss.numpy())  # host copies: no device read per step
+    cursor = HostCursor(state)
     while done < steps_per_epoch:
         n = min(exp.steps_per_loop, steps_per_epoch - done)
         if every_steps:  # stop at the next multiple of checkpoint_every_steps
-            n = min(n, every_steps - step % every_steps)
-        flips, losses = state.train_steps(iterator, tf.constant(n))
-        flips, losses = flips.numpy(), losses.numpy()
-        first_step, step = step + 1, step + n
-        if reference == 0.0 and np.isfinite(losses[0]):
-            reference = float(losses[0])
-            state.reference_loss.assign(reference)
-        check_losses(losses, first_step, reference, exp.divergence_factor, epoch, exp.name,
-                     progress.kept)
-        flip_rows += flip_log_rows(state, flips, first_step, exp.flip_log_interval, epoch)
+            n = min(n, every_steps - cursor.step % every_steps)
+        flip_rows += train_call(exp, state, iterator, n, epoch, cursor, progress.kept).rows
+        step = cursor.step
         done += n
         now = time.time()
         if interactive:  # the running metrics are read from the device only when shown

@@ -64,8 +64,8 @@ from experiments.engine import precision, runs
 from experiments.engine.fingerprint import fingerprint
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
-from experiments.engine.train import (TrainState, check_losses, flip_log_rows, prepare_data,
-                                      synchronize_batchnorm, train_iterator)
+from experiments.engine.train import (HostCursor, TrainState, prepare_data,
+                                      synchronize_batchnorm, train_call, train_iterator)
 from experiments.optimizers.bop import CountingBop
 from experiments.optimizers.schedules import ScaledSchedule
 from experiments.tools import paired_rounds
@@ -128,23 +128,18 @@ class BatchStamps(tf.keras.callbacks.Callback):
 
 
 def suite_window(exp, state, iterator, steps):
-    """Stamps of the suite's loop: one compiled ``train_steps`` call of
-    ``exp.steps_per_loop`` steps, then the host work ``_train_epoch`` does per call when
-    writing to a log file (read flips and losses back, the divergence check, the flip-log
-    rows; the epoch's flip sums are added on the device, the running metrics read only
-    when a progress line is due). The first call (the round's first steps, a fresh pipeline) is
-    not timed: stamps start after it, then one per call for ``ceil(steps / n)`` calls."""
+    """Stamps of the suite's loop: one ``experiments.engine.train.train_call`` per stamp -
+    the loop's own step: a compiled ``train_steps`` call of ``exp.steps_per_loop`` steps
+    and the host work after it (read flips and losses back, the divergence check, the
+    flip-log rows; the epoch's flip sums are added on the device, the running metrics
+    read only when a progress line is due). The first call (the round's first steps, a
+    fresh pipeline) is not timed: stamps start after it, then one per call for
+    ``ceil(steps / n)`` calls."""
     n = exp.steps_per_loop
-    reference = 0.0
     stamps, flip_rows = [], []
-    step = int(state.step.numpy())  # kept on the host from here, as the loop does
+    cursor = HostCursor(state)
     for _ in range(1 + math.ceil(steps / n)):
-        flips, losses = state.train_steps(iterator, tf.constant(n))
-        flips, losses = flips.numpy(), losses.numpy()
-        first_step, step = step + 1, step + n
-        reference = reference or float(losses[0])
-        check_losses(losses, first_step, reference, exp.divergence_factor, 0, exp.name)
-        flip_rows += flip_log_rows(state, flips, first_step, exp.flip_log_interval, 0)
+        flip_rows += train_call(exp, state, iterator, n, 0, cursor).rows
         stamps.append(paired_rounds.stamp())
     return stamps
 

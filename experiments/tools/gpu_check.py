@@ -74,8 +74,8 @@ from experiments.engine import runs
 from experiments.engine.experiment import build
 from experiments.engine.fingerprint import fingerprint, label
 from experiments.engine.flips import pi_t
-from experiments.engine.train import (TrainState, check_losses, flip_log_rows, prepare_data,
-                                      sigterm_as_interrupt, train_iterator)
+from experiments.engine.train import (HostCursor, TrainState, prepare_data, sigterm_as_interrupt,
+                                      train_call, train_iterator)
 from experiments.tools.paired_rounds import stamp
 
 DEFAULT_OUT = os.path.join("results", "gpu_check.json")
@@ -264,30 +264,28 @@ def synthetic_batch(exp):
 
 
 class Calls:
-    """Calls of ``state.train_steps`` of ``exp.steps_per_loop`` steps each, with the host
-    work the loop does after each call (``train._train_epoch``): flips and losses read
-    back, the divergence check against the first loss, the flip-log rows. Keeps every
-    step's loss and flip counts, and a (wall, CPU) stamp after every call."""
+    """The loop's own step, ``experiments.engine.train.train_call``, again and again: a
+    compiled ``train_steps`` call of ``exp.steps_per_loop`` steps and the host work after
+    it (flips and losses read back, the divergence check against the first loss, the
+    flip-log rows). Keeps every step's loss and flip counts, and a (wall, CPU) stamp
+    after every call."""
 
     def __init__(self, exp, state, iterator):
         self.exp, self.state, self.iterator = exp, state, iterator
-        self.step, self.reference = 0, 0.0
+        self.cursor = HostCursor(state)
         self.losses, self.flips = [], []
+
+    @property
+    def step(self) -> int:
+        return self.cursor.step
 
     def run(self, calls: int, deadline: float | None = None) -> list:
         n = self.exp.steps_per_loop
         stamps = []
         for _ in range(calls):
-            flips, losses = self.state.train_steps(self.iterator, tf.constant(n))
-            flips, losses = flips.numpy(), losses.numpy()
-            first_step, self.step = self.step + 1, self.step + n
-            if self.reference == 0.0 and np.isfinite(losses[0]):
-                self.reference = float(losses[0])
-            check_losses(losses, first_step, self.reference, self.exp.divergence_factor, 0,
-                         self.exp.name)
-            flip_log_rows(self.state, flips, first_step, self.exp.flip_log_interval, 0)
-            self.losses.extend(losses.tolist())
-            self.flips.extend(flips)
+            call = train_call(self.exp, self.state, self.iterator, n, 0, self.cursor)
+            self.losses.extend(call.losses.tolist())
+            self.flips.extend(call.flips)
             stamps.append(stamp())
             if deadline is not None and time.monotonic() > deadline:
                 break
