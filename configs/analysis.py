@@ -1,7 +1,8 @@
 """What REPORT.md and the figures show, each experiment named once (views of
-``experiments/analysis/views.py``); ``scripts/`` read these, the analysis code takes them
-as arguments. Tuned comparisons and sweeps are their own declarations (``TUNINGS``,
-``SWEEPS``)."""
+``experiments/analysis/views.py``): the registry's ``VIEWS``, which the report
+(``experiments/report/``) reads and passes to the analysis code. Tuned comparisons and
+sweeps are their own declarations (``TUNINGS``, ``SWEEPS``); these name which of them
+each section shows."""
 from experiments.analysis.views import AblationView, CurvesView, InertiaView
 
 # §5.1 / Figure 1: the γ sweep at τ = 1e-6 and the τ sweep at γ = 1e-3 (the paper's).
@@ -35,3 +36,10 @@ TIME_TO_ACCURACY = ("sec52_bop", "sec52_adam", "sec52_bop2ndorder",
 # and the pairs whose test-accuracy difference is followed along it (higher, lower).
 HORIZON_LADDER = ("sec52_horizon_8", "sec52_horizon_16", "sec52_horizon_32")
 HORIZON_PAIRS = (("sec52_bop", "sec52_adam"), ("sec52_bop2ndorder", "sec52_bop"))
+# `bnn compare`: an entrant joins each rung as a copy of this arm (its experiment, with
+# optimizer= replaced) and is compared with it along the ladder.
+ENTRANT_BASE = "sec52_bop"
+# The declared sweeps behind "Re-making runs on other machines" (the committed seeds that
+# re-made sets are judged against) and "Mixed precision" (float32 vs mixed per optimizer).
+REMAKE_REFERENCE = "remake_reference"
+PRECISION_STUDIES = ("precision_bop", "precision_adam")

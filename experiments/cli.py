@@ -117,7 +117,7 @@ def cmd_sweep(args) -> int:
     ``grid.KEY=[...]``, this worker's share of it (``shard=i/n``), each point claimed
     before it is trained."""
     from experiments.engine.drive import Outcomes
-    from experiments.engine.sweep import from_command_line, parse_shard, run_all, shard_of
+    from experiments.engine.sweep import from_command_line, parse_shard, placed, run_all, shard_of
 
     found = registry.load()
     overrides = parse_overrides(args.overrides)
@@ -127,18 +127,22 @@ def cmd_sweep(args) -> int:
         sweep, rest = found.sweeps[args.name], overrides
         if "scale" in rest:  # e.g. the same grid at another scale
             sweep = dataclasses.replace(sweep, scale=rest.pop("scale"))
+        # each point in its sweep's folder; one an earlier declared sweep shares, in that one's
+        points = placed(sweep, found.sweeps.values(), _build_named, rest)
     else:
         _experiment_class(args.name)  # a clear error for a typo
         sweep, rest = from_command_line(args.name, overrides)
+        points = sweep.points()
+    name = sweep.name or sweep.experiment
     # every point built (and validated) before anything trains
-    exps = [_build_named(sweep.experiment, {**point, **rest}) for point in sweep.points()]
+    exps = [_build_named(sweep.experiment, {**point, **rest}) for point in points]
     mine = shard_of(exps, shard)
     share = ("all, taking whichever is unclaimed" if shard is None
              else f"shard {shard[0]}/{shard[1]}: {len(mine)}")
-    print(f"sweep {sweep.name}: {len(exps)} runs ({len(exps) // len(sweep.seeds)} grid points x "
+    print(f"sweep {name}: {len(exps)} runs ({len(exps) // len(sweep.seeds)} grid points x "
           f"{len(sweep.seeds)} seeds), this worker: {share}", flush=True)
     outcomes = Outcomes()
-    failed = run_all(mine, lambda exp: outcomes.run(exp, f"{sweep.name}: {exp.run_dir()}"),
+    failed = run_all(mine, lambda exp: outcomes.run(exp, f"{name}: {exp.run_dir()}"),
                      poll_s=poll_s)
     if failed:
         print(f"\n{len(failed)} of {len(mine)} runs failed: "
@@ -164,7 +168,8 @@ def cmd_compare(args) -> int:
     rest = {k: v for k, v in overrides.items() if not k.startswith(GRID_PREFIX)}
     label = str(rest.pop("label", args.optimizer))
     compare.check_label(label)
-    ladder = compare.ladder(registry.load())  # epochs -> rung
+    found = registry.load()
+    ladder = compare.ladder(found)  # epochs -> rung
     horizons = rest.pop("horizons", (min(ladder),))
     horizons = tuple(horizons) if isinstance(horizons, (list, tuple)) else (horizons,)
     unknown = [h for h in horizons if h not in ladder]
@@ -180,7 +185,8 @@ def cmd_compare(args) -> int:
     rungs = []
     for epochs in horizons:
         rung = compare.tiny(ladder[epochs]) if tiny else ladder[epochs]
-        rungs.append(compare.with_entrants(rung, epochs, [entrant]).with_arms([label]))
+        rungs.append(compare.with_entrants(rung, epochs, [entrant], found.views.ENTRANT_BASE)
+                     .with_arms([label]))
     for rung in rungs:  # every run the entrant may need, built (and validated) now
         drive.check_tuning(rung, _build_named, moves)
     if not tiny:  # a tiny trial is not recorded for the report

@@ -81,7 +81,7 @@ def test_binarynet_batchnorm_is_the_authors_keras_default():
 # dataset.manual_dir) are declared by the components; the experiment-level keys they
 # replaced stay out, as configs written before still hold them.
 NON_SEMANTIC = {"data_dir", "dataset.archive", "dataset.manual_dir", "cifar10_archive",
-                "imagenet_dir", "results_dir", "run_id",
+                "imagenet_dir", "results_dir", "folder", "run_id",
                 "progress", "tensorboard", "steps_per_loop", "flip_log_interval",
                 "divergence_factor", "checkpoint_every_steps", "checkpoint_every_minutes",
                 "cluster_timeout_s", "force_precision"}

@@ -154,6 +154,7 @@ def test_a_reduced_scale_uses_bfloat16_only_where_the_committed_study_shows_it_e
     from configs import SWEEPS
     from configs.cifar10 import LONG_PRECISION
     from experiments.analysis import collect, equivalence
+    from experiments.engine.sweep import placed
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     assert build(EXPERIMENTS["sec52_bop"]).precision == "float32"
@@ -163,7 +164,8 @@ def test_a_reduced_scale_uses_bfloat16_only_where_the_committed_study_shows_it_e
     for name in ("precision_bop", "precision_adam"):
         sweep = SWEEPS[name]
         cells = {}
-        for point in sweep.points():
+        build_named = lambda name, overrides: build(EXPERIMENTS[name], overrides)  # noqa: E731
+        for point in placed(sweep, SWEEPS.values(), build_named):  # where each point lives
             run = collect.load_run(os.path.join(
                 repo, build(EXPERIMENTS[sweep.experiment], point).run_dir()))
             cells.setdefault(point["precision"], []).append(run)

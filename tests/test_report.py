@@ -66,9 +66,11 @@ def test_numbers_without_an_experiment_are_refused(tmp_path):
 
 
 def write_run(root, experiment, run_id, *, val, train=None, flips=None, scale="quick", seed=0,
-              status="completed", planned=None, config_extra=None, flip_counts=None):
-    """A run folder in the format experiments.engine.train writes."""
-    path = os.path.join(root, experiment, run_id)
+              status="completed", planned=None, config_extra=None, flip_counts=None,
+              folder=None):
+    """A run folder in the format experiments.engine.train writes (in ``folder``, a
+    sweep's, instead of the experiment's)."""
+    path = os.path.join(root, folder or experiment, run_id)
     os.makedirs(path)
     train = train or [v + 0.05 for v in val]
     flips = flips or [1e-3] * len(val)

@@ -18,7 +18,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_points_shards_and_command_line_grids():
     sweep = Sweep("s", "sec52_bop", {"a": (1, 2), "b": (3, 4, 5)}, seeds=(0, 1), scale="tiny")
     points = sweep.points()
-    assert len(points) == 12 and points[0] == {"scale": "tiny", "seed": 0, "a": 1, "b": 3}
+    assert len(points) == 12 and points[0] == {"scale": "tiny", "seed": 0, "a": 1, "b": 3,
+                                               "folder": "s"}  # a sweep's points: its folder
     assert [p["seed"] for p in points] == [0] * 6 + [1] * 6  # seed-major
     shards = [shard_of(points, (i, 3)) for i in range(3)]
     assert sorted(map(str, sum(shards, []))) == sorted(map(str, points))  # a partition
@@ -117,7 +118,8 @@ def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, 
             continue  # one cell never run
         exp = build(EXPERIMENTS[sweep.experiment], {**point, "results_dir": root})
         acc = 0.3 + 100 * point["optimizer.gamma.value"] + 0.01 * point["seed"]
-        write_run(root, sweep.experiment, exp.run_name(), val=[acc - 0.1, acc], seed=point["seed"])
+        write_run(root, sweep.experiment, exp.run_name(), val=[acc - 0.1, acc], seed=point["seed"],
+                  folder=point["folder"])
     lines = sweep_section(sweep, root)
     text = "\n".join(lines)
     assert "6 of 8 runs done" in text and "not run" in text
@@ -149,3 +151,31 @@ def test_run_group_takes_its_shard(fake_cifar10, tmp_path, capsys):
     assert sorted(os.listdir(root)) == sorted(GROUPS["sec51"][1::2])
     assert main(base + ["shard=2/2"]) == 2
     assert "need 0 <= i < n" in capsys.readouterr().err
+
+
+def test_declared_sweep_points_live_under_their_sweep_and_old_paths_are_followed():
+    """A declared sweep's points are in its own folder; the 8 seeds that
+    remake_reference and precision_bop share are under remake_reference, the first
+    declared; every folder that moved there is in results/moved.json, and an old path
+    still loads the run from where it is now."""
+    from configs import EXPERIMENTS, SWEEPS
+    from experiments.analysis import collect
+    from experiments.engine.experiment import build
+    from experiments.engine.sweep import placement
+
+    where = placement(SWEEPS.values(), lambda name, o: build(EXPERIMENTS[name], o))
+    assert set(where["sec51_map"]) == {"sec51_map"}
+    assert set(where["remake_reference"]) == {"remake_reference"}
+    precision = SWEEPS["precision_bop"].points()
+    shared = [f for p, f in zip(precision, where["precision_bop"])
+              if p["precision"] == "float32" and p["seed"] < 8]
+    assert shared == ["remake_reference"] * 8
+    assert set(where["precision_bop"]) == {"remake_reference", "precision_bop"}
+    with open(os.path.join(REPO, "results", "moved.json")) as f:
+        moved = json.load(f)["moved"]
+    for old, new in moved.items():
+        assert not os.path.exists(os.path.join(REPO, "results", old)), old
+        assert os.path.isfile(os.path.join(REPO, "results", new, "summary.json")), new
+    old = "runs/sec51_gamma_1e-3_tau_1e-6/quick-seed0-f84efe4c"
+    run = collect.load_run(os.path.join(REPO, "results", *old.split("/")))
+    assert run.path.endswith(os.path.join("remake_reference", "quick-seed0-f84efe4c"))

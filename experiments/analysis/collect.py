@@ -18,6 +18,32 @@ from experiments.engine import runs as run_files
 from experiments.errors import RunFolderError
 
 SEED_FREE = {"seed", "run_id"}
+# Run folders that moved (a sweep's points, to the sweep's own folder): old -> new path,
+# relative to the folder of this file (results/).
+MOVED = "moved.json"
+
+
+def follow_moved(path: str) -> str:
+    """``path``, or where its run folder moved to, as the nearest ``moved.json`` above it
+    records (``results/moved.json``); relative if ``path`` was."""
+    if os.path.exists(path):
+        return path
+    target = os.path.abspath(path)
+    folder = os.path.dirname(target)
+    while True:
+        record = os.path.join(folder, MOVED)
+        if os.path.isfile(record):
+            with open(record) as f:
+                moved = json.load(f).get("moved", {})
+            new = moved.get(os.path.relpath(target, folder).replace(os.sep, "/"))
+            if new is None:
+                return path
+            new = os.path.join(folder, *new.split("/"))
+            return new if os.path.isabs(path) else os.path.relpath(new)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return path
+        folder = parent
 
 
 @dataclass
@@ -94,7 +120,9 @@ def _read_jsonl(path: str, required: bool) -> list:
 
 
 def load_run(path: str, with_flips: bool = True) -> Run:
-    """Load one run folder; raise ValueError naming what is wrong with it."""
+    """Load one run folder (one that moved: from where it is now, ``follow_moved``);
+    raise ValueError naming what is wrong with it."""
+    path = follow_moved(path)
     loaded = {}
     for name in ("config.json", "summary.json"):
         file = os.path.join(path, name)

@@ -120,7 +120,9 @@ def describe_rows(rows: list) -> list:
 # -- re-making one run folder --------------------------------------------------------
 def load_committed(run_dir: str):
     """The committed run, refused in one line (with the fix) if it cannot be re-made."""
-    path = os.path.normpath(run_dir)
+    path = collect.follow_moved(os.path.normpath(run_dir))
+    if path != os.path.normpath(run_dir):
+        print(f"note: {run_dir} moved to {path} (results/moved.json)")
     if not os.path.isdir(path):
         raise RunFolderError(f"{run_dir} is not a folder; give a run folder, e.g. "
                              "results/runs/sec51_tau_0/quick-seed0-<hash>")

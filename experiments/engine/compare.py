@@ -75,9 +75,10 @@ def load_all(runs_root: str) -> list:
     return out
 
 
-def with_entrants(tuning: Tuning, epochs: int, entrants, base: str = "sec52_bop") -> Tuning:
-    """``tuning`` (a rung of ``epochs``) with an arm for every entrant that joins it, and
-    the claims "entrant beats Bop" and "entrant beats <every other declared arm>" (no
+def with_entrants(tuning: Tuning, epochs: int, entrants, base: str) -> Tuning:
+    """``tuning`` (a rung of ``epochs``) with an arm for every entrant that joins it, as a
+    copy of the arm ``base`` (the registry's ``VIEWS.ENTRANT_BASE``: Bop's) with
+    ``optimizer=`` replaced, and the claims "entrant beats <every declared arm>" (no
     published number behind them)."""
     joining = [e for e in entrants if epochs in e.horizons]
     if not joining:

@@ -68,6 +68,9 @@ class Experiment:
     distribution: str = Field("default")
     deterministic: bool = Field(False)
     results_dir: str = Field(os.path.join("results", "runs"))
+    # The folder under results_dir that holds the run ("" = the experiment's name); a
+    # declared sweep's points live in the sweep's (experiments.engine.sweep).
+    folder: str = Field("")
     run_id: str = Field("")
     tensorboard: bool = Field(True)
     progress: bool = Field(True)
@@ -145,6 +148,7 @@ class Experiment:
                 f"divergence_factor must be >= 0 (0 = stop only on non-finite losses), got "
                 f"{self.divergence_factor}")
         check_run_id(self.run_id)
+        check_run_id(self.folder, "folder")
         precision.check(self.precision, self.force_precision, fingerprint)
         self.plan_data()  # subset, holdout and batch size against the split sizes
 
@@ -187,7 +191,7 @@ class Experiment:
         return f"{self.scale}-seed{self.seed}-{config_hash(self.semantic_config())}"
 
     def run_dir(self) -> str:
-        return os.path.join(self.results_dir, self.name, self.run_name())
+        return os.path.join(self.results_dir, self.folder or self.name, self.run_name())
 
 
 def flatten(instance, prefix: str = "") -> dict:

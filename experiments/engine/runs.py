@@ -1,6 +1,7 @@
 """The run directory: what one training run leaves behind, and its provenance.
 
-``results/runs/<experiment>/<run-id>/`` holds
+``results/runs/<experiment>/<run-id>/`` (a declared sweep's points:
+``results/runs/<sweep>/<run-id>/``) holds
 
 * ``config.json``   - the resolved config (every field, with component class names);
 * ``metrics.jsonl`` - one JSON object per finished epoch;
@@ -36,7 +37,7 @@ RUN_FILES = ("config.json", "metrics.jsonl", "flips.jsonl", "summary.json")
 # The experiment's own fields that say where things live or how they are shown, not what
 # is computed: left out of the run id, so the same command resumes the same run anywhere.
 # Components declare theirs (a dataset's source, e.g. dataset.archive): non_semantic_keys().
-NON_SEMANTIC = {"data_dir", "results_dir", "run_id", "progress", "tensorboard",
+NON_SEMANTIC = {"data_dir", "results_dir", "folder", "run_id", "progress", "tensorboard",
                 "steps_per_loop", "flip_log_interval", "divergence_factor",
                 "checkpoint_every_steps", "checkpoint_every_minutes", "cluster_timeout_s",
                 "force_precision"}
@@ -187,11 +188,12 @@ def truncate_jsonl(path: str, keep) -> None:
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
-def check_run_id(run_id: str) -> None:
-    """``run_id`` names one folder under ``results_dir/<experiment>/``: a plain name."""
+def check_run_id(run_id: str, key: str = "run_id") -> None:
+    """``run_id`` names one folder under ``results_dir/<experiment>/`` (``folder``, the
+    one under ``results_dir``): a plain name."""
     if run_id and (not RUN_ID.match(run_id) or ".." in run_id or len(run_id) > 128):
         raise ConfigError(
-            f"run_id={run_id!r} is not a plain folder name; use letters, digits and . _ + - "
+            f"{key}={run_id!r} is not a plain folder name; use letters, digits and . _ + - "
             "(no '/', no '..', not starting with '.' or '-'), e.g. run_id=bop-gamma-1e-3")
 
 

@@ -11,6 +11,14 @@ run, and a killed worker's claim dies with it. Two ways to split the work:
 * no shard: every worker walks the whole grid and takes whichever point is unclaimed;
   points other workers hold are retried until they are finished - so a point whose
   worker was killed is taken over and finished by a survivor.
+
+Where the points live: a declared sweep's points in ``<results_dir>/<sweep name>/``
+(the experiment's ``folder`` field; non-semantic, so run ids do not change), apart from
+its experiment's own runs. A point that several declared sweeps share (the same
+experiment and run id: ``remake_reference``'s 8 seeds are also ``precision_bop``'s
+float32 seeds 0-7) lives under the first of them in declaration order, and every later
+one finds it there (:func:`placed`). An ad-hoc sweep (``grid.KEY=[...]`` on the command
+line) has no name of its own: its points live under the experiment, as plain runs do.
 """
 import itertools
 import time
@@ -33,16 +41,45 @@ class Sweep:
     overrides: dict = field(default_factory=dict)
 
     def points(self) -> list:
-        """Every run's overrides; seed-major, so a partial sweep covers the whole grid."""
+        """Every run's overrides, in this sweep's own folder (for a point another declared
+        sweep shares, :func:`placed` says where it lives); seed-major, so a partial sweep
+        covers the whole grid."""
         keys = list(self.grid)
         for key in keys:
             values = self.grid[key]
             if not isinstance(values, (list, tuple)) or not values:
                 raise ConfigError(f"sweep {self.name}: {key} needs a non-empty list of values, "
                                   f"got {values!r}")
-        return [{**self.overrides, "scale": self.scale, "seed": seed, **dict(zip(keys, combo))}
+        return [{**self.overrides, "scale": self.scale, "seed": seed, **dict(zip(keys, combo)),
+                 "folder": self.name}
                 for seed in self.seeds
                 for combo in itertools.product(*(self.grid[k] for k in keys))]
+
+
+def placement(declared, build, extra=None) -> dict:
+    """``{sweep name: [the folder of each of its points]}`` for the ``declared`` sweeps,
+    in order: a point lives in the first sweep's folder that has the same run (the same
+    experiment and run id). ``build(experiment, overrides)`` builds a point; ``extra``:
+    overrides added to every point."""
+    first, out = {}, {}
+    for sweep in declared:
+        folders = []
+        for point in sweep.points():
+            exp = build(sweep.experiment, {**point, **(extra or {})})
+            folders.append(first.setdefault((exp.name, exp.run_name()), sweep.name))
+        out[sweep.name] = folders
+    return out
+
+
+def placed(sweep, declared, build, extra=None, where=None) -> list:
+    """``sweep.points()``, each in the folder where it lives (:func:`placement`; pass
+    ``where`` to reuse one). A sweep that is not one of ``declared`` (e.g. a declared
+    grid at another scale) keeps every point in its own folder."""
+    declared = list(declared)
+    if not any(s is sweep for s in declared):
+        return sweep.points()
+    where = placement(declared, build, extra) if where is None else where
+    return [{**point, "folder": folder} for point, folder in zip(sweep.points(), where[sweep.name])]
 
 
 def parse_shard(text) -> tuple:
@@ -75,7 +112,7 @@ def from_command_line(experiment: str, overrides: dict) -> tuple:
     seeds = tuple(seeds) if isinstance(seeds, (list, tuple)) else (seeds,)
     rest = {k: v for k, v in overrides.items()
             if not k.startswith(GRID_PREFIX) and k not in ("seeds", "scale")}
-    return Sweep(name=experiment, experiment=experiment, grid=grid, seeds=seeds,
+    return Sweep(name="", experiment=experiment, grid=grid, seeds=seeds,
                  scale=overrides.get("scale", "quick")), rest
 
 

@@ -45,8 +45,8 @@ def tunings(section=None, runs_root=None) -> list:
     if not entrants:
         return found
     horizon = {t.name: epochs for epochs, t in ladder(registry.load()).items()}
-    return [with_entrants(t, horizon[t.name], entrants) if t.name in horizon else t
-            for t in found]
+    return [with_entrants(t, horizon[t.name], entrants, views().ENTRANT_BASE)
+            if t.name in horizon else t for t in found]
 
 
 def compare_entrants(runs_root) -> list:
@@ -63,7 +63,7 @@ def compare_entrants(runs_root) -> list:
 
 def horizon_pairs(runs_root) -> tuple:
     """The pairs the ladder follows: the declared ones, then each entrant against Bop."""
-    return tuple(views().HORIZON_PAIRS) + tuple((e.label, "sec52_bop")
+    return tuple(views().HORIZON_PAIRS) + tuple((e.label, views().ENTRANT_BASE)
                                                 for e in compare_entrants(runs_root))
 
 
@@ -89,7 +89,7 @@ def owned_paths(runs_root, section=None) -> set:
     owned = set().union(set(), *[run_dirs(t, build) for t in tunings(section, runs_root)])
     for sweep in sweeps():
         default = default_config(sweep.experiment, sweep.scale)
-        for point in sweep.points():
+        for point in sweep_points(sweep, runs_root):
             exp = build(sweep.experiment, point)
             if _semantic_text(exp) != default:  # the experiment's own point stays in its table
                 owned.add(os.path.abspath(exp.run_dir()))
@@ -135,6 +135,25 @@ def sweeps() -> list:
     return list(registry.load().sweeps.values())
 
 
+def sweep_points(sweep, runs_root) -> list:
+    """A declared sweep's points, each in the folder where it lives (the first declared
+    sweep that has it: ``experiments.engine.sweep.placement``)."""
+    from experiments.engine.sweep import placed
+
+    return placed(sweep, sweeps(), builder(runs_root), where=_placement(runs_root, _ids()))
+
+
+def _ids() -> tuple:
+    return tuple((s.name, id(s)) for s in sweeps())
+
+
+@functools.lru_cache(maxsize=8)
+def _placement(runs_root, ids) -> dict:
+    from experiments.engine.sweep import placement
+
+    return placement(sweeps(), builder(runs_root))
+
+
 def sweep_cells(sweep, runs_root, load) -> dict:
     """``{(value of key 1, value of key 2, ...): [loaded runs over seeds]}`` for a
     declared sweep, found by building its points (the rule ``bnn sweep`` trains by);
@@ -142,7 +161,7 @@ def sweep_cells(sweep, runs_root, load) -> dict:
     build = builder(runs_root)
     keys = list(sweep.grid)
     cells = {}
-    for point in sweep.points():
+    for point in sweep_points(sweep, runs_root):
         cell = tuple(point[k] for k in keys)
         cells.setdefault(cell, [])
         try:

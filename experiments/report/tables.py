@@ -203,13 +203,14 @@ def across_machines_section(runs_root, remade_root, out_dir) -> list:
     from experiments.analysis import remake
     from experiments.analysis.collect import load_run
     from experiments.analysis.stats import difference
-    from experiments.report.selection import builder
+    from experiments.report.selection import builder, sweep_points
 
-    sweep = next((s for s in sweeps() if s.name == "remake_reference"), None)
+    sweep = next((s for s in sweeps() if s.name == getattr(views(), "REMAKE_REFERENCE", None)),
+                 None)
     if sweep is None:
         return []
     build = builder(runs_root)
-    paths = [build(sweep.experiment, p).run_dir() for p in sweep.points()]
+    paths = [build(sweep.experiment, p).run_dir() for p in sweep_points(sweep, runs_root)]
     committed = [r for r in (load_run(p) for p in paths if os.path.isdir(p)) if r.complete]
     lines = ["## Re-making runs on other machines", "",
              f"The reference is the declared sweep `{sweep.name}` ({sweep.description}; "
@@ -243,9 +244,6 @@ def across_machines_section(runs_root, remade_root, out_dir) -> list:
     return lines + [""]
 
 
-PRECISION_SWEEPS = ("precision_bop", "precision_adam")
-
-
 def precision_section(runs_root, bench_path="results/bench.json") -> list:
     """Mixed precision's equivalence study (``experiments/analysis/equivalence.py``): per
     optimizer, float32 vs mixed_bfloat16 on the same seeds, each quantity's paired
@@ -254,7 +252,7 @@ def precision_section(runs_root, bench_path="results/bench.json") -> list:
     from experiments.analysis.collect import load_run
     from experiments.report.selection import sweep_cells
 
-    declared = [s for s in sweeps() if s.name in PRECISION_SWEEPS]
+    declared = [s for s in sweeps() if s.name in getattr(views(), "PRECISION_STUDIES", ())]
     if not declared:
         return []
     lines = ["## Mixed precision", "",
