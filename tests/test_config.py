@@ -212,3 +212,68 @@ def test_bnn_report_runs_the_report_script(tmp_path, capsys):
     assert main(["report", "--runs", str(tmp_path / "none"), "--out", str(out),
                  "--figures", str(tmp_path / "figures")]) == 0
     assert out.read_text().startswith("# Reproduction report")
+
+
+def _makefile_group_targets() -> list:
+    import re
+
+    text = open(os.path.join(REPO, "Makefile")).read()
+    block = re.search(r"^GROUP_TARGETS := ((?:.*\\\n)*.*)$", text, re.M).group(1)
+    return block.replace("\\\n", " ").split()
+
+
+def test_make_targets_and_groups_share_one_vocabulary():
+    """Every group target is its group's name with - for _ and runs it through
+    RUN_GROUP (which derives the group from the target); nothing else runs a group."""
+    import re
+
+    text = open(os.path.join(REPO, "Makefile")).read()
+    targets = _makefile_group_targets()
+    assert targets and all(t.replace("-", "_") in GROUPS for t in targets), targets
+    recipes = dict(re.findall(r"^([a-z0-9-]+):[^\n]*\n((?:\t[^\n]*\n)*)", text, re.M))
+    for target in targets:
+        assert "$(RUN_GROUP)" in recipes[target], target
+    commands = [line for line in text.splitlines() if line.startswith("\t")]
+    assert not [c for c in commands if "run-group" in c], "a recipe runs a group by hand"
+
+
+@pytest.mark.slow
+def test_make_help_names_the_group_of_each_target():
+    import subprocess
+
+    shown = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True,
+                           timeout=60).stdout
+    for target in _makefile_group_targets():
+        line = next(x for x in shown.splitlines() if x.split()[0] == target)
+        assert line.endswith(f"[group {target.replace('-', '_')}]"), line
+
+
+def test_the_old_source_keys_are_refused_naming_the_dataset_fields_that_replace_them():
+    with pytest.raises(ConfigError, match=r"cifar10_archive= is now dataset\.archive="):
+        build(EXPERIMENTS["sec52_bop"], {"cifar10_archive": "/x/cifar-10-binary.tar.gz"})
+    with pytest.raises(ConfigError, match=r"imagenet_dir= is now dataset\.manual_dir="):
+        build(EXPERIMENTS["sec53_birealnet"], {"imagenet_dir": "/data/ilsvrc2012"})
+    exp = build(EXPERIMENTS["sec53_birealnet"], {"dataset.manual_dir": "/data/ilsvrc2012"})
+    assert exp.dataset.manual_dir == "/data/ilsvrc2012"
+
+
+def test_preset_keys_are_checked_against_the_component_tree():
+    """A scale preset key that names no field of the experiment's own components is a
+    mistake in the declaration, refused; one that no longer applies because the command
+    line chose another component is left out; a key the user gives must exist."""
+    from zookeeper import component
+
+    @component
+    class Misdeclared(EXPERIMENTS["sec52_bop"]):
+        name = "misdeclared"
+        scales = {"paper": {"model.filterz": 3}}
+
+    with pytest.raises(ConfigError, match=r"'paper' preset sets model\.filterz"):
+        build(Misdeclared)
+    exp = build(EXPERIMENTS["sec52_bop"], {"scale": "quick", "model": "BiRealNet"})
+    assert type(exp.model).__name__ == "BiRealNet" and exp.epochs == 8
+    with pytest.raises(ConfigError, match=r"model\.filterz: model \(BinaryNet\) has no field"):
+        build(EXPERIMENTS["sec52_bop"], {"model.filterz": 3})
+    with pytest.raises(ConfigError, match="model='NoNet' is not a known component; choose one of "
+                                          "BiRealNet, BinaryAlexNet, BinaryNet, .*XNORNet"):
+        build(EXPERIMENTS["sec52_bop"], {"model": "NoNet"})

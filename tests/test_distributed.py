@@ -71,6 +71,7 @@ def _python(script, args, tmp_path, env=None, timeout=300, wait=True):
                           timeout=timeout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,precision", [("sec52_bop", "float32"), ("sec52_adam", "float32"),
                                             ("sec52_bop", "mixed_bfloat16")])
 def test_two_replicas_compute_what_one_does_for_the_same_global_batch(name, precision,
@@ -144,6 +145,7 @@ def _cluster(args, tmp_path, kill_after=0):
         (p, *p.communicate(timeout=300)) for p in procs]
 
 
+@pytest.mark.slow
 def test_two_workers_killed_and_resumed_end_with_identical_states(fake_cifar10, tmp_path):
     data_dir, _, _ = fake_cifar10
     results = tmp_path / "runs"
@@ -172,6 +174,7 @@ def test_two_workers_killed_and_resumed_end_with_identical_states(fake_cifar10, 
     assert [re.findall(r"sha256 ([0-9a-f]{64})", out) for _, out, _ in straight] == digests
 
 
+@pytest.mark.slow
 def test_a_worker_that_never_joins_is_named(fake_cifar10, tmp_path):
     data_dir, _, _ = fake_cifar10
     ports = _free_ports(2)
@@ -187,6 +190,7 @@ def test_a_worker_that_never_joins_is_named(fake_cifar10, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_batch_not_divisible_by_the_replicas_is_refused(fake_cifar10, tmp_path):
     data_dir, _, _ = fake_cifar10
     script = textwrap.dedent("""

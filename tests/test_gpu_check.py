@@ -16,6 +16,7 @@ P100 = {"gpus": [{"name": "Tesla P100-PCIE-16GB", "compute_capability": "6.0"}]}
 H100 = {"gpus": [{"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}]}
 
 
+@pytest.mark.slow
 def test_smoke_runs_the_whole_check_on_cpu_and_writes_one_json(fake_cifar10, tmp_path):
     data_dir, _, _ = fake_cifar10
     out = tmp_path / "gpu_check.json"

@@ -51,6 +51,7 @@ def _tar_members(path):
 # --- preparation ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_offline_preparation_labels_match_file_names(fake_imagenet):
     builder = fake_imagenet["builder"]
     assert set(builder.info.splits.keys()) == {"train", "validation"}  # no test archive
@@ -77,6 +78,7 @@ def test_offline_preparation_labels_match_file_names(fake_imagenet):
     assert not [p for p in data_dir_entries if p.startswith(imagenet.PREPARE_PREFIX)]
 
 
+@pytest.mark.slow
 def test_validation_labels_are_looked_up_by_index(fake_imagenet):
     """Plain TFDS 4.8.3 pairs sorted names with label lines, which mislabels an archive
     that lacks files; the index lookup agrees with it on the complete archive."""
@@ -91,6 +93,7 @@ def test_validation_labels_are_looked_up_by_index(fake_imagenet):
     assert imagenet._validation_labels_by_index(as_tfds) == as_tfds
 
 
+@pytest.mark.slow
 def test_prepared_dataset_reloads_without_manual_dir(fake_imagenet, monkeypatch):
     _block_network(monkeypatch)
     builder = imagenet.load_imagenet_builder(fake_imagenet["data_dir"], manual_dir="/nonexistent")
@@ -274,6 +277,7 @@ def test_train_falls_back_to_the_center_crop():
         assert np.array_equal(out, center) or np.array_equal(out, center[:, ::-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [224, 64])
 def test_eval_preprocessing_equals_larq_zoo(fake_imagenet, size):
     ds = fake_imagenet["builder"].as_dataset(
@@ -302,6 +306,7 @@ def _collect(ds):
     return np.concatenate(images), np.concatenate(labels)
 
 
+@pytest.mark.slow
 def test_train_dataset_shapes_dtypes_range_and_coverage(fake_imagenet):
     builder = fake_imagenet["builder"]
     batches = list(imagenet.train_dataset(builder, "train", 16, seed=0, epoch=0, image_size=SMALL))
@@ -321,6 +326,7 @@ def test_train_dataset_shapes_dtypes_range_and_coverage(fake_imagenet):
     assert 60 < pixels.mean() < 190
 
 
+@pytest.mark.slow
 def test_train_dataset_is_a_pure_function_of_seed_and_epoch(fake_imagenet):
     builder = fake_imagenet["builder"]
 
@@ -343,6 +349,7 @@ def test_train_dataset_is_a_pure_function_of_seed_and_epoch(fake_imagenet):
     assert not np.array_equal(x0[0], x1[list(y1).index(first)])
 
 
+@pytest.mark.slow
 def test_shuffle_block_is_the_example_shuffle(fake_imagenet):
     builder = fake_imagenet["builder"]
     read_order = [int(ex["label"]) for ex in builder.as_dataset(split="train")]
@@ -354,6 +361,7 @@ def test_shuffle_block_is_the_example_shuffle(fake_imagenet):
     assert sorted(shuffled) == sorted(read_order) and list(shuffled) != read_order
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "split", ["train", "train[:50]+train[50:]"], ids=["by_example", "by_file"]
 )
@@ -372,6 +380,7 @@ def test_input_context_gives_disjoint_worker_shares(fake_imagenet, split):
     assert 30 <= len(shares[0]) <= 70
 
 
+@pytest.mark.slow
 def test_eval_dataset_is_deterministic_and_in_read_order(fake_imagenet):
     builder = fake_imagenet["builder"]
     batches = list(imagenet.eval_dataset(builder, "validation", 32, image_size=SMALL))

@@ -23,6 +23,7 @@ def test_the_imagenet_group_is_the_paper_set():
         "sec53_birealnet_latent_adam"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", IMAGENET)
 def test_every_imagenet_config_trains_a_step_on_real_jpegs(name, imagenet_overrides):
     # one step: 8 images, batch 8; evaluation on all 100 validation images
@@ -62,6 +63,7 @@ def _interrupt_after_saves(monkeypatch, n):
     monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset,name,extra", [
     ("imagenet", "sec53_birealnet", {"train_subset": 24}),  # 3 steps per epoch
     ("cifar10", "sec52_bop", {}),                           # 3 steps per epoch
@@ -95,6 +97,7 @@ def test_a_run_resumed_mid_epoch_ends_as_an_uninterrupted_one(
     assert rows["aflips"] == rows["bflips"]
 
 
+@pytest.mark.slow
 def test_the_smoke_script_runs_a_bop2ndorder_experiment_on_the_sample(tmp_path, monkeypatch,
                                                                       capsys):
     """`make imagenet-smoke SMOKE_EXPERIMENT=...` for any ImageNet experiment: TFDS prepares

@@ -42,6 +42,7 @@ def test_batchnorm_reestimation_averages_the_batch_statistics():
     assert bn.momentum == 0.99  # restored
 
 
+@pytest.mark.slow
 def test_approximation_run_writes_its_table(tiny_overrides):
     exp = build(EXPERIMENTS["sec3_approximation"], tiny_overrides)
     exp.run()
@@ -50,6 +51,7 @@ def test_approximation_run_writes_its_table(tiny_overrides):
         assert 0.0 <= result[key]["train"] <= 1.0 and 0.0 <= result[key]["test"] <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides,conditions", [
     ({"optimizer": "LatentSGD", "optimizer.binary_lr_multiplier": 100.0}, True),
     ({"optimizer": "LatentAdam"}, True),
@@ -90,6 +92,7 @@ def test_configs_only_declare_the_sec3_tasks():
     assert EXPERIMENTS["sec52_bop"].task is None  # None = train
 
 
+@pytest.mark.slow
 def test_the_theorem1_task_writes_its_comparison_once(tiny_overrides, capsys):
     exp = build(EXPERIMENTS["sec3_theorem1"], {**tiny_overrides, "factors": (128.0,)})
     summary = exp.run()

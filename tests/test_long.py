@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from configs import EXPERIMENTS, GROUPS, TUNINGS, analysis
-from configs.cifar10 import ADAM_GRID, BOP_GRID, HORIZONS, LONG_PRECISION, tiny_rung
+from configs.cifar10 import ADAM_GRID, BOP_GRID, HORIZONS, LONG_PRECISION
+from experiments.engine.compare import tiny as tiny_rung
 from experiments.engine.experiment import build
 
 SEC51 = ["sec51_gamma_1e-2", "sec51_gamma_1e-3_tau_1e-6", "sec51_gamma_1e-4", "sec51_tau_0",
@@ -54,6 +55,7 @@ def test_the_ladder_rungs_are_pinned():
                 assert c["optimizer.gamma"] == "Linear"
 
 
+@pytest.mark.slow
 def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path, monkeypatch):
     from experiments.cli import main
     from experiments.report.figures import horizon_figure
@@ -84,6 +86,7 @@ def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path,
     assert all(os.path.getsize(p) > 0 for p in paths)
 
 
+@pytest.mark.slow
 def test_a_new_optimizer_joins_the_ladder_with_one_command(fake_cifar10, tmp_path,
                                                            monkeypatch):
     """README's `bnn compare` line, at tiny scale, with README's SignSGD file as a plug-in:

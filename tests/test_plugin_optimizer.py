@@ -115,6 +115,7 @@ PLUGIN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_an_optimizer_outside_the_suite_loads_with_bnn_plugins(tmp_path):
     (tmp_path / "my_optimizer.py").write_text(PLUGIN)
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -162,6 +163,7 @@ def test_every_module_of_the_optimizers_package_is_discovered():
             "LatentMomentum"} <= set(found)
 
 
+@pytest.mark.slow
 def test_the_readme_optimizer_file_trains_as_written(fake_cifar10, tmp_path):
     """README's "Add an optimizer" file, copied verbatim, loaded by BNN_PLUGINS and
     trained through the command line in a fresh process."""

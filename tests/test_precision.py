@@ -75,6 +75,7 @@ def test_emulated_bfloat16_warns_with_its_cost(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sec52_bop", "sec52_adam", "sec52_bop2ndorder"])
 def test_under_bfloat16_the_state_stays_float32_and_the_compute_does_not(name, tiny_overrides):
     exp, state, builder, split = _state({**tiny_overrides, "precision": "mixed_bfloat16"}, name)
@@ -95,6 +96,7 @@ def test_under_bfloat16_the_state_stays_float32_and_the_compute_does_not(name, t
     assert tf.keras.mixed_precision.global_policy().name == "float32"  # restored
 
 
+@pytest.mark.slow
 def test_loss_scaling_hands_bop_the_true_gradients(tiny_overrides):
     """float16 with dynamic loss scaling (2^15 at the start): after each step Bop's m is
     m + gamma (g - m) for g the gradient of the *unscaled* loss at the same weights and
@@ -145,6 +147,7 @@ def test_a_step_skipped_for_non_finite_gradients_updates_and_flips_nothing(tiny_
     assert float(state.optimizer.loss_scale) == pytest.approx(5e29)  # halved, as dynamic scaling does
 
 
+@pytest.mark.slow
 def test_a_reduced_scale_uses_bfloat16_only_where_the_committed_study_shows_it_equivalent():
     """The long scale's precision is mixed_bfloat16 only while the committed equivalence
     study (precision_bop, precision_adam) shows every quantity equivalent for both

@@ -106,6 +106,7 @@ def _run_dir(overrides, name="sec52_bop", **extra):
     return build(EXPERIMENTS[name], {**overrides, **extra}).run_dir()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("point,sig", [("before_first_checkpoint", "SIGKILL"),
                                        ("mid_metrics_line", "SIGKILL"),
                                        ("after_epoch_1", "SIGTERM")])
@@ -141,6 +142,7 @@ def test_killed_run_resumes_without_lost_or_duplicated_rows(point, sig, cli_over
                 == [r["val_accuracy"] for r in _rows(run_dir)])
 
 
+@pytest.mark.slow
 def test_the_same_run_started_twice_is_trained_once(cli_overrides, tmp_path):
     args = _args(cli_overrides, epochs=2)
     procs = [_cli(args, tmp_path=tmp_path, wait=False) for _ in range(2)]
@@ -165,6 +167,7 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_held_folder_is_refused_and_a_dead_holders_claim_taken_over(cli_overrides, tmp_path,
                                                                       capsys):
     run_dir = _run_dir(cli_overrides)
@@ -234,6 +237,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)])
 
 
+@pytest.mark.slow
 def test_a_full_disk_loses_nothing_already_recorded(small_disk, tiny_overrides, monkeypatch):
     from experiments.engine import train as train_module
 
@@ -311,6 +315,7 @@ def test_divergence_bound_on_hand_made_losses():
     check_losses([1e30], 1, reference=2.3, factor=0, epoch=0, name="x")  # 0: bound off
 
 
+@pytest.mark.slow
 def test_an_exploding_loss_fails_the_run_and_the_report_never_pools_it(tiny_overrides, tmp_path):
     from experiments.report import tables as report
 
@@ -373,6 +378,7 @@ def test_bad_values_are_refused_before_data_and_leave_no_folder(overrides, messa
     assert not results.exists() and not (tmp_path / "empty-data-dir").exists()
 
 
+@pytest.mark.slow
 def test_the_command_line_parses_1e400_as_inf_and_refuses_it(tmp_path):
     out = subprocess.run([sys.executable, "-m", "experiments", "show", "sec52_bop",
                           "optimizer.lr.value=1e400", "optimizer=LatentAdam"],
@@ -461,6 +467,7 @@ PREPARE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_processes_preparing_one_new_data_dir(tmp_path):
     from experiments.fakes.cifar10 import write_fake_cifar10_archive
 
@@ -536,6 +543,7 @@ def test_report_duplicates_stale_runs_and_stale_figures(tmp_path):
     assert not (figs / "figure2-quick.png").exists()
 
 
+@pytest.mark.slow
 def test_errors_and_resume_hints_reach_the_user_through_the_cli(cli_overrides, tmp_path):
     out = _cli(_args(cli_overrides, run_id="../x"), tmp_path=tmp_path)
     assert out.returncode == 2 and "is not a plain folder name" in out.stderr
@@ -553,6 +561,7 @@ SLOW_HOLDER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_holder_caught_before_it_wrote_its_name_is_still_named(tmp_path):
     script = tmp_path / "slow_holder.py"
     script.write_text(SLOW_HOLDER)

@@ -104,6 +104,7 @@ def test_the_committed_reference_is_complete_and_fingerprinted():
     assert keys[0] is not None and all(k == keys[0] for k in keys), "one machine made them all"
 
 
+@pytest.mark.slow
 @needs_cifar10
 def test_a_committed_run_is_re_made_as_the_fingerprints_say(work):
     """Same fingerprint: seed 0 again, bit for bit. Other fingerprint: (a) the engine is
@@ -128,6 +129,7 @@ def test_a_committed_run_is_re_made_as_the_fingerprints_say(work):
         [judgement.reason] + remake.describe_rows(judgement.rows))
 
 
+@pytest.mark.slow
 @needs_cifar10
 @pytest.mark.parametrize("bug, seeds, overrides", [
     ("gamma_swapped", [0, 1], {}),
@@ -142,6 +144,7 @@ def test_the_seed_spread_rule_calls_a_planted_bug_outside(work, bug, seeds, over
         remake.describe_rows(judgement.rows))
 
 
+@pytest.mark.slow
 @needs_cifar10
 def test_a_rounding_change_breaks_bits_but_not_the_seed_spread(work):
     """What another machine's kernels do, made on this one: Bop's m update rewritten as
@@ -214,6 +217,7 @@ def _bnn(*args):
                           env={**os.environ, "TF_USE_LEGACY_KERAS": "1"})
 
 
+@pytest.mark.slow
 def test_bad_remake_input_says_what_is_wrong_in_one_line(tmp_path):
     committed = committed_reference()[0]
     not_a_run = _bnn("remake", str(tmp_path))

@@ -53,6 +53,7 @@ def _epochs(folder):
         return [json.loads(line)["epoch"] for line in f]
 
 
+@pytest.mark.slow
 def test_two_workers_train_every_run_of_a_sweep_exactly_once(fake_cifar10, tmp_path):
     root = str(tmp_path / "runs")
     workers = [_worker(fake_cifar10[0], root), _worker(fake_cifar10[0], root)]
@@ -69,6 +70,7 @@ def test_two_workers_train_every_run_of_a_sweep_exactly_once(fake_cifar10, tmp_p
     assert starts == 6, outputs
 
 
+@pytest.mark.slow
 def test_a_killed_workers_run_is_taken_over_and_finished(fake_cifar10, tmp_path):
     root = str(tmp_path / "runs")
     first = _worker(fake_cifar10[0], root, "epochs=3", "shard=0/3")  # points 0 and 3
@@ -140,6 +142,7 @@ def test_a_two_key_sweep_is_tabled_and_drawn_from_its_own_run_folders(tmp_path, 
     assert len(rows) == 1 and "| 2 |" in rows[0] and "config:" not in rows[0]
 
 
+@pytest.mark.slow
 def test_run_group_takes_its_shard(fake_cifar10, tmp_path, capsys):
     from configs import GROUPS
     from experiments.cli import main

@@ -21,6 +21,7 @@ TRAINING = sorted(n for n in EXPERIMENTS
                   if n != "sec3_theorem1" and type(EXPERIMENTS[n]().dataset).__name__ == "Cifar10")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINING)
 def test_every_cifar10_experiment_trains_at_tiny_scale(name, tiny_overrides):
     exp = build(EXPERIMENTS[name], tiny_overrides)
@@ -54,6 +55,7 @@ def _weights(exp):
     return {k: reader.get_tensor(k) for k in names}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,precision", [
     ("sec52_bop", "float32"), ("sec52_adam", "float32"), ("sec52_bop2ndorder", "float32"),
     ("sec52_bop2ndorder_unbiased", "float32"), ("sec52_bop", "mixed_bfloat16")])
@@ -125,6 +127,7 @@ def test_a_run_folder_with_another_config_is_not_overwritten(tiny_overrides):
         build(EXPERIMENTS["sec51_tau_0"], {**tiny_overrides, "run_id": "mine", "epochs": 2}).run()
 
 
+@pytest.mark.slow
 def test_several_steps_per_compiled_call_give_the_same_run(tiny_overrides, tmp_path):
     """steps_per_loop only batches steps into one tf.function call (3 steps = 2 + 1)."""
     base = {**tiny_overrides, "deterministic": True}
@@ -155,6 +158,7 @@ print("OK", summary["status"])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,distribution,replicas", [
     ("sec52_bop", "mirrored", 2), ("sec52_adam", "mirrored", 2), ("sec52_bop", "multi_worker", 1)])
 def test_distribution_strategies(name, distribution, replicas, fake_cifar10, tmp_path):

@@ -105,6 +105,7 @@ def _summaries(root, experiment):
     return out
 
 
+@pytest.mark.slow
 def test_run_group_tunes_on_the_holdout_then_trains_the_seeds_of_the_pick(
         fake_cifar10, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(configs.TUNINGS, TOY.name, TOY)

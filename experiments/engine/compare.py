@@ -92,9 +92,10 @@ def with_entrants(tuning: Tuning, epochs: int, entrants, base: str) -> Tuning:
 
 def ladder(found) -> dict:
     """``{epochs: rung}``: the horizon ladder a registry's views declare
-    (``VIEWS.HORIZON_LADDER``, names of its tunings), by each rung's length."""
-    names = getattr(found.views, "HORIZON_LADDER", ())
-    return {found.tunings[n].overrides["epochs"]: found.tunings[n] for n in names}
+    (``VIEWS.HORIZON_LADDER``: names of its tunings; ``VIEWS.HORIZONS``: their lengths)."""
+    views = found.views
+    return {epochs: found.tunings[name] for epochs, name in
+            zip(getattr(views, "HORIZONS", ()), getattr(views, "HORIZON_LADDER", ()))}
 
 
 def tiny(t: Tuning) -> Tuning:
