@@ -413,3 +413,32 @@ def test_an_experiment_without_a_published_number_still_gets_its_rows(tmp_path):
     rows = [line for line in out.read_text().splitlines()
             if line.startswith("| `sec52_bop2ndorder` |")]
     assert len(rows) == 1 and "no number published" in rows[0] and "60.00" in rows[0]
+
+
+@pytest.mark.slow
+def test_make_report_remakes_the_committed_report_and_figures_byte_for_byte(tmp_path):
+    """What `make report` does on a fresh clone: from the committed results/ alone (git
+    ls-files, copied elsewhere), REPORT.md and the figures come out as committed, byte for
+    byte - no date of the day, no software stamp, nothing from outside the folder."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
+                            text=True)
+    files = listed.stdout.split()
+    if listed.returncode or not files:
+        pytest.skip("not a git checkout")
+    for name in files:
+        os.makedirs(os.path.dirname(tmp_path / name), exist_ok=True)
+        shutil.copy2(os.path.join(REPO, name), tmp_path / name)
+    results = tmp_path / "results"
+    figures.main(["--runs", str(results / "runs"), "--out", str(results / "figures")])
+    report.main(["--runs", str(results / "runs"), "--reported", str(results / "reported.yaml"),
+                 "--out", str(results / "REPORT.md"), "--figures", str(results / "figures"),
+                 "--remade", str(results / "remade")])
+    committed = {n for n in files if n.startswith("results/figures/")}
+    drawn = {f"results/figures/{n}" for n in os.listdir(results / "figures")}
+    assert drawn == committed, "make report draws other figures than the committed ones"
+    for name in sorted(committed) + ["results/REPORT.md"]:
+        with open(os.path.join(REPO, name), "rb") as a, open(tmp_path / name, "rb") as b:
+            assert a.read() == b.read(), f"{name} is not what make report makes"

@@ -188,7 +188,7 @@ def tuned_figures(tuning, runs_root, out_dir):
     return paths
 
 
-def horizon_figure(runs_root, out_dir, reported_path="results/reported.yaml"):
+def horizon_figure(runs_root, out_dir, reported_path=None):
     """The horizon ladder: per pair of arms, the picked settings' test-accuracy difference
     (mean, 95 % interval) against training length; the paper's full-scale difference in a
     panel of its own, never joined to the ladder."""
@@ -222,6 +222,12 @@ def horizon_figure(runs_root, out_dir, reported_path="results/reported.yaml"):
     ax.set_xlabel("training length (epochs, 15,000 images), each rung tuned on its own")
     ax.set_ylabel("test accuracy difference (pp), mean and 95 % interval")
     ax.legend(fontsize=8)
+    # the published numbers beside the runs root (results/reported.yaml)
+    reported_path = reported_path or os.path.join(os.path.dirname(os.path.abspath(runs_root)),
+                                                  "reported.yaml")
+    if not os.path.exists(reported_path):  # e.g. a scratch runs folder: the suite's own
+        reported_path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "results", "reported.yaml")
     with open(reported_path) as f:
         reported = yaml.safe_load(f).get("experiments", {})
     bop, adam = (reported.get(n, {}).get("metrics", {}).get("test_top1")

@@ -14,12 +14,37 @@ from experiments.engine.runs import semantic
 from experiments.errors import SuiteError
 
 
+# (experiment class, overrides) -> the built experiment: the report and the figures build
+# the same declared runs many times over (tables, owners, figures), for any runs root
+_BUILT = {}
+
+
+class _Rooted:
+    """A built experiment whose run folder is under another runs root (where it lives
+    does not change what it computes, nor its run id)."""
+
+    def __init__(self, exp, runs_root):
+        self._exp, self._root = exp, runs_root
+
+    def __getattr__(self, name):
+        return getattr(self._exp, name)
+
+    def run_dir(self) -> str:
+        return os.path.join(self._root, self._exp.folder or self._exp.name,
+                            self._exp.run_name())
+
+
 def builder(runs_root):
-    """``build(name, overrides)`` for run folders under ``runs_root``."""
+    """``build(name, overrides)`` for run folders under ``runs_root``; each config is
+    built (and validated) once per process."""
     found = registry.load()
 
     def build_named(name, overrides):
-        return build(found.experiment(name), {**overrides, "results_dir": runs_root})
+        cls = found.experiment(name)
+        key = (cls, repr(sorted(overrides.items())))
+        if key not in _BUILT:
+            _BUILT[key] = build(cls, overrides)
+        return _Rooted(_BUILT[key], runs_root)
     return build_named
 
 
@@ -140,7 +165,7 @@ def sweep_points(sweep, runs_root) -> list:
     sweep that has it: ``experiments.engine.sweep.placement``)."""
     from experiments.engine.sweep import placed
 
-    return placed(sweep, sweeps(), builder(runs_root), where=_placement(runs_root, _ids()))
+    return placed(sweep, sweeps(), builder(runs_root), where=_placement(_ids()))
 
 
 def _ids() -> tuple:
@@ -148,10 +173,10 @@ def _ids() -> tuple:
 
 
 @functools.lru_cache(maxsize=8)
-def _placement(runs_root, ids) -> dict:
+def _placement(ids) -> dict:
     from experiments.engine.sweep import placement
 
-    return placement(sweeps(), builder(runs_root))
+    return placement(sweeps(), builder(""))  # where a point lives does not depend on the root
 
 
 def sweep_cells(sweep, runs_root, load) -> dict:

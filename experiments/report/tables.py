@@ -19,7 +19,7 @@ import yaml
 from experiments.analysis import claims
 from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
-from experiments.report import tuned as tuned_report
+from experiments.report import tuned
 from experiments.report.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct, precisions
 from experiments.report.selection import (dataset_named, dataset_of, default_config,
                                           owned_paths, sections, sweeps, tunings, views)
@@ -244,7 +244,7 @@ def across_machines_section(runs_root, remade_root, out_dir) -> list:
     return lines + [""]
 
 
-def precision_section(runs_root, bench_path="results/bench.json") -> list:
+def precision_section(runs_root, bench_path=None) -> list:
     """Mixed precision's equivalence study (``experiments/analysis/equivalence.py``): per
     optimizer, float32 vs mixed_bfloat16 on the same seeds, each quantity's paired
     difference with its 95 % interval against its margin; and the measured speed-up."""
@@ -280,7 +280,9 @@ def precision_section(runs_root, bench_path="results/bench.json") -> list:
                          f"{d.std_b or 0:.3f} | {d.mean_a:.3f} ± {d.std_a or 0:.3f} | {ci} | "
                          f"±{margin:g} {unit} | **{verdict}** |")
     lines.append("")
-    lines += _precision_speed_lines(bench_path)
+    # make bench's file beside the runs root (results/bench.json)
+    lines += _precision_speed_lines(bench_path or os.path.join(
+        os.path.dirname(os.path.abspath(runs_root)), "bench.json"))
     return lines
 
 
@@ -406,19 +408,19 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
         if section == "5.1":
             lines += [""] + claims_section(runs)
             for sweep in sweeps():
-                lines += tuned_report.sweep_section(sweep, runs_root)
+                lines += tuned.sweep_section(sweep, runs_root)
         if section == "3":
             lines += [""] + inertia_section(runs, out_dir)
         if section == "5.2":
             for tuning in tunings("5.2", runs_root):
-                lines += tuned_report.tuned_section(tuning, runs_root, out_dir)
-            lines += tuned_report.horizon_section(runs_root, reported)
-            lines += tuned_report.init_section(runs, out_dir, experiment=views().INIT)
-            lines += tuned_report.time_to_accuracy_section(
+                lines += tuned.tuned_section(tuning, runs_root, out_dir)
+            lines += tuned.horizon_section(runs_root, reported)
+            lines += tuned.init_section(runs, out_dir, experiment=views().INIT)
+            lines += tuned.time_to_accuracy_section(
                 [r for r in runs if os.path.abspath(r.path) not in owned],
                 views().TIME_TO_ACCURACY)
         lines += _figure_links(section, figures_dir, out_dir)
-    lines += tuned_report.memory_section(runs)
+    lines += tuned.memory_section(runs)
     lines += precision_section(runs_root)
     lines += across_machines_section(runs_root, remade_root, out_dir)
     lines += ["## Skipped run folders", ""]
