@@ -29,7 +29,7 @@ with ``experiments/fakes/imagenet.py``), each training image repeated ``--sample
 in a cache folder, and says so in the JSON (``"data"``).
 
 Each suite-vs-fit comparison is timed in paired, interleaved rounds (the machine is noisy;
-``scripts/paired_rounds.py``): the ratio suite/fit in wall time and in CPU time, each as a
+``experiments/tools/paired_rounds.py``): the ratio suite/fit in wall time and in CPU time, each as a
 median with a distribution-free 95 % interval, rounds added until both intervals are
 within ``--target-half-width`` (±3 %) or ``--max-rounds``; every round's number is kept,
 and the verdict on "the suite's step is at least as fast as plain fit" (``TARGET_RATIO``)
@@ -214,7 +214,7 @@ def compare_suite_and_fit(exp, strategy, builder, split, steps_per_epoch, steps,
                           log, fit_exp=None, targets=(TARGET_RATIO, 0.95), names=None):
     """One ``TrainState`` (of ``exp``) and one compiled Keras model (of ``fit_exp``, by
     default the same config), built once and warmed up; then paired, interleaved rounds
-    (``scripts/paired_rounds.py``), round r of both on a fresh pipeline of epoch r (the
+    (``experiments/tools/paired_rounds.py``), round r of both on a fresh pipeline of epoch r (the
     same images and crops)."""
     suite, suite_images, state = suite_rounds(exp, strategy, builder, split, steps_per_epoch,
                                               steps)
