@@ -277,3 +277,25 @@ def test_preset_keys_are_checked_against_the_component_tree():
     with pytest.raises(ConfigError, match="model='NoNet' is not a known component; choose one of "
                                           "BiRealNet, BinaryAlexNet, BinaryNet, .*XNORNet"):
         build(EXPERIMENTS["sec52_bop"], {"model": "NoNet"})
+
+
+def test_the_registry_is_found_through_its_entry_point():
+    """pyproject.toml declares configs/ as the `bnn.registry` entry point; the suite reads
+    it from the installed metadata or, where that predates it, from pyproject.toml, and
+    gets configs' own declarations (never by importing configs itself: test_layout.py)."""
+    import tomllib
+
+    import configs
+    from experiments import registry
+
+    with open(os.path.join(REPO, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    assert project["entry-points"][registry.GROUP] == {"paper": "configs"}
+    assert ("paper", "configs") in registry.declared()
+    found = registry.load()
+    assert found.experiments is configs.EXPERIMENTS and found.groups is configs.GROUPS
+    assert found.tunings is configs.TUNINGS and found.sweeps is configs.SWEEPS
+    assert found.views is configs.analysis and set(found.sections) == {
+        "3", "5.1", "5.2", "5.3", "beyond"}
+    with pytest.raises(ConfigError, match="unknown experiment 'sec99'"):
+        found.experiment("sec99")
