@@ -12,7 +12,6 @@ The entrant is recorded in ``<results>/compare/<label>.json`` next to the runs, 
 the report and the figures - which know only declarations - show its arm in the same
 tables, verdicts and figure as the declared ones.
 """
-import json
 import os
 import re
 from dataclasses import asdict, dataclass, replace

@@ -7,7 +7,6 @@ figure always show the same runs. The initialisation comparison pairs
 ``sec52_adam`` runs that differ only in ``model.kernel_init``.
 """
 import json
-import os
 
 from experiments.analysis import claims, speed, stats
 from experiments.analysis.collect import group_runs, load_run, mean_std
