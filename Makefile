@@ -102,7 +102,7 @@ remake-reference: install  ## The re-make reference's 8 seeds on this machine ->
 report: figures  ## Runs vs the paper's numbers -> results/REPORT.md
 	$(PY) -m scripts.report --runs results/runs --reported results/reported.yaml --out results/REPORT.md
 
-bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet -> results/bench.json
+bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet + mixed precision vs float32 -> results/bench.json
 	$(PY) -m scripts.bench --out results/bench.json $(DATA_ARGS)
 
 bench-imagenet: install  ## ImageNet part only (~3 min on 2 CPU cores) -> results/bench.json
