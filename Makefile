@@ -122,7 +122,7 @@ report: install  ## Runs vs the paper's numbers -> results/REPORT.md and its fig
 	$(PY) -m scripts.figures --runs results/runs --out results/figures
 	$(PY) -m scripts.report --runs results/runs --reported results/reported.yaml --out results/REPORT.md
 
-bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet -> results/bench.json
+bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet + mixed precision vs float32 -> results/bench.json
 	$(PY) -m scripts.bench --out results/bench.json $(DATA_ARGS)
 
 bench-imagenet: install  ## ImageNet part only -> results/bench.json
