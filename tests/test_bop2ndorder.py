@@ -29,6 +29,13 @@ def numpy_bop2ndorder(w0, grads, gammas, sigmas, taus):
     return history
 
 
+def problem(seed, shape, n):
+    """Starting real-valued weights and n small gradients, reproducibly from ``seed``."""
+    rng = np.random.default_rng(seed)
+    w0 = rng.normal(size=shape)
+    return w0, [rng.normal(scale=0.05, size=shape) for _ in range(n)]
+
+
 def run(component, w0, grads, steps_per_epoch, epochs=10):
     var = tf.Variable(w0, dtype=tf.float32)
     var.precision = 1  # what NoOp(precision=1) marks on a quantized layer's kernel
@@ -59,9 +66,7 @@ def _compare(got, want, taus):
 
 @pytest.mark.parametrize("gamma,sigma,tau", [(1e-1, 1e-2, 1e-2), (1e-2, 1e-3, 0.0), (1.0, 1.0, 0.5)])
 def test_bop2ndorder_matches_its_update_rule_with_constant_hyperparameters(gamma, sigma, tau):
-    rng = np.random.default_rng(0)
-    w0 = rng.normal(size=(64, 8))
-    grads = [rng.normal(scale=0.05, size=w0.shape) for _ in range(30)]
+    w0, grads = problem(0, (64, 8), 30)
     component = Bop2ndOrder(gamma=Constant(value=gamma), sigma=Constant(value=sigma),
                             tau=Constant(value=tau), real_lr=Constant(value=1e-2))
     configure(component, {})
@@ -72,11 +77,9 @@ def test_bop2ndorder_matches_its_update_rule_with_constant_hyperparameters(gamma
 def test_bop2ndorder_follows_its_linear_schedules_step_by_step():
     """Their CIFAR-10 preset decays every hyperparameter linearly over the run; the
     update at step t must use the schedules' values at t (Keras counts from 0)."""
-    rng = np.random.default_rng(1)
-    w0 = rng.normal(size=(32, 4))
     steps_per_epoch, epochs = 4, 5
     n = steps_per_epoch * epochs
-    grads = [rng.normal(scale=0.05, size=w0.shape) for _ in range(n)]
+    w0, grads = problem(1, (32, 4), n)
     component = Bop2ndOrder()
     configure(component, {})
     got, schedules = run(component, w0, grads, steps_per_epoch, epochs)
@@ -162,9 +165,7 @@ def unbiased(gamma, sigma, tau) -> Bop2ndOrderUnbiased:
 @pytest.mark.parametrize("gamma,sigma,tau", [(1e-1, 1e-2, 1.0), (1e-2, 1e-3, 0.0),
                                              (1.0, 1.0, 0.5), (1e-3, 1e-1, 1e-2)])
 def test_unbiased_matches_its_update_rule_with_constant_hyperparameters(gamma, sigma, tau):
-    rng = np.random.default_rng(2)
-    w0 = rng.normal(size=(64, 8))
-    grads = [rng.normal(scale=0.05, size=w0.shape) for _ in range(30)]
+    w0, grads = problem(2, (64, 8), 30)
     got, _ = steps(unbiased(gamma, sigma, tau), w0, grads)
     assert_same_steps(got, numpy_unbiased(w0, grads, [gamma] * 30, [sigma] * 30, [tau] * 30))
 
@@ -173,11 +174,9 @@ def test_unbiased_follows_its_presets_linear_schedules_step_by_step():
     """bop2ndOrder_unbiased_CIFAR: sigma rises 1e-7 -> 1e-2 while gamma (1e-2 -> 1e-5)
     and tau (1e-5 -> 1e-8) fall, each linear over the run; step t uses the values at t
     (Keras counts from 0), and the rescaling by the current gamma and sigma follows them."""
-    rng = np.random.default_rng(3)
-    w0 = rng.normal(size=(64, 8))
     steps_per_epoch, epochs = 4, 5
     n = steps_per_epoch * epochs
-    grads = [rng.normal(scale=0.05, size=w0.shape) for _ in range(n)]
+    w0, grads = problem(3, (64, 8), n)
     component = Bop2ndOrderUnbiased()
     configure(component, {})
     got, schedules = steps(component, w0, grads, steps_per_epoch, epochs)
