@@ -218,7 +218,10 @@ def horizon_figure(runs_root, out_dir, reported_path=None):
                     label=f"{labels[pair[0]]} − {labels[pair[1]]}")
     ax.axhline(0, color="gray", linewidth=0.8)
     ax.set_xscale("log", base=2)
-    ax.set_xticks([e for _, e, _ in rungs], [str(e) for _, e, _ in rungs])
+    lengths = [e for _, e, _ in rungs]
+    ax.set_xlim(min(lengths) / 1.25, max(lengths) * 1.25)  # room for the side-by-side offsets
+    ax.set_xticks(lengths, [str(e) for e in lengths])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xlabel("training length (epochs, 15,000 images), each rung tuned on its own")
     ax.set_ylabel("test accuracy difference (pp), mean and 95 % interval")
     ax.legend(fontsize=8)
