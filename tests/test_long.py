@@ -1,7 +1,10 @@
 """The long scale and the horizon ladder (`make cifar10-long`): the declarations pinned to
 their numbers, and the whole protocol run end to end at tiny scale by two sharded
 workers, into the report's ladder table and its figure."""
+import glob
+import json
 import os
+import re
 
 import pytest
 import yaml
@@ -80,6 +83,11 @@ def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path,
     assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2", "| 4"]
     for row in rows:
         assert "| 9 / 9 |" in row and "(picks not run yet)" not in row, row  # 3 x (2 + 1)
+    # the wall-time column adds up what the rungs' runs recorded (each row rounded to 1 s)
+    shown = [re.fullmatch(r"(\d+)m(\d\d)s", row.split(" | ")[2]) for row in rows]
+    recorded = sum(json.load(open(p))["wall_time_s"]
+                   for p in glob.glob(os.path.join(root, "sec52_*", "*", "summary.json")))
+    assert abs(sum(60 * int(m[1]) + int(m[2]) for m in shown) - recorded) <= 1.5, shown
     assert "Not on the ladder: the paper's full-scale runs" in text and "+0.4 pp" in text
     paths = horizon_figure(root, str(tmp_path / "figures"))
     assert any(p.endswith("figure2-horizons.png") for p in paths)

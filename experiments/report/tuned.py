@@ -312,15 +312,15 @@ def horizon_section(runs_root, reported) -> list:
              "Differences: picked test accuracy, mean over seeds, with the 95 % interval "
              "(Welch). Bop's memory is about 1/γ steps, so its best γ and its standing "
              "against Adam may move with length.", "",
-             "| epochs | runs done / declared | picks | "
+             "| epochs | runs done / declared | training wall time of those runs | picks | "
              + " | ".join(f"{labels[a]} − {labels[b]} (pp)" for a, b in pairs) + " |",
-             "|---|---|---|" + "---|" * len(pairs)]
+             "|---|---|---|---|" + "---|" * len(pairs)]
     diffs = ladder_differences(rungs, pairs)
     for t, epochs, arms in rungs:
         done, declared = rung_progress(t, arms)
         picks = "; ".join(_pick_text(a) for a in arms.values())
         cells = [_difference_cell(d) for rt, *_, d in diffs if rt is t]
-        lines.append(f"| {epochs} | {done} / {declared} | {picks} | "
+        lines.append(f"| {epochs} | {done} / {declared} | {_duration(rung_wall_s(t, arms))} | {picks} | "
                      + " | ".join(cells) + " |")
     bop, adam = (reported.get(n, {}).get("metrics", {}).get("test_top1") for n in pairs[0])
     if bop is not None and adam is not None:
@@ -340,6 +340,13 @@ def rung_progress(tuning, arms) -> tuple[int, int]:
                + sum(1 for r in a.finals if r.seed != tuning.tuning_seed)
                for a in arms.values())
     return done, declared
+
+
+def rung_wall_s(tuning, arms) -> float:
+    """Training seconds recorded by the completed runs that :func:`rung_progress` counts."""
+    runs = [r for a in arms.values() for r in a.grid.values() if r is not None and r.complete]
+    runs += [r for a in arms.values() for r in a.finals if r.seed != tuning.tuning_seed]
+    return sum(r.summary.get("wall_time_s") or 0 for r in runs)
 
 
 def _pick_text(a) -> str:
