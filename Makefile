@@ -56,7 +56,7 @@ lock:  ## Re-resolve requirements.in into requirements.lock (needs network)
 	rm -rf .venv-lock
 
 test: install  ## Every test: tiny data, real CIFAR-10, 100 real ImageNet JPEGs, the process-starting ones
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 test-fast: install  ## The everyday loop: the tests not marked slow (no processes, no real data)
 	$(PY) -m pytest -q -m "not slow" tests
