@@ -336,17 +336,18 @@ def rung_progress(tuning, arms) -> tuple[int, int]:
     own)."""
     extra = len(tuning.seeds) - 1
     declared = sum(len(a.arm.values) + extra for a in arms.values())
-    done = sum(sum(1 for r in a.grid.values() if r is not None and r.complete)
-               + sum(1 for r in a.finals if r.seed != tuning.tuning_seed)
-               for a in arms.values())
-    return done, declared
+    return len(_completed_protocol_runs(tuning, arms)), declared
 
 
 def rung_wall_s(tuning, arms) -> float:
     """Training seconds recorded by the completed runs that :func:`rung_progress` counts."""
-    runs = [r for a in arms.values() for r in a.grid.values() if r is not None and r.complete]
-    runs += [r for a in arms.values() for r in a.finals if r.seed != tuning.tuning_seed]
-    return sum(r.summary.get("wall_time_s") or 0 for r in runs)
+    return sum(r.summary.get("wall_time_s") or 0 for r in _completed_protocol_runs(tuning, arms))
+
+
+def _completed_protocol_runs(tuning, arms) -> list:
+    """Each arm's completed grid runs, then its pick's seeds other than the grid's own."""
+    return ([r for a in arms.values() for r in a.grid.values() if r is not None and r.complete]
+            + [r for a in arms.values() for r in a.finals if r.seed != tuning.tuning_seed])
 
 
 def _pick_text(a) -> str:
