@@ -210,6 +210,38 @@ def test_fingerprints_of_old_runs_never_match_and_labels_are_short():
     assert "host" not in fingerprint.KERNEL_KEYS  # the same machine type under another name
 
 
+def test_a_run_resumed_on_another_kind_of_machine_keeps_both():
+    here = fingerprint.fingerprint()
+    other = {**here, "cpu": "Another CPU", "model_number": here["model_number"] + 1,
+             "host": "elsewhere"}
+    twin = {**here, "host": "another-host-same-kernels"}
+    old = {"cpu": "Intel(R) Xeon(R) Processor", "cpu_count": 2, "label": "CPU (2 cores)"}
+    # epochs made elsewhere are kept; a twin with the same kernels or no epochs yet is not
+    assert fingerprint.earlier_machines({"epochs_done": 3, "hardware": other}, here) == [other]
+    assert fingerprint.earlier_machines({"epochs_done": 3, "hardware": twin}, here) == []
+    assert fingerprint.earlier_machines({"epochs_done": 0, "hardware": other}, here) == []
+    assert fingerprint.earlier_machines({}, here) == []
+    # there and back again: each kind once, this machine never among the earlier ones
+    back = {"epochs_done": 6, "hardware": here, "hardware_earlier": [other, old, other]}
+    assert fingerprint.earlier_machines(back, here) == [other, old]
+    summary = {"hardware": here, "hardware_earlier": [other]}
+    assert fingerprint.machines(summary) == [other, here]
+    assert fingerprint.machines({"hardware": here}) == [here]
+
+    assert remake.fingerprint_match(summary, here)[0] is False  # no one machine re-makes it
+    assert "several machines" in remake.fingerprint_match(summary, here)[1]
+    assert remake.fingerprint_match({"hardware": here}, here)[0] is True
+
+    from experiments.report.cells import hardware
+    labels, mark = hardware([_fake_summary_run(summary)])
+    assert fingerprint.label(other) in labels and fingerprint.label(here) in labels and mark
+    assert hardware([_fake_summary_run({"hardware": here})]) == (fingerprint.label(here), "")
+
+
+def _fake_summary_run(summary):
+    return collect.Run(path="runs/x/y", config={}, summary=summary, metrics=[])
+
+
 # -- bad input: one line, with the fix, before any training ----------------------------
 def _bnn(*args):
     return subprocess.run([sys.executable, "-m", "experiments", *args], cwd=REPO,

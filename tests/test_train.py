@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from configs import EXPERIMENTS
-from experiments.engine import runs
+from experiments.engine import fingerprint, runs
 from experiments.errors import ConfigError, DivergenceError
 from experiments.engine.experiment import build
 
@@ -85,9 +85,15 @@ def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides,
     assert runs.read_json(os.path.join(interrupted.run_dir(), "summary.json"))["epochs_done"] == 2
     monkeypatch.setattr(train_module, "_summary", real_summary)
 
+    # resumed on another kind of machine (only its record differs: the kernels are these)
+    here = fingerprint.fingerprint()
+    elsewhere = {**here, "cpu": "Another CPU", "model_number": here["model_number"] + 1}
+    monkeypatch.setattr(train_module, "fingerprint", lambda: dict(elsewhere))
     resumed = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "b")})
     summary = resumed.run()
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
+    assert summary["hardware"] == elsewhere and summary["hardware_earlier"] == [here]
+    assert "hardware_earlier" not in straight.run()  # a finished run, read back: one machine
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys()
     assert any("optimizer/" in k for k in a), "optimizer state must be in the checkpoint"

@@ -190,6 +190,19 @@ def epoch_table(committed, remade) -> list:
     return lines
 
 
+def fingerprint_match(committed: dict, here: dict) -> tuple:
+    """Whether a re-make on ``here`` can give the committed run's bits (True), cannot
+    (False), or the run predates fingerprints (None); with the reason, to be shown."""
+    if committed.get("hardware_earlier"):  # its epochs came from several kernel sets
+        made = ", ".join(fingerprint.label(fp) for fp in fingerprint.machines(committed))
+        return False, f"the committed run was trained on several machines ({made})"
+    there = committed.get("hardware", {})
+    same = fingerprint.same_kernels(there, here)
+    return same, {True: "the same (bit-identity expected)",
+                  None: "the committed run predates fingerprints",
+                  False: "differ in " + "; ".join(fingerprint.differences(there, here))}[same]
+
+
 def remake(run_dir: str, find_experiment, build, out: str, overrides: dict) -> Judgement:
     """Re-make ``run_dir`` under ``out`` on this machine, print the comparison, return
     the judgement. A re-make already finished under ``out`` is reused, an interrupted one
@@ -199,13 +212,12 @@ def remake(run_dir: str, find_experiment, build, out: str, overrides: dict) -> J
                   {"results_dir": out, "progress": False, "tensorboard": False, **overrides})
     exp.run()
     remade = collect.load_run(exp.run_dir())
-    here, there = remade.summary.get("hardware", {}), committed.summary.get("hardware", {})
+    here = remade.summary.get("hardware", {})
+    there = " then ".join(fingerprint.label(fp) for fp in fingerprint.machines(committed.summary))
     print(f"\nre-made {committed.path}\n     as {remade.path}")
-    print(f"  committed on: {fingerprint.label(there)}\n  re-made on:   {fingerprint.label(here)}")
-    same = fingerprint.same_kernels(there, here)
-    print("  fingerprints: " + {True: "the same (bit-identity expected)",
-                                None: "the committed run predates fingerprints",
-                                False: "differ in " + "; ".join(fingerprint.differences(there, here))}[same])
+    print(f"  committed on: {there}\n  re-made on:   {fingerprint.label(here)}")
+    same, how_same = fingerprint_match(committed.summary, here)
+    print("  fingerprints: " + how_same)
     print("\n".join(epoch_table(committed, remade)))
     identical, how = bit_identical(committed, remade)
     if identical:

@@ -9,11 +9,15 @@ equally valid draw, to be judged against the seed spread (``experiments.engine.r
 
 ``fingerprint()`` records the machine; ``kernel_key`` keeps the parts that choose
 kernels (not the host name, not the stepping); ``label`` is the short form for tables.
+A run resumed on another kind of machine (a shard moved, a session on new hardware)
+keeps the earlier machines in ``hardware_earlier``: its epochs came from several kernel
+sets, so no single machine can re-make it bit for bit (``machines``).
 Runs made before fingerprints were recorded carry only ``cpu``, ``cpu_count`` and
 ``label``; they have no kernel key and are never assumed to match.
 """
 import copy
 import functools
+import json
 import os
 import platform
 import socket
@@ -175,4 +179,29 @@ def differences(a: dict, b: dict) -> list:
         if (a or {}).get(key) != (b or {}).get(key):
             out.append(f"{key}: {(a or {}).get(key, 'not recorded')} -> "
                        f"{(b or {}).get(key, 'not recorded')}")
+    return out
+
+
+def machines(summary: dict) -> list:
+    """Every machine that trained epochs of a run: the ones recorded by a resume on
+    other hardware (``hardware_earlier``), then the one that trained it last."""
+    return [*summary.get("hardware_earlier", []), summary.get("hardware") or {}]
+
+
+def _kind(fp: dict) -> str:
+    """One text per kernel set (a run recorded before fingerprints: its whole record)."""
+    return json.dumps(kernel_key(fp) or fp, sort_keys=True)
+
+
+def earlier_machines(previous: dict, here: dict) -> list:
+    """What a run resumed on ``here`` records as ``hardware_earlier``: the machines of
+    other kernel sets that trained its epochs so far (none where it has no epochs yet,
+    since a restart without a checkpoint makes every epoch again)."""
+    if not previous.get("epochs_done"):
+        return []
+    kinds, out = {_kind(here)}, []
+    for fp in machines(previous):
+        if fp and _kind(fp) not in kinds:
+            kinds.add(_kind(fp))
+            out.append(fp)
     return out

@@ -8,8 +8,9 @@
 * ``flips.jsonl``   - per-step flip counts and pi_t per binary layer, every
   ``flip_log_interval`` steps;
 * ``summary.json``  - status, final/best accuracy, epochs done of planned, wall time,
-  hardware fingerprint (``experiments.engine.fingerprint``), package versions, git
-  commit, scale (rewritten after every epoch);
+  hardware fingerprint (``experiments.engine.fingerprint``; with the earlier machines
+  of a run resumed on other hardware), package versions, git commits, scale (rewritten
+  after every epoch);
 * ``tensorboard/``, ``checkpoints/`` - TensorBoard events, checkpoints with optimizer state;
 * ``.lock``         - held by the one process that trains the run (``experiments.locks``).
 

@@ -41,7 +41,7 @@ from experiments import locks
 from experiments.engine import precision, runs
 from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
-from experiments.engine.fingerprint import fingerprint
+from experiments.engine.fingerprint import earlier_machines, fingerprint
 from experiments.engine.flips import FlipCounter, pi_t, start_xla_quietly
 from experiments.engine.memory import optimizer_memory, peak_memory
 from experiments.optimizers import binary_kernels
@@ -387,10 +387,13 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
     # resumed run lists every commit that contributed epochs to it.
     git = runs.git_commit()
     commits = [c for c in previous.get("git_commits", []) if c != git["commit"]] + [git["commit"]]
-    extra = {"git": git, "git_commits": commits, "hardware": fingerprint(),
+    here = fingerprint()
+    extra = {"git": git, "git_commits": commits, "hardware": here,
              "packages": runs.package_versions(),
              "train_split": train_split, "val_split": val_split, "train_examples": n_train,
              "steps_per_epoch": steps_per_epoch, "global_batch_size": exp.batch_size}
+    if earlier := earlier_machines(previous, here):  # resumed on another kind of machine
+        extra["hardware_earlier"] = earlier
     progress = Progress(steps_per_epoch)
     try:
         # schedules count in exact epochs of n_train / batch images (the authors'

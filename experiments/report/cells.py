@@ -27,7 +27,7 @@ def hardware(runs) -> tuple[str, str]:
     """The hardware cell of a pool of runs (short labels) and a mark when the pool mixes
     machines: seeds made on different kernels are still draws of one experiment, but no
     longer bit-for-bit re-makable on one machine (``experiments.engine.fingerprint``)."""
-    recorded = [r.summary.get("hardware") or {} for r in runs]
+    recorded = [fp for r in runs for fp in fingerprint.machines(r.summary)]
     labels = sorted({fingerprint.label(h) for h in recorded})
     keys = {json.dumps(fingerprint.kernel_key(h), sort_keys=True) for h in recorded}
     mixed = len(labels) > 1 or len(keys) > 1
