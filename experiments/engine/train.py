@@ -42,7 +42,7 @@ from experiments.engine import precision, runs
 from experiments.engine.distribute import is_chief, make_strategy
 from experiments.errors import ConfigError, DivergenceError
 from experiments.engine.fingerprint import earlier_machines, fingerprint
-from experiments.engine.flips import FlipCounter, pi_t, start_xla_quietly
+from experiments.engine.flips import FlipCounter, pi_t, start_xla_quietly, updater_of
 from experiments.engine.memory import optimizer_memory, peak_memory
 from experiments.optimizers import binary_kernels
 from experiments.optimizers.schedules import evaluate
@@ -74,6 +74,7 @@ class TrainState:
             optimizer, self.schedules = exp.optimizer.build(
                 self.model, steps_per_epoch, exp.epochs)
             self.optimizer = precision.wrap(optimizer, exp.precision)
+            create_weights(self.optimizer, self.model.trainable_variables)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             # the first step's loss: the yardstick of the divergence check (0 = not yet)
@@ -170,6 +171,26 @@ class TrainState:
         # restored optimizer creates its slots in another order (and under other names)
         parts = [one(v) for v in self.model.weights] + sorted(one(v) for v in self.optimizer.weights)
         return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def create_weights(optimizer, variables) -> None:
+    """Create the optimizer's variables (step counters, hyperparameters, slots such as
+    Bop's m) now, as the first ``apply_gradients`` would. A compiled function whose first
+    call creates variables is traced a second time, so this halves the tracing of every
+    run. Under larq's ``CaseOptimizer`` each variable's slots go to the optimizer that will
+    update it (``updater_of``); an optimizer without Keras 2's ``_create_all_weights``
+    is left to create its own at its first step."""
+    optimizer = precision.inner(optimizer)
+    _ = optimizer.iterations
+    groups = {}
+    for variable in variables:
+        updater = updater_of(optimizer, variable)
+        groups.setdefault(id(updater), (updater, []))[1].append(variable)
+    for updater, owned in groups.values():
+        if updater is not optimizer and hasattr(updater, "pred_opt_pairs"):
+            create_weights(updater, owned)  # a CaseOptimizer inside a CaseOptimizer
+        elif hasattr(updater, "_create_all_weights"):
+            updater._create_all_weights(owned)
 
 
 def synchronize_batchnorm(model) -> int:
