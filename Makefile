@@ -11,6 +11,9 @@ IMAGENET_SAMPLE ?= ../shared/data/imagenet-sample/imagenet-sample-100.tar
 # the experiment `make imagenet-smoke` trains at its tiny scale (any ImageNet experiment)
 SMOKE_EXPERIMENT ?= sec53_birealnet
 RUN_ARGS ?=
+# Runs side by side: WORKERS=N pinned worker processes (auto: one per core when two or
+# more runs are pending and no GPU is visible; 1: one run after another on every core).
+WORKERS ?=
 VERBOSE ?=
 # larq needs Keras 2; the suite's own modules also set this before importing TensorFlow.
 export TF_USE_LEGACY_KERAS := 1
@@ -19,6 +22,7 @@ export PYTHONUNBUFFERED := 1
 # VERBOSE=1 shows TensorFlow's C++ start-up lines, which the suite hides by default.
 export BNN_VERBOSE := $(VERBOSE)
 
+POOL_ARGS := $(if $(WORKERS),workers=$(WORKERS))
 DATA_ARGS := data_dir=$(DATA_DIR) $(if $(CIFAR10_ARCHIVE),dataset.archive=$(abspath $(CIFAR10_ARCHIVE)))
 IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),dataset.manual_dir=$(abspath $(IMAGENET_DIR)))
 
@@ -27,7 +31,7 @@ IMAGENET_ARGS := data_dir=$(DATA_DIR) $(if $(IMAGENET_DIR),dataset.manual_dir=$(
 # each target's group. RUN_GROUP derives the group from the target's name.
 GROUP_TARGETS := cifar10 cifar10-quick cifar10-long sec51 sec52 sec52-init sec3 beyond \
                  beyond-quick beyond-imagenet imagenet
-RUN_GROUP = $(PY) -m experiments run-group $(subst -,_,$@)
+RUN_GROUP = $(PY) -m experiments run-group $(subst -,_,$@) $(POOL_ARGS)
 
 .PHONY: help install lock test test-fast remake remake-reference sweep imagenet-smoke report \
         figures bench bench-imagenet gpu-hours gpu-check list clean-venv inertia run-beyond \
@@ -85,7 +89,7 @@ beyond-imagenet: install  ## Bop2ndOrder's ImageNet preset on XNOR-Net and Bi-Re
 	$(RUN_GROUP) scale=$(SCALE) $(IMAGENET_ARGS) $(RUN_ARGS)
 
 sweep: install  ## A declared sweep over workers: SWEEP=sec51_map [SHARD=i/n] (start it on every worker)
-	$(PY) -m experiments sweep $(SWEEP) $(if $(SHARD),shard=$(SHARD)) $(DATA_ARGS) $(RUN_ARGS)
+	$(PY) -m experiments sweep $(SWEEP) $(if $(SHARD),shard=$(SHARD)) $(POOL_ARGS) $(DATA_ARGS) $(RUN_ARGS)
 
 sec52-init: install  ## §5.2 baseline init: U[-1,1] (Courbariaux) vs Glorot, 3 seeds each at quick scale
 	$(RUN_GROUP) $(DATA_ARGS) $(RUN_ARGS)
@@ -116,7 +120,7 @@ remake: install  ## Re-make a committed run here and compare: RUN=results/runs/<
 
 remake-reference: install  ## The re-make reference's 8 seeds on this machine -> results/remade/$(NAME)/ (NAME=a name for this machine)
 	$(if $(NAME),,$(error give NAME=, a name for this machine's set, e.g. NAME=epyc-zen4-2core))
-	$(PY) -m experiments sweep remake_reference results_dir=results/remade/$(NAME) $(DATA_ARGS)
+	$(PY) -m experiments sweep remake_reference results_dir=results/remade/$(NAME) $(POOL_ARGS) $(DATA_ARGS)
 
 report: install  ## Runs vs the paper's numbers -> results/REPORT.md and its figures (the same bytes from the same runs)
 	$(PY) -m scripts.figures --runs results/runs --out results/figures

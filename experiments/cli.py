@@ -18,7 +18,7 @@ import sys
 from zookeeper.core.utils import parse_value_from_string
 
 from experiments import plugins, registry
-from experiments.engine import runs
+from experiments.engine import drive, runs
 from experiments.engine.experiment import build
 from experiments.errors import ConfigError, SuiteError
 
@@ -83,8 +83,40 @@ def _tuning_arms(t, arms):
     return t.with_arms([n for n in names if n])
 
 
+# How many runs train side by side and how their time is estimated (experiments.engine.parallel):
+# keys of run-group, sweep and compare, not of any experiment.
+POOL_KEYS = {"workers": "auto", "poll_s": 10.0, "warmup_s": 15.0}
+
+
+def _pool_settings(overrides: dict) -> dict:
+    """Take ``workers=``, ``poll_s=`` and ``warmup_s=`` out of ``overrides``."""
+    out = {k: overrides.pop(k, default) for k, default in POOL_KEYS.items()}
+    for key in ("poll_s", "warmup_s"):
+        if isinstance(out[key], bool) or not isinstance(out[key], (int, float)) or out[key] < 0:
+            raise ConfigError(f"{key} must be a number of seconds >= 0, got {out[key]!r}")
+    return out
+
+
+def _group_plan(found, members, overrides, build) -> list:
+    """``[(name, experiment) | (Tuning, overrides)]`` for a group's members, every run
+    built (and so validated) now: a typo fails before hours of the first run."""
+    plan = []
+    for member in members:
+        name, *own = member.split()
+        # a member's own overrides are its defaults; the command line still wins
+        merged = {**parse_overrides(own), **overrides}
+        if name in found.tunings:
+            t = _tuning_arms(found.tunings[name], merged.pop("arms", None))
+            drive.check_tuning(t, build, merged)
+            plan.append((t, merged))
+        else:
+            plan.append((name, build(name, merged)))
+    return plan
+
+
 def cmd_run_group(args) -> int:
-    from experiments.engine import drive
+    from experiments.engine import parallel
+    from experiments.engine.schedule import Recorder
     from experiments.engine.sweep import parse_shard
 
     found = registry.load()
@@ -97,19 +129,18 @@ def cmd_run_group(args) -> int:
                           f"{sorted(found.groups) + sorted(found.tunings)}")
     overrides = parse_overrides(args.overrides)
     shard = parse_shard(overrides.pop("shard")) if "shard" in overrides else None
-    # Build every member first: a typo fails now, not after hours of the first run.
-    plan = []
-    for member in members:
-        name, *own = member.split()
-        # a member's own overrides are its defaults; the command line still wins
-        merged = {**parse_overrides(own), **overrides}
-        if name in found.tunings:
-            t = _tuning_arms(found.tunings[name], merged.pop("arms", None))
-            drive.check_tuning(t, _build_named, merged)
-            plan.append((t, merged))
-        else:
-            plan.append((name, _build_named(name, merged)))
-    return drive.run_plan(plan, _build_named, shard)
+    pool = _pool_settings(overrides)
+    build = Recorder(_build_named)
+    plan = _group_plan(found, members, overrides, build)
+    alternative = None
+    if overrides.get("scale") == "paper":  # what the same group costs at the reduced scale
+        try:
+            alternative = ("SCALE=quick", _group_plan(found, members,
+                                                      {**overrides, "scale": "quick"}, build))
+        except ConfigError:  # a member without a quick scale: no alternative to offer
+            alternative = None
+    return parallel.execute(plan, build, lambda: drive.run_plan(plan, build, shard), shard,
+                            alternative=alternative, **pool)
 
 
 def cmd_sweep(args) -> int:
@@ -119,35 +150,46 @@ def cmd_sweep(args) -> int:
     from experiments.engine.drive import Outcomes
     from experiments.engine.sweep import from_command_line, parse_shard, placed, run_all, shard_of
 
+    from experiments.engine import parallel
+    from experiments.engine.schedule import Recorder
+
     found = registry.load()
     overrides = parse_overrides(args.overrides)
     shard = parse_shard(overrides.pop("shard")) if "shard" in overrides else None
-    poll_s = float(overrides.pop("poll_s", 10.0))
+    pool = _pool_settings(overrides)
+    build = Recorder(_build_named)
     if args.name in found.sweeps:
         sweep, rest = found.sweeps[args.name], overrides
         if "scale" in rest:  # e.g. the same grid at another scale
             sweep = dataclasses.replace(sweep, scale=rest.pop("scale"))
         # each point in its sweep's folder; one an earlier declared sweep shares, in that one's
-        points = placed(sweep, found.sweeps.values(), _build_named, rest)
+        points = placed(sweep, found.sweeps.values(), build, rest)
     else:
         _experiment_class(args.name)  # a clear error for a typo
         sweep, rest = from_command_line(args.name, overrides)
         points = sweep.points()
     name = sweep.name or sweep.experiment
     # every point built (and validated) before anything trains
-    exps = [_build_named(sweep.experiment, {**point, **rest}) for point in points]
+    exps = [build(sweep.experiment, {**point, **rest}) for point in points]
     mine = shard_of(exps, shard)
     share = ("all, taking whichever is unclaimed" if shard is None
              else f"shard {shard[0]}/{shard[1]}: {len(mine)}")
     print(f"sweep {name}: {len(exps)} runs ({len(exps) // len(sweep.seeds)} grid points x "
-          f"{len(sweep.seeds)} seeds), this worker: {share}", flush=True)
-    outcomes = Outcomes()
-    failed = run_all(mine, lambda exp: outcomes.run(exp, f"{name}: {exp.run_dir()}"),
-                     poll_s=poll_s)
-    if failed:
-        print(f"\n{len(failed)} of {len(mine)} runs failed: "
-              f"{', '.join(e.run_dir() for e in failed)}", file=sys.stderr)
-    return 1 if failed else 0
+          f"{len(sweep.seeds)} seeds), this machine: {share}", flush=True)
+
+    def serial() -> int:
+        outcomes = Outcomes()
+        failed = run_all(mine, lambda exp: outcomes.run(exp, f"{name}: {exp.run_dir()}"),
+                         poll_s=pool["poll_s"])
+        if failed:
+            print(f"\n{len(failed)} of {len(mine)} runs failed: "
+                  f"{', '.join(e.run_dir() for e in failed)}", file=sys.stderr)
+        return 1 if failed else 0
+
+    titles = {e.run_dir(): ", ".join([f"{k}={p[k]}" for k in sweep.grid] + [f"seed {p['seed']}"])
+              for e, p in zip(exps, points)}
+    plan = [(f"{name}: {titles[exp.run_dir()]}", exp) for exp in mine]
+    return parallel.execute(plan, build, serial, **pool)
 
 
 def cmd_compare(args) -> int:
@@ -155,10 +197,13 @@ def cmd_compare(args) -> int:
     [key=value ...]``: the optimizer as one more arm of the horizon ladder's rungs
     (``experiments.engine.compare``), its grid and the seeds of its pick trained; the
     report then shows it beside Bop, latent Adam and Bop2ndOrder."""
-    from experiments.engine import compare, drive
+    from experiments.engine import compare, parallel
+    from experiments.engine.schedule import Recorder
     from experiments.engine.sweep import GRID_PREFIX
 
     overrides = parse_overrides(args.overrides)
+    pool = _pool_settings(overrides)
+    build = Recorder(_build_named)
     grid = {k[len(GRID_PREFIX):]: v for k, v in overrides.items() if k.startswith(GRID_PREFIX)}
     if len(grid) != 1 or not isinstance(next(iter(grid.values())), (list, tuple)):
         raise ConfigError("give one grid of the optimizer's main hyperparameter, e.g. "
@@ -188,14 +233,17 @@ def cmd_compare(args) -> int:
         rungs.append(compare.with_entrants(rung, epochs, [entrant], found.views.ENTRANT_BASE)
                      .with_arms([label]))
     for rung in rungs:  # every run the entrant may need, built (and validated) now
-        drive.check_tuning(rung, _build_named, moves)
+        drive.check_tuning(rung, build, moves)
     if not tiny:  # a tiny trial is not recorded for the report
         path = compare.save(moves.get("results_dir", os.path.join("results", "runs")), entrant)
         print(f"{label}: recorded in {path}; `make report` shows it beside the other arms")
-    outcomes = drive.Outcomes()
-    for rung in rungs:
-        drive.run_tuning(rung, _build_named, moves, outcomes)
-    return outcomes.exit_code()
+    def serial() -> int:
+        outcomes = drive.Outcomes()
+        for rung in rungs:
+            drive.run_tuning(rung, build, moves, outcomes)
+        return outcomes.exit_code()
+
+    return parallel.execute([(rung, moves) for rung in rungs], build, serial, **pool)
 
 
 def cmd_remake(args) -> int:

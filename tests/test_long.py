@@ -70,7 +70,7 @@ def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path,
                         + list(analysis.HORIZON_LADDER))
     root = str(tmp_path / "runs")
     args = ["run-group", "cifar10_long", f"data_dir={fake_cifar10[0]}", f"results_dir={root}",
-            "progress=False"]
+            "progress=False", "workers=1", "warmup_s=0"]
     # worker 0 trains its share of the grids, finds no pick (worker 1 still has its share)
     assert main(args + ["shard=0/2"]) == 1
     assert main(args + ["shard=1/2"]) == 0  # the rest of the grids, then its share of seeds
@@ -118,7 +118,8 @@ def test_a_new_optimizer_joins_the_ladder_with_one_command(fake_cifar10, tmp_pat
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{repo}",
            "BNN_PLUGINS": "my_sign_sgd", "TF_USE_LEGACY_KERAS": "1"}
     done = subprocess.run([sys.executable, "-m", "experiments", *args,
-                           f"data_dir={fake_cifar10[0]}", "progress=False"], cwd=repo, env=env,
+                           f"data_dir={fake_cifar10[0]}", "progress=False", "warmup_s=0"],
+                          cwd=repo, env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "picked lr = " in done.stdout and "for SignSGD" in done.stdout, done.stdout[-2000:]

@@ -81,7 +81,8 @@ def remade(tmp_path, name, seeds, *, plant=None, **overrides) -> list:
                *(f"grid.{k}=[{v[0]}]" for k, v in REFERENCE.grid.items()),
                *(f"{k}={v}" for k, v in REFERENCE.overrides.items()), *extra,
                f"results_dir={out / 'runs'}", f"data_dir={tmp_path.parent / 'tfds'}",
-               f"dataset.archive={REAL_CIFAR10}", "progress=False", "tensorboard=False"]
+               f"dataset.archive={REAL_CIFAR10}", "progress=False", "tensorboard=False",
+               "workers=1", "warmup_s=0"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -39,6 +39,7 @@ def _worker(data_dir, root, *extra):
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "PYTHONHASHSEED": "0"}
     cmd = [sys.executable, "-m", "experiments", "sweep", "sec52_bop", "scale=tiny",
            "grid.optimizer.gamma.value=[1e-4,1e-3,1e-2]", "seeds=[0,1]", "poll_s=1",
+           "workers=1", "warmup_s=0",
            f"data_dir={data_dir}", f"results_dir={root}", "progress=False", *extra]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -148,7 +149,8 @@ def test_run_group_takes_its_shard(fake_cifar10, tmp_path, capsys):
     from experiments.cli import main
 
     root = str(tmp_path / "runs")
-    base = ["run-group", "sec51", "scale=tiny", f"data_dir={fake_cifar10[0]}",
+    base = ["run-group", "sec51", "scale=tiny", "workers=1", "warmup_s=0",
+            f"data_dir={fake_cifar10[0]}",
             f"results_dir={root}", "progress=False"]
     assert main(base + ["shard=1/2"]) == 0
     assert sorted(os.listdir(root)) == sorted(GROUPS["sec51"][1::2])

@@ -111,7 +111,8 @@ def test_run_group_tunes_on_the_holdout_then_trains_the_seeds_of_the_pick(
     monkeypatch.setitem(configs.TUNINGS, TOY.name, TOY)
     data_dir = fake_cifar10[0]
     root = str(tmp_path / "runs")
-    args = ["run-group", TOY.name, f"data_dir={data_dir}", f"results_dir={root}", "progress=False"]
+    args = ["run-group", TOY.name, f"data_dir={data_dir}", f"results_dir={root}", "progress=False",
+            "workers=1", "warmup_s=0"]
     assert main(args) == 0
     bop = _summaries(root, "sec52_bop")
     grid = {c["optimizer.gamma.value"]: s for c, s in bop.values() if c["seed"] == 0}

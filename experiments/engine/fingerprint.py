@@ -77,6 +77,14 @@ def _onednn() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
+def _threads(cpus: int) -> dict:
+    """The sizes of TensorFlow's intra- and inter-op thread pools in this process."""
+    import tensorflow as tf
+
+    return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads() or cpus,
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads() or cpus}
+
+
 def _gpus() -> list:
     import tensorflow as tf
 
@@ -113,6 +121,8 @@ def _machine() -> dict:
         "flags": [f for f in KERNEL_FLAGS if f in flags],
         # the CPUs this process may use: what thread pools, and so work splits, follow
         "cpu_count": len(os.sched_getaffinity(0)),
+        # TensorFlow's thread pools (0 in its settings = one thread per CPU above)
+        "threads": _threads(len(os.sched_getaffinity(0))),
         "onednn": _onednn(),
         "tensorflow": tf.__version__,
         # the CUDA and cuDNN that TensorFlow was built against, where it drives a GPU
@@ -157,10 +167,14 @@ def label(fp: dict) -> str:
 
 def kernel_key(fp: dict):
     """The parts of a fingerprint that choose kernels, or None for a run recorded before
-    fingerprints (which cannot be matched)."""
+    fingerprints (which cannot be matched). A run's thread pools (``threads``, recorded
+    since runs could train side by side) count where recorded: an older run's equal the
+    CPUs it could use."""
     if not fp or any(k not in fp for k in KERNEL_KEYS):
         return None
-    return {k: fp[k] for k in KERNEL_KEYS}
+    key = {k: fp[k] for k in KERNEL_KEYS}
+    key["threads"] = fp.get("threads") or {"intra_op": fp["cpu_count"], "inter_op": fp["cpu_count"]}
+    return key
 
 
 def same_kernels(a: dict, b: dict):
@@ -174,11 +188,11 @@ def same_kernels(a: dict, b: dict):
 
 def differences(a: dict, b: dict) -> list:
     """The kernel-choosing fields in which two fingerprints differ, as "key: a -> b"."""
+    ka, kb = kernel_key(a) or (a or {}), kernel_key(b) or (b or {})
     out = []
-    for key in KERNEL_KEYS:
-        if (a or {}).get(key) != (b or {}).get(key):
-            out.append(f"{key}: {(a or {}).get(key, 'not recorded')} -> "
-                       f"{(b or {}).get(key, 'not recorded')}")
+    for key in KERNEL_KEYS + ("threads",):
+        if ka.get(key) != kb.get(key):
+            out.append(f"{key}: {ka.get(key, 'not recorded')} -> {kb.get(key, 'not recorded')}")
     return out
 
 

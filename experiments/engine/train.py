@@ -96,6 +96,7 @@ class TrainState:
                                        name="epoch_flips")
         self.epoch_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
                                          name="epoch_seconds")
+        self.past_epoch_s = []  # this process's finished epochs' times, for the time left
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epoch=self.epoch, step=self.step,
             reference_loss=self.reference_loss, train_loss=self.train_loss,
@@ -544,6 +545,30 @@ def flip_log_rows(state, flips, first_step: int, interval: int, epoch: int) -> l
     return rows
 
 
+def time_left(steps_done: int, seconds: float, steps_left: int, epochs_after: int,
+              past_epoch_s=()) -> tuple:
+    """(seconds left in this epoch, seconds left in the run) from this epoch's pace so far
+    (``steps_done`` steps in ``seconds``) and the finished epochs' times (their median,
+    evaluation included; this epoch's projected training time where none has finished)."""
+    per_step = seconds / steps_done if steps_done else 0.0
+    epoch_left = steps_left * per_step
+    if past_epoch_s:
+        per_epoch = sorted(past_epoch_s)[len(past_epoch_s) // 2]
+    else:
+        per_epoch = (steps_done + steps_left) * per_step
+    return epoch_left, epoch_left + epochs_after * per_epoch
+
+
+def clock(seconds: float) -> str:
+    """``3h05m``, ``12m40s``, ``45s``."""
+    seconds = int(round(max(seconds, 0.0)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 class HostCursor:
     """The host's copies of what the loop needs between compiled calls - the global step
     and the divergence yardstick (the first step's loss) - so no step reads the device
@@ -621,8 +646,11 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             last_log = now
             loss, accuracy = float(state.train_loss.result()), float(state.train_acc.result())
             rate = (done - first_done) * exp.batch_size / (now - start)
+            epoch_left, run_left = time_left(done - first_done, now - start, steps_per_epoch - done,
+                                             exp.epochs - epoch - 1, state.past_epoch_s)
             print(f"  epoch {epoch + 1} step {done}/{steps_per_epoch}  loss {loss:.4f}  "
-                  f"acc {accuracy:.4f}  {rate:.0f} images/s", flush=True)
+                  f"acc {accuracy:.4f}  {rate:.0f} images/s  left: epoch {clock(epoch_left)}, "
+                  f"run {clock(run_left)}", flush=True)
         step_due = every_steps and step % every_steps == 0
         time_due = every_s and now - last_save >= every_s
         if done < steps_per_epoch and (step_due or time_due):
@@ -665,9 +693,11 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             tf.summary.scalar(f"flip_ratio/{name}", ratio, step=step)
     writer.flush()
     last = state.layer_names[-1]
+    state.past_epoch_s.append(row["epoch_time_s"])
+    left = (exp.epochs - epoch - 1) * sorted(state.past_epoch_s)[len(state.past_epoch_s) // 2]
     print(f"epoch {epoch + 1}/{exp.epochs}  loss {row['train_loss']:.4f}  "
           f"acc {row['train_accuracy']:.4f}  val_loss {row['val_loss']:.4f}  "
           f"val_acc {row['val_accuracy']:.4f}  top5 {row['val_top5_accuracy']:.4f}  "
-          f"flip_ratio[{last}] {row['flip_ratio'][last]:.2e}  {row['epoch_time_s']:.0f}s",
-          flush=True)
+          f"flip_ratio[{last}] {row['flip_ratio'][last]:.2e}  {row['epoch_time_s']:.0f}s"
+          + (f"  run left {clock(left)}" if epoch + 1 < exp.epochs else ""), flush=True)
     return row, flip_rows
