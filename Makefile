@@ -34,7 +34,7 @@ GROUP_TARGETS := cifar10 cifar10-quick cifar10-long sec51 sec52 sec52-init sec3 
 RUN_GROUP = $(PY) -m experiments run-group $(subst -,_,$@) $(POOL_ARGS)
 
 .PHONY: help install lock test test-fast remake remake-reference sweep imagenet-smoke report \
-        figures bench bench-imagenet gpu-hours gpu-check list clean-venv inertia run-beyond \
+        figures bench bench-workers bench-imagenet gpu-hours gpu-check list clean-venv inertia run-beyond \
         $(GROUP_TARGETS)
 
 help:  ## List the targets, and the experiment group each one runs (bnn run-group NAME)
@@ -126,8 +126,11 @@ report: install  ## Runs vs the paper's numbers -> results/REPORT.md and its fig
 	$(PY) -m scripts.figures --runs results/runs --out results/figures
 	$(PY) -m scripts.report --runs results/runs --reported results/reported.yaml --out results/REPORT.md
 
-bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet + mixed precision vs float32 -> results/bench.json
+bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet + mixed precision vs float32 + workers -> results/bench.json
 	$(PY) -m scripts.bench --out results/bench.json $(DATA_ARGS)
+
+bench-workers: install  ## Workers part only: N pinned worker processes vs one process on all cores (long bf16 and quick float32) -> results/bench.json
+	$(PY) -m scripts.bench --only workers --out results/bench.json $(DATA_ARGS)
 
 bench-imagenet: install  ## ImageNet part only -> results/bench.json
 	$(PY) -m scripts.bench --only imagenet --out results/bench.json data_dir=$(DATA_DIR)

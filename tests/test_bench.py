@@ -245,3 +245,41 @@ def test_the_plain_fit_baseline_trains_with_larqs_own_bop():
         a, b = ours._get_hyper(name), theirs._get_hyper(name)
         for step in (0, 250_000, 500_000):
             assert float(b(step) if callable(b) else b) == float(a(step) if callable(a) else a)
+
+
+def test_the_workers_parts_windows_alternate_and_never_overlap():
+    from experiments.tools.bench_workers import _windows
+
+    single, pinned = _windows(100.0, rounds=3, seconds=10.0, gap=1.0)
+    assert single == [(100.0, 110.0), (133.0, 143.0), (144.0, 154.0)]
+    assert pinned == [(111.0, 121.0), (122.0, 132.0), (155.0, 165.0)]
+    spans = sorted(single + pinned)
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))  # one set-up timed at a time
+
+
+def test_the_workers_part_is_merged_alone(tmp_path):
+    path = str(tmp_path / "bench.json")
+    bench.merge_report(path, cifar10={"what": "cifar", "sec52_bop": {"x": 1}})
+    out = bench.merge_report(path, workers={"cases": {"quick_float32": {"verdict": "holds"}}})
+    assert out["sec52_bop"] == {"x": 1} and out["workers"]["cases"]["quick_float32"]
+
+
+@pytest.mark.slow
+def test_the_workers_part_times_pinned_workers_against_one_process(fake_cifar10, tmp_path):
+    """The workers part end to end at tiny scale: real worker processes, two rounds."""
+    from experiments.tools.bench_workers import workers_part
+
+    args = bench.parse_args(["--quick-smoke", "--only", "workers", "--workers", "2",
+                             "--scratch", str(tmp_path)])
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two cores")
+    part = workers_part(args, {"data_dir": fake_cifar10[0]}, {"command": "test"})
+    for name, case in part["cases"].items():
+        assert len(case["single_process_images_per_s"]) == 2, name
+        assert len(case["pinned_per_worker_images_per_s"]) == 2  # two workers
+        assert all(len(w) == 2 and min(w) > 0 for w in case["pinned_per_worker_images_per_s"])
+        ratios = [p / s for p, s in zip(case["pinned_workers_images_per_s"],
+                                        case["single_process_images_per_s"])]
+        assert case["ratio_pinned_over_single"]["median"] == pytest.approx(
+            sum(ratios) / 2, rel=1e-2)  # the median of two rounds
+        assert case["verdict"] in ("holds", "does not hold", "inconclusive")

@@ -125,10 +125,15 @@ def history(roots, hardware: dict) -> dict:
     return out
 
 
-def measure(exp, seconds: float = 15.0, clock=time.perf_counter) -> dict:
+def measure(exp, seconds: float = 15.0, clock=time.perf_counter, start_at=None,
+            windows=None) -> dict:
     """A warm-up: set up ``exp`` as its run would (data, model, optimizer, one traced
     step), then train for about ``seconds`` and evaluate a few batches. Nothing is written
-    to any run folder. Returns the rates and the set-up time."""
+    to any run folder. Returns the rates and the set-up time. ``start_at`` (a
+    ``time.time()``): keep training untimed until then, so that several processes time
+    the same window. ``windows``: ``[(start, end), ...]`` in ``time.time()``: train only
+    inside each (idle between them, so that other processes can be timed alone) and return
+    the rate of each (``make bench``'s workers part)."""
     import tensorflow as tf
 
     from experiments.engine.distribute import make_strategy
@@ -140,13 +145,25 @@ def measure(exp, seconds: float = 15.0, clock=time.perf_counter) -> dict:
     strategy = make_strategy(exp.distribution, exp.cluster_timeout_s)
     builder, train_split, val_split, n_train, steps = prepare_data(exp)
     state = TrainState(exp, strategy, n_train / exp.batch_size)
-    iterator = train_iterator(exp, strategy, builder, train_split, 0)
     cursor = HostCursor(state)
-    train_call(exp, state, iterator, 1, 0, cursor)  # traces the step
-    setup = clock() - start
-    begin, done = clock(), 0
-    while done < steps - 1 and (done < 3 or clock() - begin < seconds):
+    iterator = None
+
+    def step():  # one training step; a new epoch's pipeline where the last one ends
+        nonlocal iterator
+        if cursor.step % steps == 0:
+            iterator = train_iterator(exp, strategy, builder, train_split, cursor.step // steps)
         train_call(exp, state, iterator, 1, 0, cursor)
+
+    step()  # traces the step
+    setup = clock() - start
+    if windows:
+        return {"window_images_per_s": [_window(step, exp.batch_size, *w) for w in windows],
+                "setup_s": setup}
+    while start_at is not None and time.time() < start_at:
+        step()
+    begin, done = clock(), 0
+    while done < 3 or clock() - begin < seconds:
+        step()
         done += 1
     train_rate = done * exp.batch_size / (clock() - begin)
     forward = tf.function(lambda x: state.model(x, training=False))
@@ -158,9 +175,23 @@ def measure(exp, seconds: float = 15.0, clock=time.perf_counter) -> dict:
         if i:  # the first call traces
             eval_s += clock() - t
             seen += int(images.shape[0])
-    return {"train_images_per_s": train_rate,
+    return {"train_images_per_s": train_rate, "timed_steps": done,
             "eval_images_per_s": seen / eval_s if eval_s > 0 else 3 * train_rate,
             "setup_s": setup}
+
+
+def _window(step, batch: int, start: float, end: float) -> float:
+    """Images per second of the steps taken between ``start`` and ``end`` (time.time()):
+    no step is started that would, at the last step's pace, run past ``end``."""
+    while time.time() < start:
+        time.sleep(min(0.05, start - time.time()))
+    begin = last = time.perf_counter()
+    done, per_step = 0, 0.0
+    while done == 0 or time.time() + per_step < end:
+        step()
+        now = time.perf_counter()
+        per_step, last, done = now - last, now, done + 1
+    return done * batch / (last - begin)
 
 
 @dataclass

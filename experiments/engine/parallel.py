@@ -62,8 +62,7 @@ def rates_for(schedules, cores_per_worker: int, pool_factory, warmup_s: float) -
              f"({hardware.get('label', '?').split(' · ')[0]}, {cores_per_worker} core(s) per "
              f"run); measuring each in a warm-up of about {warmup_s:g} s of training")
         measured = pool_factory().measure(list(missing.values()), warmup_s)
-        for key, job in missing.items():
-            m = measured.get(job.run_dir)
+        for (key, job), m in zip(missing.items(), measured):
             if m:
                 rates[key] = eta.Rate(m["train_images_per_s"], m["eval_images_per_s"],
                                       m["setup_s"], "warm-up")

@@ -98,7 +98,9 @@ def run_job(job: dict, build, events: Events) -> bool:
         if job["kind"] == "measure":
             from experiments.engine.eta import measure
 
-            events.send("measured", job=job["job"], **measure(exp, job.get("seconds", 15.0)))
+            events.send("measured", job=job["job"],
+                        **measure(exp, job.get("seconds", 15.0), start_at=job.get("start_at"),
+                                  windows=job.get("windows")))
         else:
             summary = exp.run() or {}
             events.send("end", job=job["job"], outcome="done",

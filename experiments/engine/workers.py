@@ -170,18 +170,20 @@ class Pool:
                  "thread(s))")
 
     # -- warm-up -------------------------------------------------------------------------
-    def measure(self, jobs: list, seconds: float = 15.0) -> dict:
-        """Measure each job's speed class in a worker (side by side, as the runs will be):
-        ``{run folder: measured dict}``; a measurement that fails is left out."""
-        todo, results = list(jobs), {}
+    def measure(self, jobs: list, seconds: float = 15.0, start_at=None, windows=None) -> list:
+        """Measure each job's speed class in a worker, side by side as the runs will be
+        (``start_at``: the ``time.time()`` at which every timed window starts): a list of
+        measured dicts in the order of ``jobs``, None where a measurement failed."""
+        todo, results = list(enumerate(jobs)), [None] * len(jobs)
         busy = {}
         while todo or busy:
             for worker in self._live():
                 if worker.ready and worker.job is None and todo:
-                    job = todo.pop(0)
+                    index, job = todo.pop(0)
                     worker.job = job
                     busy[worker] = job
-                    worker.send({"job": job.run_dir, "kind": "measure", "seconds": seconds,
+                    worker.send({"job": index, "kind": "measure", "seconds": seconds,
+                                 "start_at": start_at, "windows": windows,
                                  "payload": encode((job.experiment, job.overrides, job.run_dir))})
             item = self._next(timeout=1.0)
             if item is None:

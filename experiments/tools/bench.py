@@ -88,7 +88,7 @@ CIFAR10_KEYS = ("what", "command", "date", "hardware", "packages", "git", "setti
 
 
 def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None = None,
-                 precision: dict | None = None) -> dict:
+                 precision: dict | None = None, workers: dict | None = None) -> dict:
     """Write one part's results into ``path``, keeping the others': the CIFAR-10 part
     owns the top-level keys (``CIFAR10_KEYS``), the ImageNet part the key ``imagenet``,
     the mixed-precision part the key ``precision``. Returns what was written."""
@@ -102,6 +102,8 @@ def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None =
         report["imagenet"] = imagenet
     if precision is not None:
         report["precision"] = precision
+    if workers is not None:
+        report["workers"] = workers
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     runs.write_json(path, report)
     return report
@@ -652,7 +654,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT}; "
                         "with --quick-smoke a file in the temp folder)")
-    parser.add_argument("--only", choices=("cifar10", "imagenet", "precision"),
+    parser.add_argument("--only", choices=("cifar10", "imagenet", "precision", "workers"),
                         help="run one part (default: both); the other part's keys are kept")
     parser.add_argument("--quick-smoke", action="store_true",
                         help="tiny settings that only check that the benchmark runs")
@@ -693,6 +695,14 @@ def parse_args(argv=None):
     rounds.add_argument("--target-half-width", type=float, default=0.03,
                         help="stop adding rounds once both 95 %% intervals of the ratio are "
                              "within this fraction of the median (0.03 = ±3 %%)")
+    pool = parser.add_argument_group("workers (N pinned processes vs one on all cores)")
+    pool.add_argument("--workers", type=int, default=0, help="N (default: one per core)")
+    pool.add_argument("--worker-rounds", type=int, default=8, help="paired rounds per case")
+    pool.add_argument("--window-s", type=float, default=15.0, help="seconds per timed window")
+    pool.add_argument("--setup-s", type=float, default=90.0,
+                      help="seconds the processes get to build their runs before round 1")
+    pool.add_argument("--scratch", default=os.path.join(tempfile.gettempdir(), "bnn_bench_workers"),
+                      help="results_dir of the measured configs (nothing is written there)")
     parser.add_argument("--pipeline-worker", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="data_dir=... and/or dataset.archive=... (as for experiments)")
@@ -704,6 +714,7 @@ def parse_args(argv=None):
         args.imagenet_steps = 2
         args.pipeline_sizes, args.pipeline_batch, args.pipeline_images = [224], 10, 20
         args.pipeline_rounds, args.pipeline_warmup = 1, 1
+        args.worker_rounds, args.window_s, args.setup_s = 2, 2.0, 45.0
     args.imagenet_models = args.imagenet_models or ["sec53_birealnet", "sec53_binary_alexnet"]
     if args.sample_repeat is None:  # each round reads one epoch: enough batches in it
         images = max((args.imagenet_steps + 1) * args.imagenet_batch,
@@ -735,6 +746,11 @@ def main(argv=None):
         tf.keras.backend.clear_session()
         merge_report(args.out, precision=precision_part(args, overrides, command))
         print(f"wrote the precision part into {args.out}")
+    if args.only in (None, "workers"):
+        from experiments.tools.bench_workers import workers_part
+
+        merge_report(args.out, workers=workers_part(args, overrides, provenance(command)))
+        print(f"wrote the workers part into {args.out}")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def window_rates(stamps, images_per_stamp: int) -> tuple:
     return images / wall, cpu / images
 
 
-def _interval(values, level=0.95) -> dict:
+def interval(values, level=0.95) -> dict:
     m = median_interval(values, level)
     return {"median": round(m.median, 4), "low": None if m.low is None else round(m.low, 4),
             "high": None if m.high is None else round(m.high, 4),
@@ -88,7 +88,7 @@ def compare(a, b, images_per_stamp: dict, *, names=("a", "b"), min_rounds=10, ma
             widths = [median_interval(v).relative_half_width() for v in (wall_ratio, cpu_ratio)]
             if all(w is not None and w <= target_half_width for w in widths):
                 break
-    wall, cpu_int = _interval(wall_ratio), _interval(cpu_ratio)
+    wall, cpu_int = interval(wall_ratio), interval(cpu_ratio)
     converged = all(i["relative_half_width"] is not None
                     and i["relative_half_width"] <= target_half_width for i in (wall, cpu_int))
     return {
