@@ -227,7 +227,11 @@ def _epochs(root, run_id):
 
 
 def _read_until(proc, pattern, lines, timeout_s=600):
-    """Lines of ``proc`` until one matches ``pattern`` (returns the match)."""
+    """The first line of ``proc`` (those read so far included) that matches ``pattern``."""
+    for line in lines:
+        m = re.search(pattern, line)
+        if m:
+            return m
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         line = proc.stdout.readline()

@@ -85,9 +85,10 @@ def describe(schedule, estimate, workers: int, parts) -> tuple:
                         "machine; warm-up off or failed)"], None
     total = eta.makespan(tasks, workers)
     sources = sorted({r.source for r in estimate.rates.values() if r.source})
-    rate_text = "; ".join(f"{r.train_images_per_s:.0f} images/s per worker"
-                          for r in estimate.rates.values())
-    lines.append(f"estimated wall time: {eta.duration(total)} ({rate_text}; from "
+    speeds = sorted(r.train_images_per_s for r in estimate.rates.values())
+    rate_text = (f"{speeds[0]:.0f}" if speeds[0] == speeds[-1] or len(speeds) == 1
+                 else f"{speeds[0]:.0f}-{speeds[-1]:.0f}") + " training images/s per worker"
+    lines.append(f"estimated wall time: {eta.duration(total)} ({rate_text}; rates from "
                  f"{', '.join(sources)})"
                  + (f"; {len(unknown)} run(s) without an estimate" if unknown else ""))
     return lines, total

@@ -320,6 +320,8 @@ class Pool:
                 except OSError:
                     pass
         deadline = time.time() + wait_s
+        while time.time() < deadline and any(w.process.poll() is None for w in self._live()):
+            self._next(timeout=0.5)  # their last lines (e.g. where each run stopped) are shown
         for worker in self._live():
             try:
                 worker.process.wait(timeout=max(deadline - time.time(), 0.1))
