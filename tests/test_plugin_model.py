@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_every_module_of_the_models_package_is_discovered():
     import models
-    from models.base import Model
+    from experiments.models import Model
 
     folder = os.path.dirname(models.__file__)
     files = sorted(n[:-3] for n in os.listdir(folder)

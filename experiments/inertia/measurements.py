@@ -15,7 +15,7 @@ import tensorflow as tf
 from experiments.engine import runs
 from experiments.engine.flips import count_flips, sign_bits
 from experiments.engine.train import TrainState, prepare_data
-from models.base import every_layer
+from experiments.models import every_layer
 
 
 def accuracy(model, dataset) -> float:
