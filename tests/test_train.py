@@ -66,9 +66,10 @@ def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides,
     straight.run()
 
     # Kill the second run right after its 2nd checkpoint, as a crash would.
+    from experiments.engine import records
     from experiments.engine import train as train_module
     calls = {"n": 0}
-    real_summary = train_module._summary
+    real_summary = records.write_summary
 
     def crash_after_two_epochs(exp, run_dir, status, *args, **kwargs):
         result = real_summary(exp, run_dir, status, *args, **kwargs)
@@ -78,12 +79,12 @@ def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides,
                 raise KeyboardInterrupt
         return result
 
-    monkeypatch.setattr(train_module, "_summary", crash_after_two_epochs)
+    monkeypatch.setattr(records, "write_summary", crash_after_two_epochs)
     interrupted = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "b")})
     with pytest.raises(KeyboardInterrupt):
         interrupted.run()
     assert runs.read_json(os.path.join(interrupted.run_dir(), "summary.json"))["epochs_done"] == 2
-    monkeypatch.setattr(train_module, "_summary", real_summary)
+    monkeypatch.setattr(records, "write_summary", real_summary)
 
     # resumed on another kind of machine (only its record differs: the kernels are these)
     here = fingerprint.fingerprint()
@@ -156,20 +157,20 @@ def test_optimizer_variables_made_up_front_change_only_the_tracing(name, tiny_ov
     """``create_weights`` makes the optimizer's variables before the compiled loop's first
     call, so the loop is traced once instead of twice; the run, its checkpoint's names
     and its flips are the same bit for bit as with variables made by the first step."""
-    from experiments.engine import train
+    from experiments.engine import step
 
     states = []
-    original = train.TrainState.__init__
+    original = step.TrainState.__init__
 
     def kept(self, *args, **kwargs):
         original(self, *args, **kwargs)
         states.append(self)
 
-    monkeypatch.setattr(train.TrainState, "__init__", kept)
+    monkeypatch.setattr(step.TrainState, "__init__", kept)
     base = {**tiny_overrides, "deterministic": True}
     early = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "early")})
     early.run()
-    monkeypatch.setattr(train, "create_weights", lambda optimizer, variables: None)
+    monkeypatch.setattr(step, "create_weights", lambda optimizer, variables: None)
     lazy = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "lazy")})
     lazy.run()
     assert [s.train_steps.experimental_get_tracing_count() for s in states] == [1, 2]

@@ -4,7 +4,7 @@ the input pipelines. Two parts, each written into its own keys of one JSON file.
 CIFAR-10 (``--only cifar10``; top-level keys ``sec52_bop``, ``sec52_adam``,
 ``input_pipeline_images_per_s``, ...): full-width BinaryNet at batch 50 (§5.2) under
 
-* the suite's step (``experiments.engine.train.TrainState`` through ``train_iterator``,
+* the suite's step (``experiments.engine.step.TrainState`` through ``train_iterator``,
   per-step, per-layer flip counts, the host work of the real loop), with the §5.2 Bop
   optimizer and with the §5.2 latent-weight Adam baseline;
 * a plain ``model.compile`` + ``model.fit`` of the same larq model and optimizer, with
@@ -64,8 +64,8 @@ from experiments.engine import precision, runs
 from experiments.engine.fingerprint import fingerprint
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
-from experiments.engine.train import (HostCursor, TrainState, prepare_data,
-                                      synchronize_batchnorm, train_call, train_iterator)
+from experiments.engine.pipelines import prepare_data, train_iterator
+from experiments.engine.step import HostCursor, TrainState, synchronize_batchnorm, train_call
 from experiments.optimizers.bop import CountingBop
 from experiments.optimizers.schedules import ScaledSchedule
 from experiments.tools import paired_rounds
@@ -128,7 +128,7 @@ class BatchStamps(tf.keras.callbacks.Callback):
 
 
 def suite_window(exp, state, iterator, steps):
-    """Stamps of the suite's loop: one ``experiments.engine.train.train_call`` per stamp -
+    """Stamps of the suite's loop: one ``experiments.engine.step.train_call`` per stamp -
     the loop's own step: a compiled ``train_steps`` call of ``exp.steps_per_loop`` steps
     and the host work after it (read flips and losses back, the divergence check, the
     flip-log rows; the epoch's flip sums are added on the device, the running metrics

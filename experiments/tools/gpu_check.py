@@ -74,8 +74,9 @@ from experiments.engine import runs
 from experiments.engine.experiment import build
 from experiments.engine.fingerprint import fingerprint, label
 from experiments.engine.flips import pi_t
-from experiments.engine.train import (HostCursor, TrainState, prepare_data, sigterm_as_interrupt,
-                                      train_call, train_iterator)
+from experiments.engine.pipelines import prepare_data, train_iterator
+from experiments.engine.signals import sigterm_as_interrupt
+from experiments.engine.step import HostCursor, TrainState, train_call
 from experiments.tools.paired_rounds import stamp
 
 DEFAULT_OUT = os.path.join("results", "gpu_check.json")
@@ -264,7 +265,7 @@ def synthetic_batch(exp):
 
 
 class Calls:
-    """The loop's own step, ``experiments.engine.train.train_call``, again and again: a
+    """The loop's own step, ``experiments.engine.step.train_call``, again and again: a
     compiled ``train_steps`` call of ``exp.steps_per_loop`` steps and the host work after
     it (flips and losses read back, the divergence check against the first loss, the
     flip-log rows). Keeps every step's loss and flip counts, and a (wall, CPU) stamp
