@@ -40,7 +40,9 @@ mirrored``.
 
     python -m scripts.bench --out results/bench.json data_dir=~/tensorflow_datasets
     python -m scripts.bench --only imagenet data_dir=~/tensorflow_datasets
-    python -m scripts.bench --only imagenet --quick-smoke      # seconds; /tmp output
+    python -m scripts.bench --only imagenet --smoke      # seconds; /tmp output
+
+(``--quick-smoke`` is the smoke flag's former name, still accepted.)
 """
 import argparse
 import json
@@ -58,17 +60,16 @@ import numpy as np
 import tensorflow as tf
 
 from experiments import registry
-from experiments.cli import parse_overrides
 from experiments.datasets import imagenet, is_prepared
 from experiments.engine import precision, runs
-from experiments.engine.fingerprint import fingerprint
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
 from experiments.engine.pipelines import prepare_data, train_iterator
-from experiments.engine.step import HostCursor, TrainState, synchronize_batchnorm, train_call
+from experiments.engine.step import TrainState, synchronize_batchnorm
 from experiments.optimizers.bop import CountingBop
 from experiments.optimizers.schedules import ScaledSchedule
-from experiments.tools import paired_rounds
+from experiments.tools import measure, paired_rounds
+from experiments.tools.measure import provenance
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join("results", "bench.json")
@@ -102,14 +103,8 @@ def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None =
         report["imagenet"] = imagenet
     if precision is not None:
         report["precision"] = precision
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    runs.write_json(path, report)
+    measure.write_document(path, report)
     return report
-
-
-def provenance(command: str) -> dict:
-    return {"command": command, "date": runs.now(), "hardware": fingerprint(),
-            "packages": runs.package_versions(), "git": runs.git_commit()}
 
 
 # --- timing ---------------------------------------------------------------------------------
@@ -128,20 +123,14 @@ class BatchStamps(tf.keras.callbacks.Callback):
 
 
 def suite_window(exp, state, iterator, steps):
-    """Stamps of the suite's loop: one ``experiments.engine.step.train_call`` per stamp -
-    the loop's own step: a compiled ``train_steps`` call of ``exp.steps_per_loop`` steps
-    and the host work after it (read flips and losses back, the divergence check, the
-    flip-log rows; the epoch's flip sums are added on the device, the running metrics
-    read only when a progress line is due). The first call (the round's first steps, a
-    fresh pipeline) is not timed: stamps start after it, then one per call for
-    ``ceil(steps / n)`` calls."""
-    n = exp.steps_per_loop
-    stamps, flip_rows = [], []
-    cursor = HostCursor(state)
-    for _ in range(1 + math.ceil(steps / n)):
-        flip_rows += train_call(exp, state, iterator, n, 0, cursor).rows
-        stamps.append(paired_rounds.stamp())
-    return stamps
+    """Stamps of the suite's loop: one ``experiments.engine.step.train_call`` per stamp
+    (``measure.Calls``) - the loop's own step: a compiled ``train_steps`` call of
+    ``exp.steps_per_loop`` steps and the host work after it (read flips and losses back,
+    the divergence check, the flip-log rows; the epoch's flip sums are added on the
+    device, the running metrics read only when a progress line is due). The first call
+    (the round's first steps, a fresh pipeline) is not timed: stamps start after it,
+    then one per call for ``ceil(steps / n)`` calls."""
+    return measure.Calls(exp, state, iterator).run(1 + math.ceil(steps / exp.steps_per_loop))
 
 
 def with_larqs_own_bop(optimizer):
@@ -248,12 +237,7 @@ def compare_suites(exp_a, exp_b, strategy, builder, split, steps_per_epoch, step
 
 
 def cifar10_part(args, overrides) -> dict:
-    unknown = set(overrides) - {"data_dir", "dataset.archive"}
-    if unknown:
-        raise SystemExit(f"error: the CIFAR-10 part accepts only data_dir= and "
-                         f"dataset.archive=, got {sorted(unknown)}")
-    exps = {name: build(registry.load().experiment(name), overrides)
-            for name in ("sec52_bop", "sec52_adam")}
+    exps = {name: measure.experiment(name, overrides) for name in ("sec52_bop", "sec52_adam")}
     some = exps["sec52_bop"]
     builder, split, _, n_train, _ = prepare_data(some)
     strategy = tf.distribute.get_strategy()
@@ -508,11 +492,8 @@ def imagenet_training(args, name, data_dir, log) -> dict:
 
 
 def imagenet_part(args, overrides, command: str) -> dict:
-    unknown = set(overrides) - {"data_dir", "dataset.archive"}
-    if unknown:
-        raise SystemExit(f"error: the ImageNet part accepts only data_dir=, got {sorted(unknown)}")
     started = time.perf_counter()
-    data_dir = os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))
+    data_dir = overrides["data_dir"]
     data_dir, data_info = imagenet_data(data_dir, args.sample_tar, args.sample_cache,
                                         args.sample_repeat)
     data_info["train_examples"] = imagenet.num_examples(
@@ -556,7 +537,7 @@ def imagenet_part(args, overrides, command: str) -> dict:
                 "§5.3 model and optimizer at a reduced input size; medians of rounds",
         **provenance(command),
         **data_info,
-        "smoke": args.quick_smoke,
+        "smoke": args.smoke,
         "input_pipeline": pipeline,
         "training": training,
         "wall_time_s": round(time.perf_counter() - started, 1),
@@ -579,7 +560,7 @@ def precision_part(args, overrides, command: str) -> dict:
     rounds = (args.min_rounds, args.max_rounds, args.target_half_width)
     strategy = tf.distribute.get_strategy()
     mixed = {"precision": args.mixed, "force_precision": True}
-    cifar = {k: v for k, v in overrides.items() if k in ("data_dir", "dataset.archive")}
+    cifar = dict(overrides)
     bop = registry.load().experiment("sec52_bop")
     cases = {"binarynet_quarter": (bop, {**cifar, **QUARTER}, args.steps * 2),
              "binarynet_full": (bop, cifar, args.steps)}
@@ -616,9 +597,8 @@ def precision_part(args, overrides, command: str) -> dict:
                 n_train / exp.batch_size, steps, rounds, log(name + " xla"),
                 names=("suite_xla", "suite"))
 
-    data_dir = os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))
-    data_dir, data_info = imagenet_data(data_dir, args.sample_tar, args.sample_cache,
-                                        args.sample_repeat)
+    data_dir, data_info = imagenet_data(overrides["data_dir"], args.sample_tar,
+                                        args.sample_cache, args.sample_repeat)
     size, batch = args.imagenet_size, args.imagenet_batch
     exp, _ = imagenet_experiment("sec53_birealnet", data_dir, size, batch, "paper",
                                  args.distribution)
@@ -651,11 +631,12 @@ def parse_args(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT}; "
-                        "with --quick-smoke a file in the temp folder)")
+                        "with --smoke a file in the temp folder)")
     parser.add_argument("--only", choices=("cifar10", "imagenet", "precision"),
                         help="run one part (default: both); the other part's keys are kept")
-    parser.add_argument("--quick-smoke", action="store_true",
-                        help="tiny settings that only check that the benchmark runs")
+    parser.add_argument("--smoke", "--quick-smoke", dest="smoke", action="store_true",
+                        help="tiny settings that only check that the benchmark runs "
+                             "(--quick-smoke: its former name)")
     parser.add_argument("--mixed", default="mixed_bfloat16",
                         choices=("mixed_bfloat16", "mixed_float16"),
                         help="the mixed precision the precision part measures")
@@ -697,7 +678,7 @@ def parse_args(argv=None):
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="data_dir=... and/or dataset.archive=... (as for experiments)")
     args = parser.parse_args(argv)
-    if args.quick_smoke:
+    if args.smoke:
         args.steps, args.pipeline_batches, args.min_rounds, args.max_rounds = 1, 5, 2, 2
         args.imagenet_models = args.imagenet_models or ["sec53_birealnet"]
         args.imagenet_size, args.imagenet_width, args.imagenet_batch = 64, "quick", 8
@@ -708,9 +689,9 @@ def parse_args(argv=None):
     if args.sample_repeat is None:  # each round reads one epoch: enough batches in it
         images = max((args.imagenet_steps + 1) * args.imagenet_batch,
                      args.pipeline_warmup * args.pipeline_batch + args.pipeline_images)
-        args.sample_repeat = max(1 if args.quick_smoke else 10, math.ceil(images / 100))
+        args.sample_repeat = max(1 if args.smoke else 10, math.ceil(images / 100))
     args.out = args.out or (os.path.join(tempfile.gettempdir(), "bench_smoke.json")
-                            if args.quick_smoke else DEFAULT_OUT)
+                            if args.smoke else DEFAULT_OUT)
     return args
 
 
@@ -721,8 +702,7 @@ def main(argv=None):
         pipeline_worker(args.pipeline_worker)
         return
     runs.git_commit()  # the code imported now
-    overrides = parse_overrides(args.overrides)
-    overrides.setdefault("data_dir", os.path.expanduser("~/tensorflow_datasets"))
+    overrides = measure.data_overrides(args.overrides, "the benchmark")
     if args.only in (None, "cifar10"):
         merge_report(args.out, cifar10=cifar10_part(args, overrides))
         print(f"wrote the CIFAR-10 part into {args.out}")
