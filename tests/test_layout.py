@@ -262,3 +262,45 @@ def test_the_layout_catches_backward_and_string_imports(tmp_path):
                         ALLOWED["experiments.engine"])
     assert "experiments.optimizers.Bop" in concrete()[1]
     assert not _allowed("experiments.engine.bad", "configs", ALLOWED["experiments.engine"])
+
+
+# Reading run folders needs no TensorFlow, no zookeeper and no component: the script
+# reads one folder, lists the heavy modules loaded, then imports the component rules
+# (which do need them) and lists again, so the check is seen to catch them.
+HEAVY = ("tensorflow", "tf_keras", "zookeeper", "larq", "larq_zoo", "tensorflow_datasets",
+         "models", "configs")
+READ_A_RUN = """
+import json, sys
+from experiments.analysis import collect
+runs, skipped = collect.load_runs(sys.argv[1])
+assert [(r.experiment, r.status, r.complete) for r in runs] == [("x", "completed", True)], \\
+    (runs, skipped)
+def heavy():
+    return sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2].split(",")))
+print(json.dumps(heavy()))
+from experiments.engine import components
+print(json.dumps(heavy()))
+"""
+
+
+@pytest.mark.slow
+def test_reading_run_folders_imports_no_tensorflow_zookeeper_or_model(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "runs" / "x" / "paper-seed0-00000000"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"seed": 0, "model": "BinaryNet"}))
+    (folder / "summary.json").write_text(json.dumps(
+        {"experiment": "x", "scale": "paper", "status": "completed", "epochs_done": 1,
+         "epochs_planned": 1}))
+    (folder / "metrics.jsonl").write_text(json.dumps(
+        {"epoch": 1, "step": 10, "train_accuracy": 0.5, "val_accuracy": 0.5}) + "\n")
+    done = subprocess.run([sys.executable, "-c", READ_A_RUN, str(tmp_path / "runs"),
+                           ",".join(HEAVY)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    reading, with_components = map(json.loads, done.stdout.splitlines()[-2:])
+    assert reading == []
+    assert {"tensorflow", "zookeeper", "larq", "models"} <= set(with_components)
