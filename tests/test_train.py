@@ -237,3 +237,32 @@ def test_progress_lines_in_a_log_file(tiny_overrides, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "epoch 1 step 3/3" in out and "images/s" in out
     assert "epoch 1/1  loss" in out
+
+
+def test_top5_is_measured_only_where_the_dataset_declares_it(tiny_overrides, capsys):
+    """A dataset component with ``top5 = False`` gets no top-5 accuracy printed or
+    recorded (metrics rows, summary, final test); CIFAR-10 declares it, as its runs
+    have always recorded it."""
+    from zookeeper import component
+
+    from experiments.datasets.cifar10 import Cifar10
+
+    @component
+    class Cifar10WithoutTop5(Cifar10):
+        top5 = False
+
+    with_top5 = build(EXPERIMENTS["sec51_tau_0"], tiny_overrides)
+    summary = with_top5.run()
+    (row,) = runs.read_jsonl(os.path.join(with_top5.run_dir(), "metrics.jsonl"))
+    assert 0 <= row["val_top5_accuracy"] <= 1 and "final_val_top5_accuracy" in summary
+    assert " top5 " in capsys.readouterr().out
+    without = build(EXPERIMENTS["sec51_tau_0"], {
+        **tiny_overrides, "dataset": "Cifar10WithoutTop5", "validation": "holdout",
+        "holdout": 20, "final_test": True})
+    summary = without.run()
+    (row,) = runs.read_jsonl(os.path.join(without.run_dir(), "metrics.jsonl"))
+    assert summary["status"] == "completed" and summary["dataset"] == "Cifar10WithoutTop5"
+    assert "test_accuracy" in summary and 0 <= row["val_accuracy"] <= 1
+    assert not [k for k in (*row, *summary) if "top5" in k]
+    out = capsys.readouterr().out
+    assert "val_acc" in out and " top5 " not in out
