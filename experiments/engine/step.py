@@ -64,7 +64,8 @@ class TrainState:
             # top-5 only where the dataset declares it (``Dataset.top5``)
             self.val_top5 = (tf.keras.metrics.SparseTopKCategoricalAccuracy(
                 k=min(5, num_classes)) if exp.dataset.top5 else None)
-            self.val_metrics = [m for m in (self.val_loss, self.val_acc, self.val_top5) if m]
+            self.val_metrics = [m for m in (self.val_loss, self.val_acc, self.val_top5)
+                                if m is not None]
         if exp.sync_batchnorm and strategy.num_replicas_in_sync > 1:
             synchronize_batchnorm(self.model)
         self.kernels = binary_kernels(self.model)
