@@ -8,8 +8,14 @@ descriptor 2 while TensorFlow is imported, before any logging setting applies, s
 import runs with that descriptor pointed at /dev/null. ``BNN_VERBOSE=1`` (``make ...
 VERBOSE=1``) keeps all of TensorFlow's output. Python errors are unaffected: an
 exception raised by the import is printed after the descriptor is restored.
+
+TensorFlow is not imported here: whichever module first needs it imports it, quietly (an
+import hook wraps that one import). So what needs no TensorFlow - reading run folders,
+``experiments.analysis.collect`` - starts without it.
 """
 import contextlib
+import importlib.abc
+import importlib.util
 import os
 import sys
 
@@ -44,16 +50,31 @@ def quiet_fd2():
         os.close(devnull)
 
 
-def _import_tensorflow_quietly() -> None:
-    with quiet_fd2():
-        import tensorflow  # noqa: F401
+class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` the usual way the first time it is imported, and runs that
+    import's module code inside :func:`quiet_fd2`; then steps aside."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once; and the lookup below must not find this again
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_quietly(module):
+            with quiet_fd2():
+                run(module)
+        spec.loader.exec_module = exec_quietly
+        return spec
 
 
 if "tensorflow" not in sys.modules:
     if VERBOSE:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-    else:
-        _import_tensorflow_quietly()
+    elif not any(isinstance(f, _QuietTensorFlow) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlow())
 
 
 def var_key(variable) -> str:

@@ -14,7 +14,11 @@ may define ``VIEWS`` (what the report and figures show, ``experiments.analysis.v
 and ``SECTIONS`` (paper section -> REPORT.md heading). Names must not repeat across
 registries.
 
-The group is read from the installed packages' metadata (``importlib.metadata``). A
+Model packages are found the same way, in the ``bnn.models`` entry-point group (this
+suite's: ``models = "models"``; ``experiments.models`` imports each one), so the engine
+never imports a model package by name.
+
+Each group is read from the installed packages' metadata (``importlib.metadata``). A
 checkout run without installing it, or installed before its ``pyproject.toml`` declared
 the group, is read from that file itself, so the declaration has one place either way.
 """
@@ -27,6 +31,7 @@ from importlib import metadata
 from experiments.errors import ConfigError
 
 GROUP = "bnn.registry"
+MODELS = "bnn.models"
 DISTRIBUTION = "latent-weights-repro"  # this suite's package name (pyproject.toml)
 _PYPROJECT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                           "pyproject.toml")
@@ -49,12 +54,13 @@ class Registry:
         return self.experiments[name]
 
 
-def declared() -> list:
-    """``[(entry name, module name)]`` of the ``bnn.registry`` group: the installed
-    packages' metadata, plus this checkout's ``pyproject.toml`` where this suite's own
-    metadata does not declare the group (not installed, or installed before it did)."""
+def declared(group: str = GROUP) -> list:
+    """``[(entry name, module name)]`` of an entry-point ``group`` (the registries, or
+    ``MODELS``): the installed packages' metadata, plus this checkout's ``pyproject.toml``
+    where this suite's own metadata does not declare the group (not installed, or
+    installed before it did)."""
     found = [(ep.name, ep.value, ep.dist.name if ep.dist else None)
-             for ep in metadata.entry_points(group=GROUP)]
+             for ep in metadata.entry_points(group=group)]
     out = [(name, value) for name, value, _ in found]
     if not any(dist == DISTRIBUTION for *_, dist in found) and os.path.isfile(_PYPROJECT):
         import tomllib
@@ -62,7 +68,7 @@ def declared() -> list:
         with open(_PYPROJECT, "rb") as f:
             project = tomllib.load(f).get("project", {})
         if project.get("name") == DISTRIBUTION:
-            own = project.get("entry-points", {}).get(GROUP, {})
+            own = project.get("entry-points", {}).get(group, {})
             out += [item for item in own.items() if item not in out]
     return out
 

@@ -42,7 +42,7 @@ from larq_zoo.literature.binary_alex_net import BinaryAlexNetFactory
 from zookeeper import Field, component
 
 from experiments.errors import ConfigError
-from models.base import BinaryLayers, Model, check_input
+from experiments.models.base import BinaryLayers, Model, check_input
 
 LATENT_QUANTIZER = BinaryAlexNetFactory.kernel_quantizer  # "ste_sign"
 LATENT_CONSTRAINT = BinaryAlexNetFactory.kernel_constraint  # "weight_clip"
@@ -83,7 +83,7 @@ def binary_alexnet(
 
     Arguments:
         represent: the optimizer's per-layer representation of the eight binary kernels
-            (``models.base``). Bop marks them ``NoOp(precision=1)`` (the weights *are*
+            (``experiments.models.base``). Bop marks them ``NoOp(precision=1)`` (the weights *are*
             binary); this model's own (larq-zoo's) is ``ste_sign`` clipped to [-1, 1].
         conv_filters: the five convolutions' widths (paper: 64, 192, 384, 384, 256).
         dense_units: the two hidden dense layers' width (paper: 4096).

@@ -23,7 +23,7 @@ import tensorflow as tf
 from zookeeper import Field, component
 
 from experiments.errors import ConfigError
-from models.base import BinaryLayers, Model
+from experiments.models.base import BinaryLayers, Model
 
 FIRST_CONV_PADDINGS = ("valid", "same")
 # Initial binary kernels: Keras's Glorot uniform (larq's and the Bop authors' default), or
@@ -84,7 +84,7 @@ def binarynet(
 
     Arguments:
         represent: the optimizer's per-layer representation of the nine binary kernels
-            (``models.base``): Bop marks them ``NoOp(precision=1)`` (the weights *are*
+            (``experiments.models.base``): Bop marks them ``NoOp(precision=1)`` (the weights *are*
             binary); latent-weight optimizers put ``ste_sign`` on real latent kernels.
             This model's own is Courbariaux et al.'s: ``ste_sign`` clipped to [-1, 1].
         filters, dense_units: widths (paper: 128, 1024).

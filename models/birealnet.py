@@ -37,7 +37,7 @@ from larq_zoo.literature.birealnet import BiRealNetFactory
 from zookeeper import Field, component, factory
 
 from experiments.errors import ConfigError
-from models.base import BinaryLayers, Model, check_input
+from experiments.models.base import BinaryLayers, Model, check_input
 
 LATENT_QUANTIZER = BiRealNetFactory.kernel_quantizer  # "magnitude_aware_sign"
 LATENT_CONSTRAINT = BiRealNetFactory.kernel_constraint  # "weight_clip"
@@ -50,7 +50,7 @@ class _BiRealNetFactory(BiRealNetFactory):
     ``self.kernel_quantizer`` / ``self.kernel_constraint`` for the one binary
     convolution it creates, so the answer for that block is fetched just before it."""
 
-    kernels: Any = Field()  # a models.base.BinaryLayers
+    kernels: Any = Field()  # an experiments.models.base.BinaryLayers
 
     def residual_block(self, x, *args, **kwargs):
         self._current = self.kernels(f"binary_conv{len(self.kernels.asked) + 1}")
@@ -76,7 +76,7 @@ def birealnet(
 
     Arguments:
         represent: the optimizer's per-layer representation of the 16 binary kernels
-            (not the real stem, shortcuts and dense layer; ``models.base``). Bop marks
+            (not the real stem, shortcuts and dense layer; ``experiments.models.base``). Bop marks
             them ``NoOp(precision=1)``; this model's own (larq-zoo's) is
             ``magnitude_aware_sign`` clipped to [-1, 1].
         filters: stem width; the stages have 1, 2, 4, 8 times as many (paper: 64).

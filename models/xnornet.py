@@ -48,7 +48,7 @@ from larq_zoo.literature.xnornet import XNORNetFactory, xnor_weight_scale
 from zookeeper import Field, component
 
 from experiments.errors import ConfigError
-from models.base import BinaryLayers, Model, check_input
+from experiments.models.base import BinaryLayers, Model, check_input
 
 LATENT_QUANTIZER = xnor_weight_scale
 LATENT_CONSTRAINT = XNORNetFactory.kernel_constraint  # "weight_clip"
@@ -97,7 +97,7 @@ def xnornet(
 
     Arguments:
         represent: the optimizer's per-layer representation of the six binary kernels
-            (not the real first convolution and last dense layer; ``models.base``). Bop
+            (not the real first convolution and last dense layer; ``experiments.models.base``). Bop
             marks them ``NoOp(precision=1)``; this model's own (larq-zoo's) is
             ``xnor_weight_scale`` clipped to [-1, 1].
         conv_filters: widths of the five convolutions, the real first one included

@@ -174,9 +174,44 @@ def test_merge_into_a_new_file(tmp_path):
 
 
 def test_smoke_settings_never_overwrite_the_results_file():
-    args = bench.parse_args(["--quick-smoke", "--only", "imagenet"])
+    args = bench.parse_args(["--smoke", "--only", "imagenet"])
     assert os.path.abspath(args.out) != os.path.abspath(bench.DEFAULT_OUT)
     assert bench.parse_args([]).out == bench.DEFAULT_OUT
+
+
+def test_the_tools_share_one_smoke_flag_and_the_old_name_still_works():
+    from experiments.tools import gpu_check
+
+    old, new = bench.parse_args(["--quick-smoke"]), bench.parse_args(["--smoke"])
+    assert old.smoke and new.smoke and vars(old) == vars(new)
+    assert not bench.parse_args([]).smoke
+    assert gpu_check.parse_args(["--smoke"]).smoke
+
+
+def test_the_tools_accept_only_data_overrides_as_absolute_paths(tmp_path, monkeypatch):
+    from experiments.tools import measure
+
+    monkeypatch.chdir(tmp_path)
+    data = measure.data_overrides(["data_dir=~/tfds", "dataset.archive=c10.tar.gz"], "x")
+    assert data == {"data_dir": os.path.expanduser("~/tfds"),
+                    "dataset.archive": str(tmp_path / "c10.tar.gz")}
+    assert measure.data_overrides([], "x") == {
+        "data_dir": os.path.expanduser("~/tensorflow_datasets")}
+    with pytest.raises(SystemExit, match=r"^error: the benchmark accepts only data_dir= and "
+                                         r"dataset.archive=, got \['epochs'\]$"):
+        measure.data_overrides(["epochs=3"], "the benchmark")
+
+
+def test_the_provenance_of_a_measurement(tmp_path):
+    from experiments.engine import runs
+    from experiments.tools import measure
+
+    record = measure.provenance("make bench", hardware={"label": "here"})
+    assert record["command"] == "make bench" and record["hardware"] == {"label": "here"}
+    assert record["git"] == runs.git_commit() and record["packages"]["larq"]
+    path = tmp_path / "new" / "doc.json"
+    measure.write_document(str(path), {"a": 1, **record})
+    assert json.loads(path.read_text())["date"] == record["date"]
 
 
 def test_reduced_size_configs_take_only_the_keys_they_need(tmp_path):
@@ -269,7 +304,7 @@ def test_the_workers_part_times_pinned_workers_against_one_process(fake_cifar10,
     """The workers part end to end at tiny scale: real worker processes, two rounds."""
     from experiments.tools.bench_workers import workers_part
 
-    args = bench.parse_args(["--quick-smoke", "--only", "workers", "--workers", "2",
+    args = bench.parse_args(["--smoke", "--only", "workers", "--workers", "2",
                              "--scratch", str(tmp_path)])
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs two cores")

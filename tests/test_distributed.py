@@ -26,7 +26,8 @@ ONE_VS_TWO = textwrap.dedent("""
     from configs import EXPERIMENTS
     from experiments.cli import parse_overrides
     from experiments.engine.experiment import build
-    from experiments.engine.train import TrainState, prepare_data, train_iterator
+    from experiments.engine.pipelines import prepare_data, train_iterator
+    from experiments.engine.step import TrainState
 
     exp = build(EXPERIMENTS[sys.argv[1]], parse_overrides(sys.argv[2:]))
     builder, split, _, n, _ = prepare_data(exp)

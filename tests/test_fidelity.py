@@ -13,7 +13,7 @@ from experiments.engine import runs
 from experiments.analysis.claims import check_sec51
 from experiments.engine.experiment import build
 from models.binarynet import BinaryNet
-from models.base import every_layer
+from experiments.models.base import every_layer
 
 # Every §5.1 experiment tied to its own values (paper §5.1 / Figure 1).
 SEC51 = {"sec51_gamma_1e-2": (1e-2, 1e-6), "sec51_gamma_1e-3_tau_1e-6": (1e-3, 1e-6),

@@ -53,7 +53,8 @@ def test_the_training_step_counts_exactly_the_sign_changes_of_each_kernel(name, 
     in every precision (flips are counted on the float32 variables)."""
     from configs import EXPERIMENTS
     from experiments.engine.experiment import build
-    from experiments.engine.train import TrainState, prepare_data, train_iterator
+    from experiments.engine.pipelines import prepare_data, train_iterator
+    from experiments.engine.step import TrainState
 
     exp = build(EXPERIMENTS[name], {**tiny_overrides, "steps_per_loop": 1,
                                     "precision": precision, "force_precision": True})

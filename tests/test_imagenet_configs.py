@@ -25,7 +25,7 @@ from experiments.optimizers.schedules import PiecewiseConstant
 
 import larq as lq
 import tensorflow as tf
-from models.base import every_layer
+from experiments.models.base import every_layer
 
 N_TRAIN = 1281167  # ImageNet train split: the authors' `decay_step = epochs * 1281167 // batch`
 

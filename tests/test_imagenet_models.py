@@ -17,7 +17,7 @@ from experiments.optimizers.schedules import Constant
 from models.binary_alexnet import BinaryAlexNet
 from models.birealnet import BiRealNet
 from models.xnornet import XNORNet
-from models.base import every_layer
+from experiments.models.base import every_layer
 
 QUANT_LAYERS = (lq.layers.QuantConv2D, lq.layers.QuantDense)
 REAL_LAYERS = (tf.keras.layers.Conv2D, tf.keras.layers.Dense)

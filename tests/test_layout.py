@@ -2,14 +2,16 @@
 
 Top-level folders: ``configs`` (declarations) may import ``experiments`` and ``models``;
 ``scripts`` (thin entry points) only the package's ``report`` and ``tools``; ``models``
-only ``models.base`` and ``experiments.errors``; ``experiments`` never ``configs``,
-``scripts`` or ``tests`` (it finds the registry through an entry point), and nothing
-outside ``tests`` imports ``tests``. Inside the package: errors/locks <- optimizers,
-datasets <- engine <- inertia, analysis <- report, tools, cli; and the engine knows only
-the component contracts - it imports no concrete model, dataset or optimizer module, nor
-a class defined in one. Imports are read with ``ast``, string imports
-(``importlib.import_module("...")``, ``__import__``, a module path held in a string)
-included."""
+only the model contract (``experiments.models``) and ``experiments.errors``, as larq-zoo
+imports larq; ``experiments`` never ``configs``, ``models``, ``scripts`` or ``tests`` (it
+finds the registry and the model packages through entry points), and nothing outside
+``tests`` imports ``tests``. Inside the package: errors/locks <- optimizers, datasets,
+models (the contracts) <- engine <- inertia, analysis <- report, tools, cli; and the
+engine knows only the component contracts - it imports no concrete model, dataset or
+optimizer module, nor a class defined in one. No two modules import each other, even
+within one part, directly or round a longer circle. Imports are read with ``ast`` at any
+depth of a file (inside functions too), string imports (``importlib.import_module("...")``,
+``__import__``, a module path held in a string) included."""
 import ast
 import importlib
 import os
@@ -29,23 +31,28 @@ ALLOWED = {
     "experiments.plugins": {"experiments.errors"},
     "experiments.registry": {"experiments.errors"},
     "experiments.fakes": set(),
-    "experiments.optimizers": {"experiments.errors", "experiments._keras2", "models.base"},
+    "experiments.models": {"experiments.errors", "experiments.registry"},
+    "experiments.optimizers": {"experiments.errors", "experiments._keras2", "experiments.models"},
     "experiments.datasets": {"experiments.errors", "experiments.locks", "experiments.fakes"},
     "experiments.engine": {"experiments.errors", "experiments._keras2", "experiments.locks",
-                           "experiments.optimizers", "experiments.datasets", "models"},
+                           "experiments.optimizers", "experiments.datasets",
+                           "experiments.models"},
     "experiments.inertia": {"experiments.errors", "experiments.locks", "experiments.engine",
-                            "experiments.optimizers", "models"},
+                            "experiments.optimizers", "experiments.models"},
     "experiments.analysis": {"experiments.errors", "experiments.locks",
                              "experiments.engine.runs", "experiments.engine.fingerprint"},
     "experiments.report": {"experiments.errors", "experiments.registry", "experiments.plugins",
                            "experiments.analysis", "experiments.engine", "experiments.datasets"},
     "experiments.tools": {"experiments.errors", "experiments.registry", "experiments.cli",
                           "experiments.engine", "experiments.analysis", "experiments.datasets",
-                          "experiments.optimizers", "experiments.fakes", "models"},
+                          "experiments.optimizers", "experiments.fakes", "experiments.models"},
     "experiments.cli": {"experiments.errors", "experiments.registry", "experiments.plugins",
                         "experiments.engine", "experiments.analysis", "experiments.report"},
     "experiments.__main__": {"experiments.cli"},
-    "models": {"experiments", "experiments.errors"},
+    # a pool's worker process (experiments.engine.workers starts it): an entry point, as cli
+    "experiments.worker": {"experiments.errors", "experiments.registry", "experiments.plugins",
+                           "experiments.engine"},
+    "models": {"experiments.models", "experiments.errors"},
     "configs": {"experiments", "models"},
     "scripts": {"experiments.report", "experiments.tools"},
 }
@@ -53,6 +60,9 @@ ALLOWED = {
 # by each package itself, their concrete component modules (what it must not name).
 CONTRACTS = {"experiments.optimizers": ("base", "schedules", "flip_rule"),
              "experiments.datasets": ("base",), "models": ("base",)}
+# Modules that a lower layer starts as a process (`python -m ...`) and never imports: the
+# pool starts its workers' entry point, which, like the CLI, may use the registry.
+STARTED = {"experiments.engine.workers": {"experiments.worker"}}
 MODULE_PATH = re.compile(r"^(?:%s)(?:\.\w+)+$" % "|".join(SUITE))
 IMPORTERS = {"import_module", "__import__", "run_module"}
 
@@ -98,6 +108,8 @@ def part_of(module: str) -> str:
 
 def _allowed(module: str, imported: str, allowed: set) -> bool:
     own = part_of(module)
+    if imported in STARTED.get(module, ()):
+        return True
     if imported == "experiments":  # the package itself: it only selects Keras 2
         return True
     if own != "experiments" and (imported == own or imported.startswith(own + ".")):
@@ -116,6 +128,80 @@ def test_imports_run_one_way(folder):
             if not _allowed(module, imported, allowed):
                 wrong.append(f"{module} imports {imported}")
     assert not wrong, "\n".join(wrong)
+
+
+def import_graph(paths: dict) -> dict:
+    """``{module: the modules of paths it imports}`` for ``{module: file}``; an imported
+    name counts as the longest module it lies in (``experiments.engine.runs.semantic`` is
+    ``experiments.engine.runs``), a package's own modules as themselves."""
+    def resolve(name):
+        while name and name not in paths:
+            name = name.rpartition(".")[0]
+        return name or None
+    return {m: {resolve(i) for i in suite_imports(p)} - {None, m} for m, p in paths.items()}
+
+
+def circles(graph: dict) -> list:
+    """Every set of two or more modules that import one another round a circle (the
+    strongly connected components of the import graph, Tarjan's algorithm), each sorted."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            members = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                members.append(w)
+                if w == v:
+                    break
+            if len(members) > 1:
+                found.append(sorted(members))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def suite_modules() -> dict:
+    return {m: p for folder in ("experiments", "models", "configs", "scripts")
+            for m, p in modules(folder)}
+
+
+def test_no_import_circle_anywhere():
+    """Allowed imports within a part could still go both ways (the experiment importing
+    run folders' rules that import the experiment): the whole import graph, imports
+    inside functions included, has no circle."""
+    found = circles(import_graph(suite_modules()))
+    assert not found, "import circles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_a_planted_circle_is_caught(tmp_path):
+    """Two engine modules, one importing the other at the top, the other importing it
+    back inside a function (the hidden kind), and a third outside the circle."""
+    files = {"experiments.engine.first": "from experiments.engine import second\n",
+             "experiments.engine.second": "def late():\n"
+                                          "    from experiments.engine.first import x\n",
+             "experiments.engine.third": "import experiments.engine.first\n"}
+    paths = {}
+    for module, text in files.items():
+        path = tmp_path / f"{module.rsplit('.', 1)[1]}.py"
+        path.write_text(text)
+        paths[module] = str(path)
+    graph = import_graph(paths)
+    assert graph["experiments.engine.second"] == {"experiments.engine.first"}
+    assert circles(graph) == [["experiments.engine.first", "experiments.engine.second"]]
+    assert circles({**graph, "experiments.engine.second": set()}) == []
 
 
 def test_every_module_has_a_place_in_the_layout():
@@ -184,3 +270,45 @@ def test_the_layout_catches_backward_and_string_imports(tmp_path):
                         ALLOWED["experiments.engine"])
     assert "experiments.optimizers.Bop" in concrete()[1]
     assert not _allowed("experiments.engine.bad", "configs", ALLOWED["experiments.engine"])
+
+
+# Reading run folders needs no TensorFlow, no zookeeper and no component: the script
+# reads one folder, lists the heavy modules loaded, then imports the component rules
+# (which do need them) and lists again, so the check is seen to catch them.
+HEAVY = ("tensorflow", "tf_keras", "zookeeper", "larq", "larq_zoo", "tensorflow_datasets",
+         "models", "configs")
+READ_A_RUN = """
+import json, sys
+from experiments.analysis import collect
+runs, skipped = collect.load_runs(sys.argv[1])
+assert [(r.experiment, r.status, r.complete) for r in runs] == [("x", "completed", True)], \\
+    (runs, skipped)
+def heavy():
+    return sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[2].split(",")))
+print(json.dumps(heavy()))
+from experiments.engine import components
+print(json.dumps(heavy()))
+"""
+
+
+@pytest.mark.slow
+def test_reading_run_folders_imports_no_tensorflow_zookeeper_or_model(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "runs" / "x" / "paper-seed0-00000000"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"seed": 0, "model": "BinaryNet"}))
+    (folder / "summary.json").write_text(json.dumps(
+        {"experiment": "x", "scale": "paper", "status": "completed", "epochs_done": 1,
+         "epochs_planned": 1}))
+    (folder / "metrics.jsonl").write_text(json.dumps(
+        {"epoch": 1, "step": 10, "train_accuracy": 0.5, "val_accuracy": 0.5}) + "\n")
+    done = subprocess.run([sys.executable, "-c", READ_A_RUN, str(tmp_path / "runs"),
+                           ",".join(HEAVY)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    reading, with_components = map(json.loads, done.stdout.splitlines()[-2:])
+    assert reading == []
+    assert {"tensorflow", "zookeeper", "larq", "models"} <= set(with_components)

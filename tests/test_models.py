@@ -6,7 +6,7 @@ import pytest
 from experiments.errors import ConfigError
 from experiments.optimizers import binary_kernels
 from models.binarynet import binarynet
-from models.base import every_layer
+from experiments.models.base import every_layer
 
 
 def expected_counts(filters, dense_units, padding, classes=10):

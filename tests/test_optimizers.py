@@ -8,7 +8,7 @@ from zookeeper import configure
 
 from experiments.optimizers import (LatentAdam, LatentMomentum, LatentSGD, binary_kernels,
                                     xavier_lr_multiplier)
-from models.base import BinaryLayer
+from experiments.models.base import BinaryLayer
 from experiments.optimizers.schedules import Constant, Staircase
 from models.binarynet import binarynet
 

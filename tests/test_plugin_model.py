@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_every_module_of_the_models_package_is_discovered():
     import models
-    from models.base import Model
+    from experiments.models import Model
 
     folder = os.path.dirname(models.__file__)
     files = sorted(n[:-3] for n in os.listdir(folder)
@@ -32,6 +32,25 @@ def test_every_module_of_the_models_package_is_discovered():
                 assert type(exp.model) is cls
                 found.append(cls_name)
     assert {"BinaryNet", "BinaryAlexNet", "XNORNet", "BiRealNet"} <= set(found)
+
+
+def test_models_are_found_through_the_registry_and_implement_the_engines_contract():
+    """``models/`` is declared in the ``bnn.models`` entry-point group and imported by
+    the contract's package; its classes subclass the contract in ``experiments``, and
+    the experiment's component slots are the three contracts."""
+    from zookeeper.core.field import ComponentField
+
+    import models
+    from experiments import models as contract, registry
+    from experiments.engine.components import SLOTS
+    from experiments.engine.experiment import Experiment
+
+    assert ("paper", "models") in registry.declared(registry.MODELS)
+    assert contract.PACKAGES == ["models"] and models.Model is contract.Model
+    assert issubclass(sys.modules["models.binarynet"].BinaryNet, contract.Model)
+    slots = {name: field.type for name, field in Experiment.__component_fields__.items()
+             if isinstance(field, ComponentField)}
+    assert slots == SLOTS
 
 
 def readme_model() -> str:

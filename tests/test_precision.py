@@ -8,7 +8,8 @@ import tensorflow as tf
 from configs import EXPERIMENTS
 from experiments.engine import precision
 from experiments.engine.experiment import build
-from experiments.engine.train import TrainState, prepare_data, train_iterator
+from experiments.engine.pipelines import prepare_data, train_iterator
+from experiments.engine.step import TrainState
 from experiments.errors import ConfigError
 
 FORCED_FP16 = {"precision": "mixed_float16", "force_precision": True}

@@ -24,7 +24,8 @@ from experiments.analysis.collect import load_runs
 from experiments.errors import (ConfigError, DatasetError, DivergenceError, RunFolderError,
                                 RunLockedError)
 from experiments.engine.experiment import build
-from experiments.engine.train import check_losses
+from experiments.engine.records import Progress
+from experiments.engine.step import check_losses
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -239,11 +240,11 @@ def small_disk(tmp_path):
 
 @pytest.mark.slow
 def test_a_full_disk_loses_nothing_already_recorded(small_disk, tiny_overrides, monkeypatch):
-    from experiments.engine import train as train_module
+    from experiments.engine import records
 
     overrides = {**tiny_overrides, "results_dir": os.path.join(small_disk, "runs"),
                  "epochs": 3, "tensorboard": False}
-    real = train_module._summary
+    real = records.write_summary
 
     def fill_after_epoch_1(exp, run_dir, status, *args, **kwargs):
         result = real(exp, run_dir, status, *args, **kwargs)
@@ -251,10 +252,10 @@ def test_a_full_disk_loses_nothing_already_recorded(small_disk, tiny_overrides, 
             _fill(small_disk)
         return result
 
-    monkeypatch.setattr(train_module, "_summary", fill_after_epoch_1)
+    monkeypatch.setattr(records, "write_summary", fill_after_epoch_1)
     with pytest.raises(Exception):
         build(EXPERIMENTS["sec52_bop"], overrides).run()
-    monkeypatch.setattr(train_module, "_summary", real)
+    monkeypatch.setattr(records, "write_summary", real)
     run_dir = build(EXPERIMENTS["sec52_bop"], overrides).run_dir()
     # epoch 1 intact and nothing half-written; epoch 2's small lines may still fit in a
     # page the file already had (its checkpoint did not): the next start cuts them back
@@ -307,7 +308,8 @@ def test_an_uncaught_error_marks_the_run_failed(tiny_overrides, monkeypatch, cap
 def test_divergence_bound_on_hand_made_losses():
     check_losses([2.3, 2.2, 40.0], 1, reference=2.3, factor=1e4, epoch=0, name="x")
     with pytest.raises(DivergenceError, match="step 3") as e:
-        check_losses([2.3, 2.2, 5e29], 1, reference=2.3, factor=1e4, epoch=0, name="x")
+        check_losses([2.3, 2.2, 5e29], 1, reference=2.3, factor=1e4, epoch=0, name="x",
+                     kept=Progress(10).kept)
     assert "exceeded 10000 x the first step's loss 2.3: 5e+29" in str(e.value)
     assert "no checkpoint" in str(e.value)
     with pytest.raises(DivergenceError, match="became inf at epoch 3, step 11"):
@@ -341,7 +343,7 @@ def test_an_exploding_loss_fails_the_run_and_the_report_never_pools_it(tiny_over
 def test_a_non_finite_validation_loss_fails_the_run(tiny_overrides, monkeypatch):
     import tensorflow as tf
 
-    from experiments.engine.train import TrainState
+    from experiments.engine.step import TrainState
 
     real = TrainState._eval_step
 
@@ -351,7 +353,7 @@ def test_a_non_finite_validation_loss_fails_the_run(tiny_overrides, monkeypatch)
 
     monkeypatch.setattr(TrainState, "_eval_step", overflowing)
     exp = build(EXPERIMENTS["sec52_adam"], tiny_overrides)
-    with pytest.raises(DivergenceError, match="validation loss of epoch 1"):
+    with pytest.raises(DivergenceError, match="validation loss became inf at epoch 1"):
         exp.run()
     summary = runs.read_json(os.path.join(exp.run_dir(), "summary.json"))
     assert summary["status"] == "failed" and summary["epochs_done"] == 0

@@ -66,9 +66,10 @@ def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides,
     straight.run()
 
     # Kill the second run right after its 2nd checkpoint, as a crash would.
+    from experiments.engine import records
     from experiments.engine import train as train_module
     calls = {"n": 0}
-    real_summary = train_module._summary
+    real_summary = records.write_summary
 
     def crash_after_two_epochs(exp, run_dir, status, *args, **kwargs):
         result = real_summary(exp, run_dir, status, *args, **kwargs)
@@ -78,12 +79,12 @@ def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides,
                 raise KeyboardInterrupt
         return result
 
-    monkeypatch.setattr(train_module, "_summary", crash_after_two_epochs)
+    monkeypatch.setattr(records, "write_summary", crash_after_two_epochs)
     interrupted = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "b")})
     with pytest.raises(KeyboardInterrupt):
         interrupted.run()
     assert runs.read_json(os.path.join(interrupted.run_dir(), "summary.json"))["epochs_done"] == 2
-    monkeypatch.setattr(train_module, "_summary", real_summary)
+    monkeypatch.setattr(records, "write_summary", real_summary)
 
     # resumed on another kind of machine (only its record differs: the kernels are these)
     here = fingerprint.fingerprint()
@@ -156,20 +157,20 @@ def test_optimizer_variables_made_up_front_change_only_the_tracing(name, tiny_ov
     """``create_weights`` makes the optimizer's variables before the compiled loop's first
     call, so the loop is traced once instead of twice; the run, its checkpoint's names
     and its flips are the same bit for bit as with variables made by the first step."""
-    from experiments.engine import train
+    from experiments.engine import step
 
     states = []
-    original = train.TrainState.__init__
+    original = step.TrainState.__init__
 
     def kept(self, *args, **kwargs):
         original(self, *args, **kwargs)
         states.append(self)
 
-    monkeypatch.setattr(train.TrainState, "__init__", kept)
+    monkeypatch.setattr(step.TrainState, "__init__", kept)
     base = {**tiny_overrides, "deterministic": True}
     early = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "early")})
     early.run()
-    monkeypatch.setattr(train, "create_weights", lambda optimizer, variables: None)
+    monkeypatch.setattr(step, "create_weights", lambda optimizer, variables: None)
     lazy = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "lazy")})
     lazy.run()
     assert [s.train_steps.experimental_get_tracing_count() for s in states] == [1, 2]
@@ -236,3 +237,32 @@ def test_progress_lines_in_a_log_file(tiny_overrides, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "epoch 1 step 3/3" in out and "images/s" in out
     assert "epoch 1/1  loss" in out
+
+
+def test_top5_is_measured_only_where_the_dataset_declares_it(tiny_overrides, capsys):
+    """A dataset component with ``top5 = False`` gets no top-5 accuracy printed or
+    recorded (metrics rows, summary, final test); CIFAR-10 declares it, as its runs
+    have always recorded it."""
+    from zookeeper import component
+
+    from experiments.datasets.cifar10 import Cifar10
+
+    @component
+    class Cifar10WithoutTop5(Cifar10):
+        top5 = False
+
+    with_top5 = build(EXPERIMENTS["sec51_tau_0"], tiny_overrides)
+    summary = with_top5.run()
+    (row,) = runs.read_jsonl(os.path.join(with_top5.run_dir(), "metrics.jsonl"))
+    assert 0 <= row["val_top5_accuracy"] <= 1 and "final_val_top5_accuracy" in summary
+    assert " top5 " in capsys.readouterr().out
+    without = build(EXPERIMENTS["sec51_tau_0"], {
+        **tiny_overrides, "dataset": "Cifar10WithoutTop5", "validation": "holdout",
+        "holdout": 20, "final_test": True})
+    summary = without.run()
+    (row,) = runs.read_jsonl(os.path.join(without.run_dir(), "metrics.jsonl"))
+    assert summary["status"] == "completed" and summary["dataset"] == "Cifar10WithoutTop5"
+    assert "test_accuracy" in summary and 0 <= row["val_accuracy"] <= 1
+    assert not [k for k in (*row, *summary) if "top5" in k]
+    out = capsys.readouterr().out
+    assert "val_acc" in out and " top5 " not in out

@@ -15,7 +15,7 @@ import pytest
 from experiments.engine import eta, workers
 from experiments.engine.fingerprint import kernel_key
 from experiments.engine.schedule import Recorder, Schedule
-from experiments.engine.train import clock, time_left
+from experiments.engine.records import clock, time_left
 from experiments.engine.tuning import Arm, Tuning
 from experiments.errors import ConfigError
 

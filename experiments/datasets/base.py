@@ -85,8 +85,11 @@ class Dataset:
     Class attributes a dataset declares (not config fields):
 
     * ``tfds_name``, ``eval_split``, ``num_classes``, ``official_sizes`` (split ->
-      examples, for checks before preparation), ``label`` (how tables name it) and
-      ``top5`` (whether tables show top-5 accuracy);
+      examples, for checks before preparation), ``label`` (how tables name it);
+    * ``top5``: whether top-5 accuracy means something here and is measured - printed
+      each epoch and recorded in the metrics rows and the summary (not for a dataset of
+      five classes or fewer, where it is always 1); ``top5_in_tables``: whether the
+      report's tables show it too (the paper reports it for ImageNet only);
     * ``source_fields``: its fields that say where the raw data are (``{field: the
       experiment-level key it replaces, or ""}``): left out of the run id, and the old
       key is refused with the new one's name;
@@ -104,6 +107,7 @@ class Dataset:
     official_sizes: dict = {}
     label = ""
     top5 = False
+    top5_in_tables = False
     source_fields: dict = {}
     neutral_defaults: dict = {}
     neutral_choice = False

@@ -602,6 +602,7 @@ class ImageNet(Dataset):
     official_sizes = SPLIT_SIZES
     label = "ImageNet"
     top5 = True
+    top5_in_tables = True
     # manual_dir: where the raw data are (left out of the run id); it was the
     # experiment's `imagenet_dir` before datasets held their own sources.
     source_fields = {"manual_dir": "imagenet_dir"}

@@ -137,8 +137,8 @@ def measure(exp, seconds: float = 15.0, clock=time.perf_counter, start_at=None,
     import tensorflow as tf
 
     from experiments.engine.distribute import make_strategy
-    from experiments.engine.train import (HostCursor, TrainState, prepare_data, train_call,
-                                          train_iterator)
+    from experiments.engine.pipelines import prepare_data, train_iterator
+    from experiments.engine.step import HostCursor, TrainState, train_call
 
     start = clock()
     tf.keras.utils.set_random_seed(exp.seed)

@@ -16,16 +16,17 @@ import sys
 from zookeeper import ComponentField, Field, component, configure
 from zookeeper.core.field import ComponentField as _ComponentFieldType
 from zookeeper.core.utils import (convert_to_snake_case, generate_component_subclasses,
-                                  generate_subclasses, is_component_class,
-                                  is_component_instance)
+                                  is_component_class, is_component_instance)
 
 from experiments.datasets import Dataset
 from experiments.errors import ConfigError
 from experiments.engine import precision
+from experiments.engine.components import component_rules
 from experiments.engine.fingerprint import fingerprint
-from experiments.engine.runs import check_run_id, semantic
+from experiments.engine.runs import check_run_id, config_hash, semantic
+from experiments.engine.train import train
 from experiments.optimizers import Optimizer
-from models import Model
+from experiments.models import Model
 
 # "default" picks for itself (see experiments.engine.distribute.make_strategy); "auto" is its alias.
 DISTRIBUTIONS = ("default", "one_device", "mirrored", "multi_worker")
@@ -165,8 +166,6 @@ class Experiment:
         return plan
 
     def run(self) -> dict:
-        from experiments.engine.train import train
-
         return (self.task or train)(self)
 
     def build_model(self):
@@ -184,8 +183,6 @@ class Experiment:
         return semantic(self.resolved_config())
 
     def run_name(self) -> str:
-        from experiments.engine.runs import config_hash
-
         if self.run_id:
             return self.run_id
         return f"{self.scale}-seed{self.seed}-{config_hash(self.semantic_config())}"
@@ -324,35 +321,6 @@ def _preset_keys(cls, scale: str, overrides: dict) -> set:
         if key_problem(root, key, chosen):
             skipped.add(key)
     return skipped
-
-
-# -- what components declare about the run id -------------------------------------------
-def component_rules() -> tuple[set, dict, dict]:
-    """``(non-semantic keys, neutral defaults, renamed keys)`` declared by the component
-    classes (``Dataset.source_fields``, ``neutral_defaults``, ``neutral_choice``), as
-    flat dotted keys of their slot (``dataset.archive``): what ``runs.semantic`` leaves
-    out besides the experiment's own fields. ``renamed``: an experiment-level key a
-    component field replaced (``cifar10_archive`` -> ``dataset.archive``), refused on the
-    command line and left out of old configs' comparisons."""
-    non_semantic, neutral, renamed = set(), {}, {}
-    for slot, field in Experiment.__component_fields__.items():
-        if not isinstance(field, _ComponentFieldType):
-            continue
-        for cls in [field.type, *generate_subclasses(field.type)]:
-            for name, former in getattr(cls, "source_fields", {}).items():
-                non_semantic.add(f"{slot}.{name}")
-                if former:
-                    renamed[former] = f"{slot}.{name}"
-            declared = dict(getattr(cls, "neutral_defaults", {}))
-            if cls.__dict__.get("neutral_choice"):
-                declared[""] = cls.__name__
-            for name, value in declared.items():
-                key = f"{slot}.{name}" if name else slot
-                if neutral.get(key, value) != value:
-                    raise ValueError(f"{cls.__name__} declares {key}={value!r} neutral, another "
-                                     f"component {neutral[key]!r}: one value only")
-                neutral[key] = value
-    return non_semantic | set(renamed), neutral, renamed
 
 
 def _refuse_renamed(overrides: dict) -> None:

@@ -50,7 +50,9 @@ NEUTRAL_DEFAULTS = {"sync_batchnorm": True, "final_test": False, "precision": "f
 
 
 def _rules() -> tuple[set, dict]:
-    from experiments.engine.experiment import component_rules  # the component contracts
+    # Imported here, not above: reading a run folder needs no component, and this
+    # brings in every one (and TensorFlow with them).
+    from experiments.engine.components import component_rules
 
     non_semantic, neutral, _ = component_rules()
     return NON_SEMANTIC | non_semantic, {**NEUTRAL_DEFAULTS, **neutral}

@@ -14,7 +14,9 @@ starts it. ``shard=i/n`` keeps this machine's share: grid and plain runs dealt a
 ``experiments.engine.drive.run_sharded`` deals them, seeds by their place among every
 arm's seeds.
 """
+import base64
 import os
+import pickle
 from dataclasses import dataclass, field
 
 from experiments.engine import runs
@@ -33,6 +35,15 @@ class Job:
     priority: tuple = ()
     arm: str = ""  # the tuning arm whose grid this run belongs to ("" for other runs)
     seeds_of: str = ""  # the arm whose pick this run is a seed of
+
+
+def encode(obj) -> str:
+    """A job's payload as text (pickle keeps tuples and floats exactly as the parent built them)."""
+    return base64.b64encode(pickle.dumps(obj)).decode("ascii")
+
+
+def decode(text: str):
+    return pickle.loads(base64.b64decode(text))
 
 
 class Recorder:

@@ -1,5 +1,5 @@
 """Several runs side by side: a pool of worker processes, each pinned to its own share of
-the cores (``experiments.engine.worker``), fed from a :class:`~experiments.engine.schedule.Schedule`.
+the cores (``experiments.worker``, the process's entry point), fed from a :class:`~experiments.engine.schedule.Schedule`.
 
 ``workers=auto`` (the default) is one worker per core when at least two runs are pending
 and no GPU is visible, else one; ``workers=1`` trains the runs one after another in this
@@ -31,7 +31,7 @@ import threading
 import time
 
 from experiments.engine import eta
-from experiments.engine.worker import encode
+from experiments.engine.schedule import encode
 from experiments.errors import ConfigError
 
 STOP_WAIT_S = 300.0  # how long workers get to record `interrupted` before they are killed
@@ -78,7 +78,7 @@ class Worker:
         read_fd, write_fd = os.pipe()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "experiments.engine.worker", "--cores",
+            [sys.executable, "-m", "experiments.worker", "--cores",
              ",".join(map(str, cores)), "--events-fd", str(write_fd), "--name", name,
              "--parent", str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -14,8 +14,9 @@ import tensorflow as tf
 
 from experiments.engine import runs
 from experiments.engine.flips import count_flips, sign_bits
-from experiments.engine.train import TrainState, prepare_data
-from models.base import every_layer
+from experiments.engine.pipelines import prepare_data
+from experiments.engine.step import TrainState
+from experiments.models import every_layer
 
 
 def accuracy(model, dataset) -> float:

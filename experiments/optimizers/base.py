@@ -4,7 +4,7 @@ An optimizer decides two things that only make sense together, and nothing else 
 suite names it:
 
 * ``represent(layer)``: how each binary kernel is represented, asked *per layer* by the
-  model builder (``models.base.BinaryLayer`` -> ``{"kernel_quantizer": ...,
+  model builder (``experiments.models.base.BinaryLayer`` -> ``{"kernel_quantizer": ...,
   "kernel_constraint": ...}``). Bop-like optimizers mark every kernel binary
   (:func:`binary_marker`); latent-weight optimizers put a quantizer on a real latent
   weight, which may be the model's own for that layer (``layer.own()``, e.g. XNOR-Net's
@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from experiments.errors import ConfigError
 from experiments.optimizers.schedules import Schedule
-from models.base import MODEL_DEFAULT, BinaryLayer  # noqa: F401  (re-exported for plug-ins)
+from experiments.models.base import MODEL_DEFAULT, BinaryLayer  # noqa: F401  (re-exported for plug-ins)
 
 
 def binary_layers(model: tf.keras.Model) -> list:

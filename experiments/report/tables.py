@@ -325,15 +325,15 @@ def _precision_speed_lines(bench_path) -> list:
 
 def _tables(names, groups) -> list:
     """A section's experiments split into the tables they need, in order: ``[(top5, label,
-    names)]``: those whose dataset reports top-5 accuracy (``Dataset.top5``, ImageNet's)
-    in tables of their own, after the others."""
+    names)]``: those whose dataset's tables show top-5 accuracy
+    (``Dataset.top5_in_tables``, ImageNet's) in tables of their own, after the others."""
     def dataset(name):
         found = dataset_of(name)
         if found is None:  # runs of an experiment no registry declares: their summary
             recorded = next((g[0].summary.get("dataset") for key, g in groups.items()
                              if key[0] == name), None)
             found = dataset_named(recorded) if recorded else None
-        return (found.label or found.__name__, found.top5) if found else ("?", False)
+        return (found.label or found.__name__, found.top5_in_tables) if found else ("?", False)
 
     found = {n: dataset(n) for n in names}
     tables = []

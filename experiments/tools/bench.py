@@ -4,7 +4,7 @@ the input pipelines. Two parts, each written into its own keys of one JSON file.
 CIFAR-10 (``--only cifar10``; top-level keys ``sec52_bop``, ``sec52_adam``,
 ``input_pipeline_images_per_s``, ...): full-width BinaryNet at batch 50 (§5.2) under
 
-* the suite's step (``experiments.engine.train.TrainState`` through ``train_iterator``,
+* the suite's step (``experiments.engine.step.TrainState`` through ``train_iterator``,
   per-step, per-layer flip counts, the host work of the real loop), with the §5.2 Bop
   optimizer and with the §5.2 latent-weight Adam baseline;
 * a plain ``model.compile`` + ``model.fit`` of the same larq model and optimizer, with
@@ -40,7 +40,9 @@ mirrored``.
 
     python -m scripts.bench --out results/bench.json data_dir=~/tensorflow_datasets
     python -m scripts.bench --only imagenet data_dir=~/tensorflow_datasets
-    python -m scripts.bench --only imagenet --quick-smoke      # seconds; /tmp output
+    python -m scripts.bench --only imagenet --smoke      # seconds; /tmp output
+
+(``--quick-smoke`` is the smoke flag's former name, still accepted.)
 """
 import argparse
 import json
@@ -58,17 +60,16 @@ import numpy as np
 import tensorflow as tf
 
 from experiments import registry
-from experiments.cli import parse_overrides
 from experiments.datasets import imagenet, is_prepared
 from experiments.engine import precision, runs
-from experiments.engine.fingerprint import fingerprint
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
-from experiments.engine.train import (HostCursor, TrainState, prepare_data,
-                                      synchronize_batchnorm, train_call, train_iterator)
+from experiments.engine.pipelines import prepare_data, train_iterator
+from experiments.engine.step import TrainState, synchronize_batchnorm
 from experiments.optimizers.bop import CountingBop
 from experiments.optimizers.schedules import ScaledSchedule
-from experiments.tools import paired_rounds
+from experiments.tools import measure, paired_rounds
+from experiments.tools.measure import provenance
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEFAULT_OUT = os.path.join("results", "bench.json")
@@ -91,7 +92,8 @@ def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None =
                  precision: dict | None = None, workers: dict | None = None) -> dict:
     """Write one part's results into ``path``, keeping the others': the CIFAR-10 part
     owns the top-level keys (``CIFAR10_KEYS``), the ImageNet part the key ``imagenet``,
-    the mixed-precision part the key ``precision``. Returns what was written."""
+    the mixed-precision part the key ``precision``, the workers part the key ``workers``.
+    Returns what was written."""
     report = runs.read_json(path, fix="Remove it and re-run the benchmark.") \
         if os.path.exists(path) else {}
     if cifar10 is not None:
@@ -104,14 +106,8 @@ def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None =
         report["precision"] = precision
     if workers is not None:
         report["workers"] = workers
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    runs.write_json(path, report)
+    measure.write_document(path, report)
     return report
-
-
-def provenance(command: str) -> dict:
-    return {"command": command, "date": runs.now(), "hardware": fingerprint(),
-            "packages": runs.package_versions(), "git": runs.git_commit()}
 
 
 # --- timing ---------------------------------------------------------------------------------
@@ -130,20 +126,14 @@ class BatchStamps(tf.keras.callbacks.Callback):
 
 
 def suite_window(exp, state, iterator, steps):
-    """Stamps of the suite's loop: one ``experiments.engine.train.train_call`` per stamp -
-    the loop's own step: a compiled ``train_steps`` call of ``exp.steps_per_loop`` steps
-    and the host work after it (read flips and losses back, the divergence check, the
-    flip-log rows; the epoch's flip sums are added on the device, the running metrics
-    read only when a progress line is due). The first call (the round's first steps, a
-    fresh pipeline) is not timed: stamps start after it, then one per call for
-    ``ceil(steps / n)`` calls."""
-    n = exp.steps_per_loop
-    stamps, flip_rows = [], []
-    cursor = HostCursor(state)
-    for _ in range(1 + math.ceil(steps / n)):
-        flip_rows += train_call(exp, state, iterator, n, 0, cursor).rows
-        stamps.append(paired_rounds.stamp())
-    return stamps
+    """Stamps of the suite's loop: one ``experiments.engine.step.train_call`` per stamp
+    (``measure.Calls``) - the loop's own step: a compiled ``train_steps`` call of
+    ``exp.steps_per_loop`` steps and the host work after it (read flips and losses back,
+    the divergence check, the flip-log rows; the epoch's flip sums are added on the
+    device, the running metrics read only when a progress line is due). The first call
+    (the round's first steps, a fresh pipeline) is not timed: stamps start after it,
+    then one per call for ``ceil(steps / n)`` calls."""
+    return measure.Calls(exp, state, iterator).run(1 + math.ceil(steps / exp.steps_per_loop))
 
 
 def with_larqs_own_bop(optimizer):
@@ -250,12 +240,7 @@ def compare_suites(exp_a, exp_b, strategy, builder, split, steps_per_epoch, step
 
 
 def cifar10_part(args, overrides) -> dict:
-    unknown = set(overrides) - {"data_dir", "dataset.archive"}
-    if unknown:
-        raise SystemExit(f"error: the CIFAR-10 part accepts only data_dir= and "
-                         f"dataset.archive=, got {sorted(unknown)}")
-    exps = {name: build(registry.load().experiment(name), overrides)
-            for name in ("sec52_bop", "sec52_adam")}
+    exps = {name: measure.experiment(name, overrides) for name in ("sec52_bop", "sec52_adam")}
     some = exps["sec52_bop"]
     builder, split, _, n_train, _ = prepare_data(some)
     strategy = tf.distribute.get_strategy()
@@ -510,11 +495,8 @@ def imagenet_training(args, name, data_dir, log) -> dict:
 
 
 def imagenet_part(args, overrides, command: str) -> dict:
-    unknown = set(overrides) - {"data_dir", "dataset.archive"}
-    if unknown:
-        raise SystemExit(f"error: the ImageNet part accepts only data_dir=, got {sorted(unknown)}")
     started = time.perf_counter()
-    data_dir = os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))
+    data_dir = overrides["data_dir"]
     data_dir, data_info = imagenet_data(data_dir, args.sample_tar, args.sample_cache,
                                         args.sample_repeat)
     data_info["train_examples"] = imagenet.num_examples(
@@ -558,7 +540,7 @@ def imagenet_part(args, overrides, command: str) -> dict:
                 "§5.3 model and optimizer at a reduced input size; medians of rounds",
         **provenance(command),
         **data_info,
-        "smoke": args.quick_smoke,
+        "smoke": args.smoke,
         "input_pipeline": pipeline,
         "training": training,
         "wall_time_s": round(time.perf_counter() - started, 1),
@@ -581,7 +563,7 @@ def precision_part(args, overrides, command: str) -> dict:
     rounds = (args.min_rounds, args.max_rounds, args.target_half_width)
     strategy = tf.distribute.get_strategy()
     mixed = {"precision": args.mixed, "force_precision": True}
-    cifar = {k: v for k, v in overrides.items() if k in ("data_dir", "dataset.archive")}
+    cifar = dict(overrides)
     bop = registry.load().experiment("sec52_bop")
     cases = {"binarynet_quarter": (bop, {**cifar, **QUARTER}, args.steps * 2),
              "binarynet_full": (bop, cifar, args.steps)}
@@ -618,9 +600,8 @@ def precision_part(args, overrides, command: str) -> dict:
                 n_train / exp.batch_size, steps, rounds, log(name + " xla"),
                 names=("suite_xla", "suite"))
 
-    data_dir = os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))
-    data_dir, data_info = imagenet_data(data_dir, args.sample_tar, args.sample_cache,
-                                        args.sample_repeat)
+    data_dir, data_info = imagenet_data(overrides["data_dir"], args.sample_tar,
+                                        args.sample_cache, args.sample_repeat)
     size, batch = args.imagenet_size, args.imagenet_batch
     exp, _ = imagenet_experiment("sec53_birealnet", data_dir, size, batch, "paper",
                                  args.distribution)
@@ -653,11 +634,12 @@ def parse_args(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT}; "
-                        "with --quick-smoke a file in the temp folder)")
+                        "with --smoke a file in the temp folder)")
     parser.add_argument("--only", choices=("cifar10", "imagenet", "precision", "workers"),
                         help="run one part (default: both); the other part's keys are kept")
-    parser.add_argument("--quick-smoke", action="store_true",
-                        help="tiny settings that only check that the benchmark runs")
+    parser.add_argument("--smoke", "--quick-smoke", dest="smoke", action="store_true",
+                        help="tiny settings that only check that the benchmark runs "
+                             "(--quick-smoke: its former name)")
     parser.add_argument("--mixed", default="mixed_bfloat16",
                         choices=("mixed_bfloat16", "mixed_float16"),
                         help="the mixed precision the precision part measures")
@@ -707,7 +689,7 @@ def parse_args(argv=None):
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="data_dir=... and/or dataset.archive=... (as for experiments)")
     args = parser.parse_args(argv)
-    if args.quick_smoke:
+    if args.smoke:
         args.steps, args.pipeline_batches, args.min_rounds, args.max_rounds = 1, 5, 2, 2
         args.imagenet_models = args.imagenet_models or ["sec53_birealnet"]
         args.imagenet_size, args.imagenet_width, args.imagenet_batch = 64, "quick", 8
@@ -719,9 +701,9 @@ def parse_args(argv=None):
     if args.sample_repeat is None:  # each round reads one epoch: enough batches in it
         images = max((args.imagenet_steps + 1) * args.imagenet_batch,
                      args.pipeline_warmup * args.pipeline_batch + args.pipeline_images)
-        args.sample_repeat = max(1 if args.quick_smoke else 10, math.ceil(images / 100))
+        args.sample_repeat = max(1 if args.smoke else 10, math.ceil(images / 100))
     args.out = args.out or (os.path.join(tempfile.gettempdir(), "bench_smoke.json")
-                            if args.quick_smoke else DEFAULT_OUT)
+                            if args.smoke else DEFAULT_OUT)
     return args
 
 
@@ -732,8 +714,7 @@ def main(argv=None):
         pipeline_worker(args.pipeline_worker)
         return
     runs.git_commit()  # the code imported now
-    overrides = parse_overrides(args.overrides)
-    overrides.setdefault("data_dir", os.path.expanduser("~/tensorflow_datasets"))
+    overrides = measure.data_overrides(args.overrides, "the benchmark")
     if args.only in (None, "cifar10"):
         merge_report(args.out, cifar10=cifar10_part(args, overrides))
         print(f"wrote the CIFAR-10 part into {args.out}")
@@ -749,7 +730,7 @@ def main(argv=None):
     if args.only in (None, "workers"):
         from experiments.tools.bench_workers import workers_part
 
-        merge_report(args.out, workers=workers_part(args, overrides, provenance(command)))
+        merge_report(args.out, workers=workers_part(args, overrides, measure.provenance(command)))
         print(f"wrote the workers part into {args.out}")
 
 

@@ -72,7 +72,7 @@ def workers_part(args, overrides: dict, provenance: dict) -> dict:
     single_pool, pinned_pool = Pool([cores]), Pool(shares(n, cores))
     try:
         for name, (experiment, settings, goal) in CASES.items():
-            config = {**settings, **(SMOKE if args.quick_smoke else {}), **data,
+            config = {**settings, **(SMOKE if args.smoke else {}), **data,
                       "results_dir": os.path.join(args.scratch, "runs"), "progress": False}
             exp = recorder(experiment, config)
             job = recorder.job(exp, name)
@@ -112,7 +112,7 @@ def workers_part(args, overrides: dict, provenance: dict) -> dict:
                  "alternating windows (paired rounds); median ratio with its 95 % interval"),
         **provenance,
         "settings": {"rounds": args.worker_rounds, "window_s": args.window_s,
-                     "smoke": bool(args.quick_smoke)},
+                     "smoke": bool(args.smoke)},
         "cases": results,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }

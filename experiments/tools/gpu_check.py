@@ -66,16 +66,16 @@ import threading
 import numpy as np
 import tensorflow as tf
 
-from experiments import registry
-from experiments.cli import parse_overrides
 from experiments.datasets.imagenet import at_size as data_scale
 from experiments.datasets import is_prepared
 from experiments.engine import runs
-from experiments.engine.experiment import build
 from experiments.engine.fingerprint import fingerprint, label
 from experiments.engine.flips import pi_t
-from experiments.engine.train import (HostCursor, TrainState, prepare_data, sigterm_as_interrupt,
-                                      train_call, train_iterator)
+from experiments.engine.pipelines import prepare_data, train_iterator
+from experiments.engine.signals import sigterm_as_interrupt
+from experiments.engine.step import TrainState
+from experiments.tools import measure
+from experiments.tools.measure import Calls
 from experiments.tools.paired_rounds import stamp
 
 DEFAULT_OUT = os.path.join("results", "gpu_check.json")
@@ -208,8 +208,7 @@ class Report:
         self.doc.update(top)
         self.doc["elapsed_s"] = round(time.monotonic() - _STARTED, 1)
         self.doc["updated"] = runs.now()
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        runs.write_json(self.path, self.doc)
+        measure.write_document(self.path, self.doc)
 
 
 def start_watchdog(report: Report, at_s: float, what: dict) -> threading.Timer:
@@ -263,35 +262,6 @@ def synthetic_batch(exp):
     return images, tf.cast(labels, tf.int64)  # as the pipelines give them
 
 
-class Calls:
-    """The loop's own step, ``experiments.engine.train.train_call``, again and again: a
-    compiled ``train_steps`` call of ``exp.steps_per_loop`` steps and the host work after
-    it (flips and losses read back, the divergence check against the first loss, the
-    flip-log rows). Keeps every step's loss and flip counts, and a (wall, CPU) stamp
-    after every call."""
-
-    def __init__(self, exp, state, iterator):
-        self.exp, self.state, self.iterator = exp, state, iterator
-        self.cursor = HostCursor(state)
-        self.losses, self.flips = [], []
-
-    @property
-    def step(self) -> int:
-        return self.cursor.step
-
-    def run(self, calls: int, deadline: float | None = None) -> list:
-        n = self.exp.steps_per_loop
-        stamps = []
-        for _ in range(calls):
-            call = train_call(self.exp, self.state, self.iterator, n, 0, self.cursor)
-            self.losses.extend(call.losses.tolist())
-            self.flips.extend(call.flips)
-            stamps.append(stamp())
-            if deadline is not None and time.monotonic() > deadline:
-                break
-        return stamps
-
-
 def flip_check(flips, sizes) -> dict:
     """Flip counts are sane: finite, between 0 and the layer's size, and some flipped."""
     flips = np.asarray(flips, dtype=np.float64).reshape(-1, len(sizes))
@@ -320,7 +290,7 @@ def build_experiment(spec: dict, name: str, jit: bool, args, data: dict):
             "data_dir": data["data_dir"]}
     if args.steps_per_loop:
         conf["steps_per_loop"] = args.steps_per_loop
-    return build(registry.load().experiment(spec["experiment"]), conf)
+    return measure.experiment(spec["experiment"], conf)
 
 
 def measure_variant(spec: dict, name: str, jit: bool, args, data: dict, deadline: float) -> dict:
@@ -494,7 +464,7 @@ def real_experiment(args, data: dict, name: str, jit: bool):
             **(MODELS["binarynet"]["smoke"] if args.smoke else {})}
     if args.steps_per_loop:
         conf["steps_per_loop"] = args.steps_per_loop
-    return build(registry.load().experiment(REAL_EXPERIMENT), conf)
+    return measure.experiment(REAL_EXPERIMENT, conf)
 
 
 def real_steps(args, data: dict, choice: str, deadline: float) -> dict:
@@ -602,18 +572,6 @@ def parse_args(argv=None):
     return args
 
 
-def data_overrides(items) -> dict:
-    overrides = parse_overrides(items)
-    unknown = set(overrides) - {"data_dir", "dataset.archive"}
-    if unknown:
-        raise SystemExit(f"error: gpu-check accepts only data_dir= and dataset.archive=, got "
-                         f"{sorted(unknown)}")
-    data = {"data_dir": os.path.expanduser(overrides.get("data_dir", "~/tensorflow_datasets"))}
-    if overrides.get("dataset.archive"):
-        data["dataset.archive"] = os.path.abspath(os.path.expanduser(overrides["dataset.archive"]))
-    return data
-
-
 def summary_table(doc: dict) -> str:
     lines = [f"gpu-check on {doc['machine']['label']} ({'SMOKE, ' if doc['smoke'] else ''}"
              f"commit {(doc['git'].get('commit') or '?')[:7]}): ms per step (speedup vs "
@@ -649,7 +607,7 @@ def main(argv=None) -> int:
     elif not visible_gpus():
         print(NO_GPU, file=sys.stderr)
         return 2
-    data = data_overrides(args.overrides)
+    data = measure.data_overrides(args.overrides, "gpu-check")
     runs.git_commit()  # the code imported now
     fp = fingerprint()
     if args.smoke:  # GPUs hidden: the run is on the CPU
@@ -665,10 +623,9 @@ def main(argv=None) -> int:
         "note": ("SMOKE: tiny models on the CPU; the numbers mean nothing, only that the "
                  "check runs" if args.smoke else
                  "measured on the machine named here; one device (replicas: 1)"),
-        "command": ("python -m scripts.gpu_check " + " ".join(raw)).strip(),
+        **measure.provenance(("python -m scripts.gpu_check " + " ".join(raw)).strip(), fp),
         "status": "running", "started": runs.now(),
-        "machine": machine(fp), "hardware": fp,
-        "git": runs.git_commit(), "packages": runs.package_versions(),
+        "machine": machine(fp),
         "settings": {**{k: getattr(args, k) for k in (
             "budget_s", "grace_s", "reserve_s", "windows", "min_windows", "window_s",
             "warmup_steps", "warmup_s", "min_variant_s", "real_steps", "real_warmup_steps")},

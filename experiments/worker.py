@@ -20,24 +20,13 @@ itself is an ordinary ``Experiment.run()``: it claims its folder (``experiments.
 resumes from its checkpoint, and records ``interrupted`` on SIGTERM.
 """
 import argparse
-import base64
 import ctypes
 import json
 import os
-import pickle
 import signal
 import sys
 import time
 import traceback
-
-
-def encode(obj) -> str:
-    """A job's payload as text (pickle keeps tuples and floats exactly as the parent built them)."""
-    return base64.b64encode(pickle.dumps(obj)).decode("ascii")
-
-
-def decode(text: str):
-    return pickle.loads(base64.b64decode(text))
 
 
 def pin(cores) -> set:
@@ -86,6 +75,7 @@ def _raise_interrupt(signum, frame):
 
 def run_job(job: dict, build, events: Events) -> bool:
     """Train one run; returns False when the worker must stop (it was interrupted)."""
+    from experiments.engine.schedule import decode
     from experiments.errors import RunLockedError, SuiteError
 
     name, overrides, expected_dir = decode(job["payload"])
@@ -125,7 +115,7 @@ def run_job(job: dict, build, events: Events) -> bool:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.engine.worker")
+    parser = argparse.ArgumentParser(prog="python -m experiments.worker")
     parser.add_argument("--cores", required=True, help="comma-separated CPU numbers")
     parser.add_argument("--events-fd", type=int, required=True)
     parser.add_argument("--name", default="w0")
