@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from configs import EXPERIMENTS, GROUPS, TUNINGS, analysis
-from configs.cifar10 import ADAM_GRID, BOP_GRID, HORIZONS, LONG_PRECISION
+from configs.cifar10 import (ADAM_GRID, BOP_GRID, HORIZONS, LADDER_MARGIN_PP, LADDER_SEEDS,
+                             LONG_PRECISION)
 from experiments.engine.compare import tiny as tiny_rung
 from experiments.engine.experiment import build
 
@@ -30,19 +31,20 @@ def test_the_long_group_has_three_seeds_of_sec51_and_the_whole_ladder():
     members = GROUPS["cifar10_long"]
     assert sorted(members[:15]) == sorted(f"{n} scale=long seed={s}" for n in SEC51
                                           for s in (0, 1, 2))
-    assert members[15:] == ["sec52_horizon_8", "sec52_horizon_16", "sec52_horizon_32"]
+    assert members[15:] == ["sec52_horizon_8", "sec52_horizon_16", "sec52_horizon_32",
+                            "sec52_horizon_64"]
     assert list(analysis.HORIZON_LADDER) == members[15:]
 
 
 def test_the_ladder_rungs_are_pinned():
-    assert HORIZONS == (8, 16, 32) and max(HORIZONS) >= 4 * 8  # 8 = the quick horizon
+    assert HORIZONS == (8, 16, 32, 64) and max(HORIZONS) >= 8 * 8  # 8 = the quick horizon
     assert BOP_GRID == (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)  # 3e-2 past sec52_tuned's edge pick
     assert ADAM_GRID == (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     for epochs in HORIZONS:
         t = TUNINGS[f"sec52_horizon_{epochs}"]
         assert [a.experiment for a in t.arms] == ["sec52_bop", "sec52_adam", "sec52_bop2ndorder"]
         assert len({len(a.values) for a in t.arms}) == 1  # the same budget for every arm
-        assert t.seeds == (0, 1, 2)
+        assert t.seeds == LADDER_SEEDS[epochs] and t.tuning_seed == 0
         for arm in t.arms:
             exp = build(EXPERIMENTS[arm.experiment],
                         t.run_overrides(arm, arm.values[-1], seed=1))
@@ -56,6 +58,88 @@ def test_the_ladder_rungs_are_pinned():
                 assert c[decay] == 3 * epochs // 8
             else:  # Bop2ndOrder's schedules are linear over the run itself
                 assert c["optimizer.gamma"] == "Linear"
+
+
+def test_the_sample_size_and_the_margin_are_declared_before_the_runs():
+    """Six seeds for the two longest rungs, three for the others; the seeds already run
+    (0-2) stay the first ones, so their run folders keep their ids; the margin is +-2 pp."""
+    assert LADDER_SEEDS == {8: (0, 1, 2), 16: (0, 1, 2), 32: (0, 1, 2, 3, 4, 5),
+                            64: (0, 1, 2, 3, 4, 5)}
+    assert set(LADDER_SEEDS) == set(HORIZONS)
+    assert LADDER_MARGIN_PP == 2.0 and analysis.HORIZON_MARGIN_PP == LADDER_MARGIN_PP
+    for epochs in (32, 64):
+        t = TUNINGS[f"sec52_horizon_{epochs}"]
+        assert "6 seeds of the pick" in t.description
+    # declared runs: 3 arms x (5 grid values + the pick's seeds other than the grid's own)
+    from types import SimpleNamespace
+
+    from experiments.report.tuned import rung_progress
+    for epochs, declared in ((8, 21), (16, 21), (32, 30), (64, 30)):
+        t = TUNINGS[f"sec52_horizon_{epochs}"]
+        nothing = {a.name: SimpleNamespace(arm=a, grid={}, finals=[]) for a in t.arms}
+        assert rung_progress(t, nothing) == (0, declared)
+
+
+def test_the_64_epoch_rung_builds_every_run_before_any_trains(tmp_path):
+    """`bnn run-group sec52_horizon_64` validates all its runs first: every grid value of
+    every arm on every declared seed is built, with the rung's protocol in its config."""
+    from experiments.engine import drive
+    from experiments.report.selection import builder
+
+    t = TUNINGS["sec52_horizon_64"]
+    build, built = builder(str(tmp_path)), []
+
+    def counting(name, overrides):
+        exp = build(name, overrides)
+        built.append((name, overrides["seed"], overrides[next(a.key for a in t.arms
+                                                             if a.experiment == name)]))
+        c = exp.resolved_config()
+        assert (c["epochs"], c["train_subset"], c["holdout"], c["precision"], c["validation"],
+                c["final_test"]) == (64, 15000, 5000, LONG_PRECISION, "holdout", True)
+        return exp
+
+    drive.check_tuning(t, counting, {})
+    assert len(set(built)) == 3 * 5 * 6
+    assert {seed for _, seed, _ in built} == set(range(6))
+
+
+def test_a_bad_override_of_the_64_epoch_rung_fails_before_any_data(tmp_path, capsys):
+    from experiments.cli import main
+
+    code = main(["run-group", "sec52_horizon_64", "model.filtres=8",
+                 f"data_dir={tmp_path / 'no-data'}", f"results_dir={tmp_path / 'runs'}"])
+    assert code == 2 and "filtres" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "no-data").exists()
+
+
+def test_every_committed_ladder_run_is_still_found_by_its_rung():
+    """The six-seed declaration and the 64-epoch rung leave the committed runs where they
+    were: every committed run of the ladder's protocol (holdout, 15,000 images, the long
+    precision) is found by its rung - as a grid run or a seed of a pick - under the same
+    run id, and the rung finds no other folder."""
+    from experiments.analysis.collect import load_run
+    from experiments.engine.tuning import resolve
+    from experiments.report.selection import builder
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.join(repo, "results", "runs")
+    arms = {a.experiment for t in (TUNINGS[n] for n in analysis.HORIZON_LADDER) for a in t.arms}
+    committed = {}
+    for path in glob.glob(os.path.join(root, "*", "*", "config.json")):
+        c = json.load(open(path))
+        if (os.path.basename(os.path.dirname(os.path.dirname(path))) in arms
+                and c.get("validation") == "holdout" and c.get("train_subset") == 15000
+                and c.get("precision") == LONG_PRECISION):
+            committed.setdefault(c["epochs"], set()).add(os.path.dirname(path))
+    assert set(committed) <= set(HORIZONS) and {8, 16, 32} <= set(committed)
+    for epochs in HORIZONS:
+        t = TUNINGS[f"sec52_horizon_{epochs}"]
+        found = set()
+        for a in resolve(t, builder(root), lambda p: load_run(p, with_flips=False)):
+            found |= {r.path for r in a.grid.values() if r is not None}
+            found |= {r.path for r in a.finals}
+        assert {os.path.abspath(p) for p in found} == {
+            os.path.abspath(p) for p in committed.get(epochs, set())}, epochs
 
 
 @pytest.mark.slow
@@ -80,7 +164,7 @@ def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path,
         reported = yaml.safe_load(f)["experiments"]
     text = "\n".join(horizon_section(root, reported))
     rows = [line for line in text.splitlines() if line[:3].strip("| ").isdigit()]
-    assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2", "| 4"]
+    assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2", "| 4", "| 8"]
     for row in rows:
         assert "| 9 / 9 |" in row and "(picks not run yet)" not in row, row  # 3 x (2 + 1)
     # the wall-time column adds up what the rungs' runs recorded (each row rounded to 1 s)
