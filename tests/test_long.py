@@ -142,6 +142,47 @@ def test_every_committed_ladder_run_is_still_found_by_its_rung():
             os.path.abspath(p) for p in committed.get(epochs, set())}, epochs
 
 
+def test_a_ladder_verdict_is_interim_until_its_declared_seeds_are_in():
+    """The verdict cells of one pair at one rung: interim while a pick has fewer seeds
+    than declared, and the equivalence verdict read against the margin."""
+    from types import SimpleNamespace
+
+    from experiments.analysis.stats import difference
+    from experiments.report.tuned import _verdict_cells
+
+    t = TUNINGS["sec52_horizon_32"]  # six seeds declared
+    a = SimpleNamespace(finals=[0] * 3)
+    d = difference([0.800, 0.805, 0.810], [0.799, 0.806, 0.811])
+    cells = _verdict_cells(t, a, a, d, LADDER_MARGIN_PP)
+    assert cells[0].startswith("-0.03 [") and "(interim: inconclusive; n = 3, 3 of 6)" in cells[0]
+    assert cells[1] == "interim (n = 3, 3 of 6): **equivalent**"
+    six = SimpleNamespace(finals=[0] * 6)
+    far = difference([0.70, 0.71, 0.70, 0.71, 0.70, 0.71], [0.80, 0.81, 0.80, 0.81, 0.80, 0.81])
+    assert _verdict_cells(t, six, six, far, LADDER_MARGIN_PP)[1] == "**different**"
+    assert _verdict_cells(t, six, six, None, LADDER_MARGIN_PP) == ["— (picks not run yet)", "—"]
+
+
+def test_the_committed_ladder_reads_as_declared():
+    """On the committed runs: the complete 8- and 16-epoch rungs' verdicts, the 32-epoch
+    rung's interim ones against its six declared seeds, the 64-epoch rung's declared runs,
+    and the trend stated as a description of the rungs only."""
+    from experiments.report.tuned import horizon_section
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(repo, "results", "reported.yaml")) as f:
+        reported = yaml.safe_load(f)["experiments"]
+    text = "\n".join(horizon_section(os.path.join(repo, "results", "runs"), reported))
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines()
+            if line[:3].strip("| ").isdigit()}
+    assert list(rows) == ["8", "16", "32", "64"]
+    assert "| 21 / 21 |" in rows["8"] and "| 3 / 3 |" in rows["8"]
+    assert rows["8"].count("**different**") == 2  # both pairs' intervals lie beyond 2 pp
+    assert "-1.82 [-5.17, +1.53] (inconclusive; n = 3, 3) | **inconclusive** |" in rows["16"]
+    assert "/ 30 |" in rows["32"] and "/ 30 |" in rows["64"]
+    assert "±2 pp" in text and "`LADDER_MARGIN_PP`" in text
+    assert "pp per doubling of the training length" in text and "not extrapolated" in text
+
+
 @pytest.mark.slow
 def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path, monkeypatch):
     from experiments.cli import main
@@ -167,12 +208,15 @@ def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path,
     assert [row.split(" | ")[0] for row in rows] == ["| 1", "| 2", "| 4", "| 8"]
     for row in rows:
         assert "| 9 / 9 |" in row and "(picks not run yet)" not in row, row  # 3 x (2 + 1)
+        assert "| 2 / 2 |" in row and "interim" not in row, row  # every pick's seeds are in
+        assert re.search(r"\| \*\*(equivalent|different|inconclusive)\*\* \|", row), row
     # the wall-time column adds up what the rungs' runs recorded (each row rounded to 1 s)
     shown = [re.fullmatch(r"(\d+)m(\d\d)s", row.split(" | ")[2]) for row in rows]
     recorded = sum(json.load(open(p))["wall_time_s"]
                    for p in glob.glob(os.path.join(root, "sec52_*", "*", "summary.json")))
     assert abs(sum(60 * int(m[1]) + int(m[2]) for m in shown) - recorded) <= 1.5, shown
     assert "Not on the ladder: the paper's full-scale runs" in text and "+0.4 pp" in text
+    assert "Trend of Bop − latent Adam with length" in text
     paths = horizon_figure(root, str(tmp_path / "figures"))
     assert any(p.endswith("figure2-horizons.png") for p in paths)
     assert all(os.path.getsize(p) > 0 for p in paths)
