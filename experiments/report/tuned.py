@@ -10,8 +10,8 @@ import json
 import math
 
 from experiments.analysis import claims, speed, stats
-from experiments.analysis.equivalence import optimizers as equivalence_verdict
 from experiments.analysis.collect import group_runs, load_run, mean_std
+from experiments.analysis.equivalence import optimizers as equivalence_verdict
 from experiments.engine.tuning import resolve
 from experiments.report.cells import duration as _duration, hardware as hardware_cell, link as _link, pct as _pct
 from experiments.report.selection import builder, groups_training
