@@ -74,7 +74,7 @@ cifar10: install  ## §5.1 + §5.2 on CIFAR-10 (SCALE=paper|quick; resumes, skip
 cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a holdout, 3 seeds
 	$(RUN_GROUP) $(DATA_ARGS) $(RUN_ARGS)
 
-cifar10-long: install  ## Longer horizons: §5.1 at 30 epochs x 3 seeds, and the §5.2 horizon ladder (8/16/32 epochs, each tuned; resumable, SHARD=i/n)
+cifar10-long: install  ## Longer horizons: §5.1 at 30 epochs x 3 seeds, and the §5.2 horizon ladder (8/16/32/64 epochs, each tuned; resumable, SHARD=i/n)
 	$(RUN_GROUP) $(if $(SHARD),shard=$(SHARD)) $(DATA_ARGS) $(RUN_ARGS)
 
 beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased (SCALE=paper|quick)

@@ -189,3 +189,19 @@ def test_the_equivalence_verdict_needs_the_whole_interval_inside_the_margin():
     assert equivalence.verdict(d(2.1, 4.0), 2.0) == "not equivalent"
     assert equivalence.verdict(stats.Difference(1, 0, None, 1, 0, None, 0.0, None, None,
                                                 "no interval"), 2.0) == "not shown"
+
+
+def test_two_optimizers_are_equivalent_different_or_inconclusive_within_the_margin():
+    """The horizon ladder's words for the same two one-sided tests (margin as a fraction)."""
+    from experiments.analysis import equivalence, stats
+
+    def d(low, high):
+        return stats.Difference(3, 0, 0.01, 3, 0, 0.01, (low + high) / 2, low, high, "Welch t")
+
+    assert equivalence.optimizers(d(-0.019, 0.015), 0.02) == "equivalent"
+    assert equivalence.optimizers(d(-0.099, -0.034), 0.02) == "different"  # 8 epochs' Bop - Adam
+    assert equivalence.optimizers(d(0.0201, 0.1076), 0.02) == "different"
+    assert equivalence.optimizers(d(-0.046, 0.027), 0.02) == "inconclusive"  # straddles -2 pp
+    assert equivalence.optimizers(d(-0.010, 0.025), 0.02) == "inconclusive"  # straddles +2 pp
+    none = stats.Difference(1, 0, None, 1, 0, None, 0.0, None, None, "no interval: n = 1")
+    assert equivalence.optimizers(none, 0.02) == "inconclusive"

@@ -168,3 +168,52 @@ def test_median_interval_uses_the_textbook_order_statistics():
     assert stats.median_interval([5, 1, 3, 2, 4]).low is None  # n = 5: no 95 % interval
     m = stats.median_interval([1.0, 1.02, 0.98, 1.01, 0.99, 1.0, 1.03, 0.97, 1.0, 1.0])
     assert m.median == 1.0 and m.relative_half_width() == pytest.approx(0.02)
+
+
+def test_weighted_line_matches_a_hand_computation():
+    # x = 3, 4, 5 (log2 of 8, 16, 32 epochs); y = -6, -2, -1; errors 1, 2, 1 -> w = 1, 1/4, 1.
+    # Σw = 2.25, Σwx = 9, Σwy = -7.5, Σwx² = 38, Σwxy = -25, Δ = 2.25·38 - 9² = 4.5.
+    # slope = (2.25·(-25) - 9·(-7.5)) / 4.5 = 11.25 / 4.5 = 2.5
+    # intercept = (38·(-7.5) - 9·(-25)) / 4.5 = -60 / 4.5 = -13.333...
+    # se = sqrt(2.25 / 4.5) = sqrt(0.5); residuals y - fit = -1/6, 4/3, -1/6, so
+    # χ² = 1·(1/6)² + (1/4)·(4/3)² + 1·(1/6)² = 1/36 + 4/9 + 1/36 = 0.5.
+    # χ² / (k - 2) = 0.5 < 1: the interval is not widened, 2.5 ± 1.959964·sqrt(0.5).
+    line = stats.weighted_line([3, 4, 5], [-6, -2, -1], [1, 2, 1])
+    assert line.k == 3
+    assert line.slope == pytest.approx(2.5)
+    assert line.intercept == pytest.approx(-40 / 3)
+    assert line.se == pytest.approx(math.sqrt(0.5))
+    assert line.chi2 == pytest.approx(0.5)
+    assert line.scale == 1.0
+    assert (line.low, line.high) == pytest.approx((2.5 - 1.385904, 2.5 + 1.385904), abs=1e-6)
+
+
+def test_weighted_line_widens_its_interval_when_the_points_scatter_beyond_their_errors():
+    # the same points, every error 0.5 (w = 4): the ordinary line, slope 2.5, intercept -13;
+    # residuals -0.5, 1, -0.5 -> χ² = 4·1.5 = 6 on 1 degree of freedom; Δ = 12·200 - 48² = 96,
+    # se = sqrt(12 / 96); the interval is widened by sqrt(6): 2.5 ± 1.959964·sqrt(0.75).
+    line = stats.weighted_line([3, 4, 5], [-6, -2, -1], [0.5, 0.5, 0.5])
+    assert (line.slope, line.intercept, line.chi2) == pytest.approx((2.5, -13.0, 6.0))
+    assert line.se == pytest.approx(math.sqrt(0.125))
+    assert line.scale == pytest.approx(math.sqrt(6))
+    assert (line.low, line.high) == pytest.approx((2.5 - 1.697379, 2.5 + 1.697379), abs=1e-6)
+    # a line through two points fits them exactly: χ² = 0, nothing to widen by
+    two = stats.weighted_line([3, 5], [-6, -1], [1, 1])
+    assert (two.slope, two.chi2, two.scale) == pytest.approx((2.5, 0.0, 1.0))
+    assert two.se == pytest.approx(math.sqrt(2 / 4))  # Σw = 2, Δ = 2·34 - 8² = 4
+
+
+@pytest.mark.parametrize("xs, ys, errors, message", [
+    ([3, 3], [1, 2], [1, 1], "two distinct x"),
+    ([3, 4], [1, 2], [1, 0], "must be > 0"),
+    ([3, 4], [1, 2], [1], "equal lengths"),
+])
+def test_weighted_line_refuses_what_it_cannot_fit(xs, ys, errors, message):
+    with pytest.raises(ValueError, match=message):
+        stats.weighted_line(xs, ys, errors)
+
+
+def test_standard_error_of_an_unpaired_difference():
+    d = difference([1.0, 2.0, 3.0], [2.0, 4.0])  # s_a² = 1, s_b² = 2
+    assert stats.standard_error(d) == pytest.approx(math.sqrt(1 / 3 + 2 / 2))
+    assert stats.standard_error(difference([1.0], [2.0, 3.0])) is None

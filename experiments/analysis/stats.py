@@ -286,3 +286,65 @@ def median_interval(values, level: float = 0.95) -> MedianInterval:
         return MedianInterval(n, med, None, None, None, None, level)
     k, coverage = best
     return MedianInterval(n, med, xs[k - 1], xs[n - k], (k, n + 1 - k), coverage, level)
+
+
+def standard_error(d: Difference) -> float | None:
+    """The standard error of an unpaired difference, sqrt(s_a²/n_a + s_b²/n_b) (Welch's);
+    None when an arm has a single value."""
+    if d.std_a is None or d.std_b is None:
+        return None
+    return math.sqrt(d.std_a ** 2 / d.n_a + d.std_b ** 2 / d.n_b)
+
+
+@dataclass(frozen=True)
+class Line:
+    """``y = intercept + slope * x`` fitted by weighted least squares to ``k`` points."""
+
+    k: int
+    slope: float
+    intercept: float
+    se: float  # standard error of the slope, the points' errors taken as known
+    chi2: float  # Σ w·residual², about k - 2 when the points scatter as their errors allow
+    scale: float  # what the interval's width was multiplied by: max(1, sqrt(chi2 / (k - 2)))
+    low: float  # the slope's ``level`` interval
+    high: float
+    level: float = 0.95
+
+
+def weighted_line(xs, ys, errors, level: float = 0.95) -> Line:
+    """Fit a straight line through points whose ``errors`` are the standard errors of
+    their ``ys``, with weights w = 1/error².
+
+    Why weighted: the points are means of different numbers of seeds with different
+    spreads, and an unweighted fit would let the noisiest point pull the line as hard as
+    the best-measured one. The slope's standard error takes the errors as known,
+    sqrt(Σw / Δ) with Δ = Σw·Σw x² - (Σw x)². Where the points scatter about the line
+    more than their errors allow (chi2 above its k - 2 degrees of freedom) the errors
+    were too small for a line, so the interval, slope ± z·se·scale (z the normal
+    quantile), is widened by the scale factor sqrt(chi2 / (k - 2)) as the Particle Data
+    Group does for inconsistent measurements; it is never narrowed. The fit describes
+    the range of ``xs`` it was given and nothing beyond it.
+    """
+    xs, ys, errors = [float(x) for x in xs], [float(y) for y in ys], [float(e) for e in errors]
+    if not len(xs) == len(ys) == len(errors):
+        raise ValueError(f"xs, ys and errors need equal lengths, got {len(xs)}, {len(ys)}, "
+                         f"{len(errors)}")
+    if len(set(xs)) < 2:
+        raise ValueError(f"a line needs at least two distinct x values, got {xs}")
+    if any(not e > 0 for e in errors):
+        raise ValueError(f"every error must be > 0 to weigh its point, got {errors}")
+    w = [1.0 / e ** 2 for e in errors]
+    s = sum(w)
+    sx = sum(wi * x for wi, x in zip(w, xs))
+    sy = sum(wi * y for wi, y in zip(w, ys))
+    sxx = sum(wi * x * x for wi, x in zip(w, xs))
+    sxy = sum(wi * x * y for wi, x, y in zip(w, xs, ys))
+    delta = s * sxx - sx ** 2
+    slope = (s * sxy - sx * sy) / delta
+    intercept = (sxx * sy - sx * sxy) / delta
+    se = math.sqrt(s / delta)
+    chi2 = sum(wi * (y - intercept - slope * x) ** 2 for wi, x, y in zip(w, xs, ys))
+    k = len(xs)
+    scale = max(1.0, math.sqrt(chi2 / (k - 2))) if k > 2 else 1.0
+    half = t_quantile(math.inf, level) * se * scale
+    return Line(k, slope, intercept, se, chi2, scale, slope - half, slope + half, level)

@@ -190,41 +190,67 @@ def tuned_figures(tuning, runs_root, out_dir):
 
 def horizon_figure(runs_root, out_dir, reported_path=None):
     """The horizon ladder: per pair of arms, the picked settings' test-accuracy difference
-    (mean, 95 % interval) against training length; the paper's full-scale difference in a
-    panel of its own, never joined to the ladder."""
+    (mean, 95 % interval; hollow while interim) against training length, every declared
+    rung on the axis with its runs done / declared, the equivalence margin as a band, and
+    the first pair's weighted trend drawn over the rungs it was fitted to only; the
+    paper's full-scale difference in a panel of its own, never joined to the ladder."""
     import yaml
 
     from experiments.report.cells import hardware
     from experiments.report.selection import horizon_pairs
-    from experiments.report.tuned import ladder, ladder_differences
+    from experiments.report.tuned import ladder, ladder_differences, ladder_trend, rung_progress
 
     rungs = ladder(runs_root)
-    diffs = [x for x in ladder_differences(rungs, horizon_pairs(runs_root)) if x[-1] is not None]
+    pairs = horizon_pairs(runs_root)
+    diffs = [x for x in ladder_differences(rungs, pairs) if x[-1] is not None]
     if not diffs:
         return []
+    margin = views().HORIZON_MARGIN_PP
     labels = {a.name: a.label for _, _, arms in rungs for a in (x.arm for x in arms.values())}
     fig, (ax, paper_ax) = plt.subplots(1, 2, figsize=(8, 4.2), sharey=True,
                                        gridspec_kw={"width_ratios": [4, 1]})
+    for a in (ax, paper_ax):
+        a.axhspan(-margin, margin, color="0.88", zorder=0)
+        a.axhline(0, color="gray", linewidth=0.8)
     colors = ("tab:blue", "tab:green", "tab:purple")
-    for i, (pair, color) in enumerate(zip(horizon_pairs(runs_root), colors)):
-        points = [(epochs, d) for _, epochs, hi, lo, _, _, d in diffs if (hi, lo) == pair]
+    for i, (pair, color) in enumerate(zip(pairs, colors)):
+        points = [(epochs, d, min(len(a.finals), len(b.finals)) < len(t.seeds))
+                  for t, epochs, hi, lo, a, b, d in diffs if (hi, lo) == pair]
         if not points:
             continue
-        xs = np.array([e for e, _ in points]) * (1 + 0.04 * (i - 0.5))  # side by side
-        ys = np.array([100 * d.diff for _, d in points])
-        low = np.array([100 * (d.diff - d.low) if d.low is not None else 0 for _, d in points])
-        high = np.array([100 * (d.high - d.diff) if d.high is not None else 0 for _, d in points])
+        xs = np.array([e for e, _, _ in points]) * (1 + 0.04 * (i - 0.5))  # side by side
+        ys = np.array([100 * d.diff for _, d, _ in points])
+        low = np.array([100 * (d.diff - d.low) if d.low is not None else 0 for _, d, _ in points])
+        high = np.array([100 * (d.high - d.diff) if d.high is not None else 0
+                         for _, d, _ in points])
         ax.errorbar(xs, ys, yerr=[low, high], color=color, marker="o", capsize=4,
                     label=f"{labels[pair[0]]} − {labels[pair[1]]}")
-    ax.axhline(0, color="gray", linewidth=0.8)
-    ax.set_xscale("log", base=2)
+        interim = np.array([flag for _, _, flag in points])
+        if interim.any():  # interim points hollow: fewer seeds than the rung declares
+            ax.plot(xs[interim], ys[interim], "o", color=color, markerfacecolor="white",
+                    zorder=3)
+    found = ladder_trend(diffs, pairs[0])
+    if found is not None:
+        line, fitted = found
+        x = np.linspace(np.log2(min(fitted)), np.log2(max(fitted)), 20)  # its range only
+        ax.plot(2 ** x, line.intercept + line.slope * x, ":", color=colors[0],
+                label=f"{labels[pairs[0][0]]} − {labels[pairs[0][1]]}, weighted fit: "
+                      f"{line.slope:+.1f} pp per doubling [{line.low:+.1f}, {line.high:+.1f}]"
+                      ", these rungs only")
+    ax.plot([], [], "s", color="0.88", markersize=10,
+            label=f"equivalence margin ±{margin:g} pp")
     lengths = [e for _, e, _ in rungs]
+    ax.set_xscale("log", base=2)
     ax.set_xlim(min(lengths) / 1.25, max(lengths) * 1.25)  # room for the side-by-side offsets
     ax.set_xticks(lengths, [str(e) for e in lengths])
     ax.xaxis.set_minor_locator(plt.NullLocator())
+    for t, epochs, arms in rungs:
+        done, declared = rung_progress(t, arms)
+        ax.text(epochs, 0.02, f"{done} / {declared} runs", transform=ax.get_xaxis_transform(),
+                ha="center", fontsize=7, color="0.3")
     ax.set_xlabel("training length (epochs, 15,000 images), each rung tuned on its own")
     ax.set_ylabel("test accuracy difference (pp), mean and 95 % interval")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.6, -0.2), ncol=2)
     # the published numbers beside the runs root (results/reported.yaml)
     reported_path = reported_path or os.path.join(os.path.dirname(os.path.abspath(runs_root)),
                                                   "reported.yaml")
@@ -237,14 +263,18 @@ def horizon_figure(runs_root, out_dir, reported_path=None):
                  for n in views().HORIZON_PAIRS[0])
     if bop is not None and adam is not None:
         paper_ax.plot([0], [bop - adam], "s", color=colors[0])
-        paper_ax.axhline(0, color="gray", linewidth=0.8)
+        paper_ax.annotate(f"{labels[pairs[0][0]]} − {labels[pairs[0][1]]}\n"
+                          f"{bop:g} − {adam:g}\n= {bop - adam:+.1f} pp", (0, bop - adam),
+                          xytext=(0, 12), textcoords="offset points", ha="center",
+                          fontsize=7, color=colors[0])
     paper_ax.set_xticks([0], ["paper"])
     paper_ax.set_xlabel("500 epochs, full\nscale, 1 run each")
     paper_ax.set_title("reported", fontsize=9)
     runs = [r for _, _, _, _, a, b, _ in diffs for r in a.finals + b.finals]
     precision = rungs[0][0].overrides.get("precision", "float32")
     fig.suptitle(f"§5.2 vs training length: quarter-width BinaryNet, {precision}, "
-                 f"{hardware(runs)[0]}", fontsize=9)
+                 f"{hardware(runs)[0]}\nhollow: interim (fewer seeds than declared)",
+                 fontsize=9)
     return _save(fig, out_dir, "figure2-horizons")
 
 

@@ -7,9 +7,11 @@ figure always show the same runs. The initialisation comparison pairs
 ``sec52_adam`` runs that differ only in ``model.kernel_init``.
 """
 import json
+import math
 
 from experiments.analysis import claims, speed, stats
 from experiments.analysis.collect import group_runs, load_run, mean_std
+from experiments.analysis.equivalence import optimizers as equivalence_verdict
 from experiments.engine.tuning import resolve
 from experiments.report.cells import duration as _duration, hardware as hardware_cell, link as _link, pct as _pct
 from experiments.report.selection import builder, groups_training
@@ -92,8 +94,9 @@ def how_to_run(tuning, arm) -> str:
 
 def verdict_lines(arms, comparisons, hint=lambda arm: "") -> list:
     """One row per declared claim ``(higher, lower, source)``: test accuracy of the picked
-    settings, the interval of the difference and its verdict; a claim whose arms lack
-    their picked runs says which and, with ``hint(arm)``, how to make them."""
+    settings, the interval of the difference and its verdict, interim while a pick has
+    seeds still to run; a claim whose arms lack their picked runs says which and, with
+    ``hint(arm)``, how to make them."""
     lines = ["| claim | verdict | evidence |", "|---|---|---|"]
     by_name = {a.arm.name: a for a in arms}
     for higher, lower, source in comparisons:
@@ -109,7 +112,11 @@ def verdict_lines(arms, comparisons, hint=lambda arm: "") -> list:
         d = stats.difference([r.summary["test_accuracy"] for r in a.finals],
                              [r.summary["test_accuracy"] for r in b.finals])
         text = stats.describe(d, names=(a.arm.label, b.arm.label))
-        lines.append(f"| {claim} | **{stats.verdict(d)}** | test accuracy, {text} |")
+        verdict = f"**{stats.verdict(d)}**"
+        if a.pending or b.pending:  # the declared n is not met: the verdict may change
+            verdict = (f"interim (n = {len(a.finals)}, {len(b.finals)} of "
+                       f"{len(a.finals) + len(a.pending)}): {verdict}")
+        lines.append(f"| {claim} | {verdict} | test accuracy, {text} |")
     return lines
 
 
@@ -295,39 +302,96 @@ def ladder_differences(rungs, pairs) -> list:
 
 
 def horizon_section(runs_root, reported) -> list:
-    """"Bop vs latent Adam vs training length": per rung of the ladder the picks, each
-    pair's test-accuracy difference with its 95 % interval and verdict, how many of the
-    rung's declared runs exist; the paper's full-scale difference apart, never joined."""
-    from experiments.report.selection import horizon_pairs
+    """"Bop vs latent Adam vs training length": per rung of the ladder the picks, how many
+    of the rung's declared runs and seeds exist, each pair's test-accuracy difference with
+    its 95 % interval and verdicts, interim while a pair has fewer seeds than declared;
+    the trend of the first pair across the rungs; the paper's full-scale difference
+    apart, never joined."""
+    from experiments.report.selection import horizon_pairs, views
 
     rungs = ladder(runs_root)
     if not rungs:
         return []
     pairs = horizon_pairs(runs_root)
+    margin = views().HORIZON_MARGIN_PP
     labels = {a.name: a.label for _, _, arms in rungs for a in (x.arm for x in arms.values())}
     lines = ["### Bop vs latent Adam vs training length (the horizon ladder)", "",
              "Each rung is the tuned comparison's protocol (grid picked on the holdout, then "
-             "3 seeds of each pick, test once) at one training length on the same 15,000 "
-             f"images, tuned on its own (`make cifar10-long`; {rungs[0][0].overrides.get('precision', 'float32')}). "
-             "Differences: picked test accuracy, mean over seeds, with the 95 % interval "
-             "(Welch). Bop's memory is about 1/γ steps, so its best γ and its standing "
-             "against Adam may move with length.", "",
+             "each pick trained on the rung's declared seeds, test once) at one training "
+             "length on the same 15,000 images, tuned on its own (`make cifar10-long`; "
+             f"{rungs[0][0].overrides.get('precision', 'float32')}). The seeds per pick and "
+             f"the equivalence margin, ±{margin:g} pp, were declared before the runs "
+             "(`configs/cifar10.py`: `LADDER_SEEDS`, `LADDER_MARGIN_PP`). Differences: "
+             "picked test accuracy, mean over seeds, with the 95 % interval (Welch), and "
+             "whether it is above 0. Equivalence: two one-sided tests at 2.5 % each, read "
+             f"off the same interval: **equivalent** when all of it lies within ±{margin:g} pp, "
+             f"**different** when all of it lies beyond ±{margin:g} pp, **inconclusive** "
+             "otherwise. A verdict is **interim** while its pair has fewer seeds than "
+             "declared: the declared n is not met and the verdict may change. Bop's memory "
+             "is about 1/γ steps, so its best γ and its standing against Adam may move with "
+             "length.", "",
              "| epochs | runs done / declared | training wall time of those runs | picks | "
-             + " | ".join(f"{labels[a]} − {labels[b]} (pp)" for a, b in pairs) + " |",
-             "|---|---|---|---|" + "---|" * len(pairs)]
+             "seeds per pick, done / declared | "
+             + " | ".join(f"{labels[a]} − {labels[b]} (pp) | equivalence (±{margin:g} pp)"
+                          for a, b in pairs) + " |",
+             "|---|---|---|---|---|" + "---|---|" * len(pairs)]
     diffs = ladder_differences(rungs, pairs)
     for t, epochs, arms in rungs:
         done, declared = rung_progress(t, arms)
         picks = "; ".join(_pick_text(a) for a in arms.values())
-        cells = [_difference_cell(d) for rt, *_, d in diffs if rt is t]
-        lines.append(f"| {epochs} | {done} / {declared} | {_duration(rung_wall_s(t, arms))} | {picks} | "
-                     + " | ".join(cells) + " |")
+        wall = _duration(rung_wall_s(t, arms))
+        if not done:
+            groups = groups_training(t.name, t.arms[0].experiment)
+            picks = (f"not run yet: `bnn run-group {t.name}`"
+                     + (f" or `bnn run-group {groups[0]}`" if groups else "") + " makes them")
+            wall = "—"
+        cells = [cell for rt, *_, a, b, d in diffs if rt is t
+                 for cell in _verdict_cells(t, a, b, d, margin)]
+        lines.append(f"| {epochs} | {done} / {declared} | {wall} | {picks} | "
+                     f"{_seeds_text(t, arms)} | " + " | ".join(cells) + " |")
+    lines += ["", trend_text(diffs, pairs[0], labels)]
     bop, adam = (reported.get(n, {}).get("metrics", {}).get("test_top1") for n in pairs[0])
     if bop is not None and adam is not None:
         lines += ["", f"Not on the ladder: the paper's full-scale runs (500 epochs, full width, "
                   f"50,000 images, one run each) differ by {bop - adam:+.1f} pp ({bop:g} vs "
                   f"{adam:g} %); a single pair of runs has no interval."]
     return lines + [""]
+
+
+def ladder_trend(diffs, pair):
+    """``(Line, [epochs])``: the pair's difference (pp) against log2(epochs), fitted by
+    weighted least squares (weights 1/SE²) over the rungs whose difference has an
+    interval; None while fewer than two rungs do."""
+    points = [(epochs, d) for _, epochs, hi, lo, _, _, d in diffs
+              if (hi, lo) == tuple(pair) and d is not None and stats.standard_error(d)]
+    if len(points) < 2:
+        return None
+    line = stats.weighted_line([math.log2(e) for e, _ in points],
+                               [100 * d.diff for _, d in points],
+                               [100 * stats.standard_error(d) for _, d in points])
+    return line, [e for e, _ in points]
+
+
+def trend_text(diffs, pair, labels) -> str:
+    """The trend of ``pair`` along the ladder, said as what it is: a description of the
+    rungs it was fitted to, never a forecast for longer runs."""
+    name = f"{labels[pair[0]]} − {labels[pair[1]]}"
+    found = ladder_trend(diffs, pair)
+    if found is None:
+        return (f"Trend of {name} with length: not fitted yet (it needs two rungs whose "
+                "difference has an interval).")
+    line, lengths = found
+    widened = (f", the interval widened ×{line.scale:.2f} because the rungs scatter about the "
+               "line more than their errors allow" if line.scale > 1 else "")
+    return (f"Trend of {name} with length, across the rungs with results "
+            f"({', '.join(map(str, lengths))} epochs, interim ones with their n so far): "
+            f"{line.slope:+.2f} pp per doubling of the training length, 95 % interval "
+            f"[{line.low:+.2f}, {line.high:+.2f}] (weighted least squares of the per-rung "
+            "differences on log2(epochs), weights 1/SE²; "
+            f"χ² = {line.chi2:.2f} on {line.k - 2} degree{'' if line.k == 3 else 's'} of "
+            f"freedom{widened}; `experiments/analysis/stats.py`, `weighted_line`). It "
+            "describes these rungs only: it is not extrapolated, and says nothing about "
+            "where the difference goes beyond them, such as at the paper's 500 epochs.")
 
 
 def rung_progress(tuning, arms) -> tuple[int, int]:
@@ -358,10 +422,30 @@ def _pick_text(a) -> str:
     return name + f"{a.selection.picked:g}" + (" ⚠ grid edge" if edge else "")
 
 
-def _difference_cell(d) -> str:
+def _seeds_text(tuning, arms) -> str:
+    """Seeds of each arm's pick done, against the rung's declared seeds."""
+    done = {a.arm.label: len(a.finals) for a in arms.values()}
+    declared = len(tuning.seeds)
+    if len(set(done.values())) == 1:
+        return f"{next(iter(done.values()))} / {declared}"
+    return ", ".join(f"{label} {n}" for label, n in done.items()) + f" / {declared}"
+
+
+def _verdict_cells(tuning, a, b, d, margin) -> list:
+    """The difference cell and the equivalence cell of one pair at one rung; both
+    labelled interim while either pick has fewer seeds than the rung declares."""
     if d is None:
-        return "— (picks not run yet)"
+        return ["— (picks not run yet)", "—"]
+    declared = len(tuning.seeds)
+    n = f"n = {d.n_a}, {d.n_b}"
     if d.low is None:
-        return f"{100 * d.diff:+.2f} (no interval: n = {d.n_a}, {d.n_b})"
-    return (f"{100 * d.diff:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] "
-            f"({stats.verdict(d)}; n = {d.n_a}, {d.n_b})")
+        return [f"{100 * d.diff:+.2f} (no interval: {n})", "—"]
+    interim = min(len(a.finals), len(b.finals)) < declared
+    equivalence = f"**{equivalence_verdict(d, margin / 100)}**"
+    difference = (f"{100 * d.diff:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] "
+                  f"({stats.verdict(d)}; {n})")
+    if interim:
+        difference = (f"{100 * d.diff:+.2f} [{100 * d.low:+.2f}, {100 * d.high:+.2f}] "
+                      f"(interim: {stats.verdict(d)}; {n} of {declared})")
+        equivalence = f"interim ({n} of {declared}): {equivalence}"
+    return [difference, equivalence]
