@@ -486,7 +486,9 @@ def _final_test(exp, state, strategy, builder) -> dict:
     split = exp.dataset.eval_split
     for metric in (state.val_loss, state.val_acc, state.val_top5):
         metric.reset_state()
-    state.evaluate_all(eval_data(exp, strategy, builder, split))
+    # the optimizer's weights to evaluate with (optimizers/base.py), the training ones after
+    with exp.optimizer.evaluation_weights(state.model, precision.inner(state.optimizer)):
+        state.evaluate_all(eval_data(exp, strategy, builder, split))
     result = {"test_split": split, "test_loss": float(state.val_loss.result()),
               "test_accuracy": float(state.val_acc.result()),
               "test_top5_accuracy": float(state.val_top5.result())}
@@ -631,7 +633,9 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             save(flip_rows)
             flip_rows = []
     train_time = time.time() - start
-    state.evaluate_all(evaluation)
+    # the optimizer's weights to evaluate with (optimizers/base.py), the training ones after
+    with exp.optimizer.evaluation_weights(state.model, precision.inner(state.optimizer)):
+        state.evaluate_all(evaluation)
     kept = progress.kept()
     for key, metric in (("training", state.train_loss), ("validation", state.val_loss)):
         if not math.isfinite(float(metric.result())):
