@@ -39,6 +39,29 @@ def test_each_successor_brings_the_budget_of_every_arm_on_every_rung():
             assert exp.resolved_config()[entrant.key] == value
 
 
+def test_the_successors_runs_on_the_real_rungs_build_and_validate():
+    """What `bnn compare` checks before it trains, for each rung with the entrants added:
+    every grid value (and the seeds of one), at the rung's own scale, length and
+    precision; the rung's declared arms are those of the rung itself."""
+    from configs import analysis
+    from experiments.engine import compare
+    from experiments.engine.tuning import finals, grid
+
+    def named(name, overrides):
+        return build(EXPERIMENTS[name], overrides)
+
+    for epochs, rung in zip(HORIZONS, HORIZON_LADDER):
+        joined = compare.with_entrants(rung, epochs, SUCCESSORS, analysis.ENTRANT_BASE)
+        assert joined.arms[:len(rung.arms)] == rung.arms
+        for arm in joined.arms[len(rung.arms):]:
+            runs = grid(joined, arm, named) + finals(joined, arm, arm.values[0], named)
+            for _, exp in runs:
+                config = exp.resolved_config()
+                assert config["optimizer"] == arm.overrides["optimizer"]
+                assert (config["epochs"], config["precision"], config["validation"]) == (
+                    epochs, rung.overrides["precision"], "holdout")
+
+
 def test_the_docs_give_the_declared_commands():
     text = open(os.path.join(REPO, "docs", "successors.md")).read()
     lines = {line.strip() for line in text.splitlines() if line.strip().startswith("bnn compare")}
