@@ -18,6 +18,7 @@ from zookeeper.core.partial_component import PartialComponent
 
 from experiments.datasets import Dataset
 from experiments.datasets.cifar10 import Cifar10
+from experiments.engine.compare import Entrant
 from experiments.engine.experiment import Experiment
 from experiments.engine.sweep import Sweep
 from experiments.engine.tuning import Arm, Tuning
@@ -249,6 +250,23 @@ def horizon(epochs: int) -> Tuning:
 
 
 HORIZON_LADDER = tuple(horizon(e) for e in HORIZONS)
+
+
+# Bop's successors on the ladder (issue 31, docs/successors.md): CEMA and BayesBiNN as
+# entrants of every rung (`bnn compare`, which records them for the report), not as arms
+# of the rungs above, whose runs and run ids stay as they are. Each brings five points,
+# as every arm does, on the hyperparameter that sets its memory - CEMA's alpha (the rate
+# of its second, slow average; gamma is a short pre-filter) and BayesBiNN's lr (at their
+# tau = 1e-10 the update is lambda <- (1 - lr) lambda - lr N s g, an average over about
+# 1/lr steps) - on Bop's grid, which holds BayesBiNN's own 3e-4. Their other
+# hyperparameters are the components' defaults (see each optimizer's docstring).
+# They join the rungs up to 32 epochs (issue 31's budget, about three hours on two
+# workers); the 64-epoch rung decides the paper's question first.
+SUCCESSOR_HORIZONS = (8, 16, 32)
+SUCCESSORS = (
+    Entrant("CEMA", "Cema", "optimizer.alpha.value", BOP_GRID, SUCCESSOR_HORIZONS),
+    Entrant("BayesBiNN", "BayesBiNN", "optimizer.lr.value", BOP_GRID, SUCCESSOR_HORIZONS),
+)
 
 
 # §5.1 extended to a map (issue #12): gamma x tau, 2 seeds. Below the §5.1 quick scale -

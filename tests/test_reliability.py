@@ -369,7 +369,7 @@ def test_a_non_finite_validation_loss_fails_the_run(tiny_overrides, monkeypatch)
     ({"batch_size": 60000}, "batch_size=60000 is larger than the 50000 training images"),
     ({"run_id": "../../x"}, "run_id='../../x' is not a plain folder name"),
     ({"run_id": "a/b"}, "not a plain folder name"),
-    ({"optimizer": "NoSuchOpt"}, "choose one of Bop, Bop2ndOrder, Bop2ndOrderUnbiased, LatentAdam, LatentMomentum, LatentSGD"),
+    ({"optimizer": "NoSuchOpt"}, "choose one of BayesBiNN, Bop, Bop2ndOrder, Bop2ndOrderUnbiased, Cema, LatentAdam, LatentMomentum, LatentSGD"),
     ({"divergence_factor": -1.0}, "divergence_factor must be >= 0"),
 ])
 def test_bad_values_are_refused_before_data_and_leave_no_folder(overrides, message, tmp_path):

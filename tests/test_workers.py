@@ -255,6 +255,15 @@ def test_two_pinned_workers_train_every_run_of_a_sweep_exactly_once(fake_cifar10
     starts = re.findall(r"\] start .* -> sec52_bop/(\S+)", out)
     summaries = _summaries(root)
     assert len(summaries) == 6 and sorted(starts) == sorted(summaries), out
+    # the same run ids as one process would give them: workers change nothing in a config
+    from configs import EXPERIMENTS
+    from experiments.engine.experiment import build
+
+    ids = {build(EXPERIMENTS["sec52_bop"], {"scale": "tiny", "seed": seed, "epochs": 1,
+                                            "optimizer.gamma.value": gamma,
+                                            "checkpoint_every_steps": 1}).run_name()
+           for seed in (0, 1) for gamma in (1e-4, 1e-3, 1e-2)}
+    assert ids == set(summaries)
     for run_id, summary in summaries.items():
         assert summary["status"] == "completed", run_id
         assert _epochs(root, run_id) == [1]  # trained once: one epoch row

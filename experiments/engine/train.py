@@ -188,7 +188,9 @@ def _final_test(exp, state, strategy, builder) -> dict:
     split = exp.dataset.eval_split
     for metric in state.val_metrics:
         metric.reset_state()
-    state.evaluate_all(eval_data(exp, strategy, builder, split))
+    # the optimizer's weights to evaluate with (optimizers/base.py), the training ones after
+    with exp.optimizer.evaluation_weights(state.model, precision.inner(state.optimizer)):
+        state.evaluate_all(eval_data(exp, strategy, builder, split))
     result = {"test_split": split, "test_loss": float(state.val_loss.result()),
               "test_accuracy": float(state.val_acc.result())}
     if state.val_top5 is not None:
@@ -259,7 +261,9 @@ def _train_epoch(exp, state, builder, train_split, epoch, steps_per_epoch, evalu
             save(flip_rows)
             flip_rows = []
     train_time = time.time() - start
-    state.evaluate_all(evaluation)
+    # the optimizer's weights to evaluate with (optimizers/base.py), the training ones after
+    with exp.optimizer.evaluation_weights(state.model, precision.inner(state.optimizer)):
+        state.evaluate_all(evaluation)
     check_losses([float(state.val_loss.result())], step, 0.0, 0.0, epoch, exp.name,
                  progress.kept, what="validation")
     ratios = state.epoch_flips.numpy() / (state.layer_sizes * steps_per_epoch)

@@ -12,11 +12,18 @@ suite names it:
 * ``build(model, steps_per_epoch, epochs)``: its Keras (legacy, Keras 2) optimizer and the
   built schedules, which the engine logs every epoch;
 
-and validates its own fields in ``check()`` before any data is read. One module in
+and validates its own fields in ``check()`` before any data is read. One more decision
+is optional: ``evaluation_weights(model, optimizer)``, a context manager inside which the
+binary kernels hold the weights to *evaluate* with, restored to the training weights on
+exit. The training loop wraps every evaluation in it; by default the kernels are used as
+they are. BayesBiNN needs it: its kernels hold a random sample during training and the
+sign of the distribution's mean at test time. One module in
 ``experiments/optimizers/`` is one optimizer: the package imports every module in it, so
 a new file is selectable as ``optimizer=ClassName`` with no registry to edit (modules
 elsewhere: ``BNN_PLUGINS=package.module``, see ``experiments.plugins``).
 """
+import contextlib
+
 import larq as lq
 import tensorflow as tf
 
@@ -75,3 +82,10 @@ class Optimizer:
 
     def check(self) -> None:
         """Raise ``ConfigError`` for an invalid hyperparameter."""
+
+    def evaluation_weights(self, model: tf.keras.Model, optimizer):
+        """A context manager inside which ``model``'s binary kernels hold the weights to
+        evaluate with, and on whose exit they hold the training weights again, bit for
+        bit (the next step and the checkpoint see those). ``optimizer`` is what
+        :meth:`build` returned. Default: the kernels as they are."""
+        return contextlib.nullcontext()

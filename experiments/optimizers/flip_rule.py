@@ -82,6 +82,11 @@ class ReportsFlips:
         """Set ``var`` to the flip rule's result and record its number of flips."""
         # a signal fresh from `assign_add` is a variable: read it after that update
         w_t, flips = flip_rule(var.value(), tf.convert_to_tensor(signal), threshold)
+        return self.assign_counted(var, w_t, flips)
+
+    def assign_counted(self, var, w_t, flips):
+        """Set ``var`` to ``w_t`` and record ``flips`` as its number of flips: for an
+        update whose rule is not larq's (CEMA's ``v * w > 0``), counted in its own pass."""
         counter = self._flip_counters.by_key[_keras2.var_key(var)]
         return tf.group(var.assign(w_t), counter.assign(flips))
 

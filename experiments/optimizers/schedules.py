@@ -11,6 +11,8 @@ steps; larq's ``Bop`` evaluates a schedule
 for gamma or tau at its own step counter, which is checkpointed with it.
 """
 
+import math
+
 import tensorflow as tf
 from zookeeper import Field, component
 
@@ -110,6 +112,14 @@ def scaled(schedule, factor: float):
     return ScaledSchedule(schedule, factor)
 
 
+def at_step(value, step, dtype):
+    """A Keras optimizer's hyperparameter at ``step`` inside its update: a built schedule
+    is called with the step, a number is used as it is."""
+    if isinstance(value, tf.keras.optimizers.schedules.LearningRateSchedule):
+        return tf.cast(value(tf.cast(step, dtype)), dtype)
+    return value
+
+
 def evaluate(schedule, step: int) -> float:
     """The value of a built schedule at ``step`` (for logging the current lr / gamma)."""
     if isinstance(schedule, (int, float)):
@@ -160,3 +170,69 @@ class PiecewiseConstant(Schedule):
 
     def values(self) -> list[float]:
         return [self.value * m for m in self.multipliers]
+
+
+class _ByEpoch(tf.keras.optimizers.schedules.LearningRateSchedule):
+    """A schedule that is constant within each whole-step epoch: ``shape(e + offset)``
+    at every step of epoch ``e`` (``e = step // steps_per_epoch``), as a PyTorch
+    scheduler stepped once per epoch gives it."""
+
+    def __init__(self, value, end, steps_per_epoch, epochs, offset, kind):
+        self.value, self.end = float(value), float(end)
+        self.steps_per_epoch, self.epochs = int(steps_per_epoch), int(epochs)
+        self.offset, self.kind = int(offset), kind
+
+    def __call__(self, step):
+        epoch = tf.math.floordiv(tf.cast(step, tf.int64), self.steps_per_epoch)
+        progress = tf.cast(epoch + self.offset, tf.float32) / float(self.epochs)
+        if self.kind == "linear":
+            return self.value + (self.end - self.value) * progress
+        return self.end + (self.value - self.end) * (1.0 + tf.cos(math.pi * progress)) / 2.0
+
+    def get_config(self):
+        return {"value": self.value, "end": self.end, "steps_per_epoch": self.steps_per_epoch,
+                "epochs": self.epochs, "offset": self.offset, "kind": self.kind}
+
+
+@component
+class EpochLinear(Schedule):
+    """Linear from ``value`` towards ``end`` in whole epochs: ``value + (end - value) *
+    (e + offset) / epochs`` throughout epoch ``e``. With ``offset=0`` the last epoch runs
+    at ``value + (end - value) * (epochs - 1) / epochs``, never at ``end`` itself: a
+    PyTorch ``LambdaLR(lambda e: 1 - e / epochs)`` stepped after each epoch (CEMA's
+    training script)."""
+
+    end: float = Field(0.0)
+    offset: int = Field(0)
+
+    def build(self, steps_per_epoch, epochs: int):
+        return _ByEpoch(self.value, self.end, int(steps_per_epoch), epochs, self.offset, "linear")
+
+    def check_schedule(self, name: str) -> None:
+        if self.offset not in (0, 1):
+            raise ConfigError(f"{name}.offset must be 0 or 1, got {self.offset}")
+
+    def values(self) -> list[float]:
+        return [self.value, self.end]
+
+
+@component
+class EpochCosine(Schedule):
+    """Cosine from ``value`` to ``end`` in whole epochs: ``end + (value - end) * (1 +
+    cos(pi * (e + offset) / epochs)) / 2`` throughout epoch ``e``. ``offset=1`` is a
+    PyTorch ``CosineAnnealingLR(T_max=epochs)`` stepped at the *start* of every epoch
+    (BayesBiNN's training loop): the first epoch already runs one step down the
+    cosine, and the last one at ``end``."""
+
+    end: float = Field(0.0)
+    offset: int = Field(0)
+
+    def build(self, steps_per_epoch, epochs: int):
+        return _ByEpoch(self.value, self.end, int(steps_per_epoch), epochs, self.offset, "cosine")
+
+    def check_schedule(self, name: str) -> None:
+        if self.offset not in (0, 1):
+            raise ConfigError(f"{name}.offset must be 0 or 1, got {self.offset}")
+
+    def values(self) -> list[float]:
+        return [self.value, self.end]
