@@ -32,6 +32,7 @@ ALLOWED = {
     "experiments.optimizers": {"experiments.errors", "experiments._keras2", "models.base"},
     "experiments.datasets": {"experiments.errors", "experiments.locks", "experiments.fakes"},
     "experiments.engine": {"experiments.errors", "experiments._keras2", "experiments.locks",
+                           "experiments.plugins",
                            "experiments.optimizers", "experiments.datasets", "models"},
     "experiments.inertia": {"experiments.errors", "experiments.locks", "experiments.engine",
                             "experiments.optimizers", "models"},
