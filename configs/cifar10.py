@@ -9,7 +9,8 @@ Each class is one paper item and overrides only what differs from its base. Scal
   (§5.2, 8 epochs) or 15,000 (tuned §5.2, 8 epochs) images of TFDS's train split, the full test set, §5.2's x0.1 decay
   every 3 epochs instead of every 100. The §5.1 runs and ``sec52_bop``/``sec52_adam``
   keep the paper's gamma, tau and learning rates ("paper hyperparameters at reduced
-  length", which handicaps Bop by construction: SPEC §6); ``SEC52_TUNED`` is the fair
+  length", which handicaps Bop by construction:
+  ``docs/methods.md#a-fair-comparison-at-reduced-scale``); ``SEC52_TUNED`` is the fair
   comparison, each optimizer tuned on a holdout (``experiments/engine/tuning.py``).
 * ``tiny`` - a smoke scale for tests (minutes on tiny synthetic data).
 """
@@ -157,8 +158,8 @@ class Sec52Adam(Sec52):
         "tiny": TINY,
     }
     # The paper cites Courbariaux et al. for this baseline but states no init; their code
-    # draws latent weights from U[-H, H], H = 1 (SPEC §2). model.kernel_init=glorot_uniform
-    # selects the suite's earlier choice.
+    # draws latent weights from U[-H, H], H = 1 (docs/methods.md#the-latent-weight-baseline).
+    # model.kernel_init=glorot_uniform selects the suite's earlier choice.
     model: Model = ComponentField(BinaryNet, kernel_init="uniform")
     optimizer: Optimizer = ComponentField(
         LatentAdam, lr=PartialComponent(Staircase, value=1e-3, every_epochs=100, factor=0.1),
@@ -170,7 +171,7 @@ SEC52_TUNED = Tuning(
     name="sec52_tuned", section="5.2", scale="quick",
     description=("§5.2 at quick scale (15,000 training images) with an equal tuning budget: each "
                  "optimizer's main hyperparameter picked on a 5,000-image holdout of the training split, then "
-                 "3 seeds of the pick tested on the test set (SPEC §6)"),
+                 "3 seeds of the pick tested on the test set (docs/methods.md#a-fair-comparison-at-reduced-scale)"),
     arms=(
         # gamma's initial value; the quick preset's x0.1 decay every 3 epochs still applies
         Arm("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2), "Bop", "γ"),
@@ -254,7 +255,7 @@ REMAKE_REFERENCE = Sweep(
     grid={"train_subset": (5000,)}, overrides={"epochs": 2},
 )
 
-# Mixed precision's equivalence study (experiments/analysis/precision.py): float32 vs
+# Mixed precision's equivalence study (experiments/analysis/equivalence.py): float32 vs
 # mixed_bfloat16 on the same 16 seeds, for Bop and for latent Adam, at the re-make
 # reference's setting (5,000 images, 2 epochs): the cheapest one whose seed spread (about
 # 2 pp) lets 16 seeds bound the difference within +-2 pp; its float32 Bop seeds 0-7 are

@@ -32,7 +32,8 @@ Scales:
   validation split. Every schedule keeps its paper values and shape, compressed into
   the 5 epochs (linear decays span the run; step boundaries are scaled). Bop's gamma
   1e-4 averages over ~10,000 steps, longer than the whole quick run (~780 steps; see
-  SPEC §6): a smoke-level reduced run, not a test of Bop's ImageNet accuracy.
+  ``docs/methods.md#a-fair-comparison-at-reduced-scale``): a smoke-level reduced run, not
+  a test of Bop's ImageNet accuracy.
 * ``tiny`` - a smoke scale for tests: 40 images, batch 8, one epoch, 4-filter networks
   at 32x32 (Bi-Real Net) or 64x64 (Binary AlexNet and XNOR-Net, the latter with
   ``fc_kernel_size`` 1, do not build below 57x57).
