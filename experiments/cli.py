@@ -244,7 +244,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list experiments, groups, models, datasets and optimizers").set_defaults(fn=cmd_list)
+    sub.add_parser("list", help="list experiments, groups, models, datasets and "
+                   "optimizers").set_defaults(fn=cmd_list)
     for command, module in ANALYSIS.items():  # listed in --help; handled above
         sub.add_parser(command, help=f"{module} (its own options: bnn {command} --help)")
     for command, fn, target in (("show", cmd_show, "name"), ("run", cmd_run, "name"),

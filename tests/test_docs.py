@@ -160,3 +160,18 @@ def test_no_reference_to_a_document_users_do_not_have():
             texts += [open(os.path.join(root, n)).read() for n in names
                       if n.endswith((".py", ".md", ".yaml")) and n != "test_docs.py"]
     assert not [t for t in texts if re.search(r"\bSPEC\b", t)]
+
+
+def test_every_experiment_docstring_opens_with_its_contract():
+    """A config's docstring is its contract (as big_vision's): after its one-paragraph
+    summary, the command, the reported result and the time on named hardware."""
+    import inspect
+
+    from configs import EXPERIMENTS
+
+    for name, cls in EXPERIMENTS.items():
+        paragraphs = inspect.getdoc(cls).split("\n\n")
+        contract = next(p for p in paragraphs if p.startswith("Command: "))
+        assert paragraphs.index(contract) <= 1, name
+        assert f"``bnn run {name}" in contract, name
+        assert "\nReported: " in contract and "\nTime (recorded by the committed runs): " in contract

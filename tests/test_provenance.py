@@ -2,6 +2,7 @@
 (local changes, files git does not track under the suite's packages, ``BNN_PLUGINS``
 modules, each with its content hash), which marks the run as not from a clean commit."""
 import hashlib
+import os
 import subprocess
 
 from experiments.engine import runs
@@ -10,7 +11,8 @@ from experiments.engine import runs
 def _git(folder, *args):
     subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True,
                    env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "HOME": str(folder),
-                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"})
+                        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+                        "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
 
 
 def test_untracked_suite_files_and_plugins_mark_a_run_as_not_from_a_clean_commit(tmp_path,
