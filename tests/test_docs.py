@@ -37,20 +37,20 @@ def pages() -> list:
         os.path.join(docs, n) for n in os.listdir(docs) if n.endswith(".md"))
 
 
+def python_files() -> list:
+    return [os.path.join(folder, name) for package in PACKAGES
+            for folder, _, names in os.walk(os.path.join(REPO, package))
+            for name in sorted(names) if name.endswith(".py")]
+
+
 def docstrings() -> list:
     """``[(file, text)]`` of every module, class and function docstring of the suite."""
     found = []
-    for package in PACKAGES:
-        for folder, _, names in os.walk(os.path.join(REPO, package)):
-            for name in sorted(n for n in names if n.endswith(".py")):
-                path = os.path.join(folder, name)
-                tree = ast.parse(open(path).read())
-                for node in ast.walk(tree):
-                    if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
-                                         ast.AsyncFunctionDef)):
-                        doc = ast.get_docstring(node, clean=False)
-                        if doc:
-                            found.append((path, doc))
+    for path in python_files():
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                 ast.AsyncFunctionDef)) and ast.get_docstring(node):
+                found.append((path, ast.get_docstring(node, clean=False)))
     return found
 
 
@@ -71,13 +71,10 @@ def repo_path(token: str):
 def comments() -> list:
     """``[(file, text)]`` of every comment of the suite's Python files."""
     found = []
-    for package in PACKAGES:
-        for folder, _, names in os.walk(os.path.join(REPO, package)):
-            for name in sorted(n for n in names if n.endswith(".py")):
-                path = os.path.join(folder, name)
-                with open(path) as f:
-                    found += [(path, t.string) for t in tokenize.generate_tokens(f.readline)
-                              if t.type == tokenize.COMMENT]
+    for path in python_files():
+        with open(path) as f:
+            found += [(path, t.string) for t in tokenize.generate_tokens(f.readline)
+                      if t.type == tokenize.COMMENT]
     return found
 
 
