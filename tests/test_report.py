@@ -447,12 +447,13 @@ def test_make_report_remakes_the_committed_report_and_figures_byte_for_byte(tmp_
 
 
 def test_runs_on_another_dataset_get_their_own_table_and_no_paper_comparison(tmp_path):
-    """A paper experiment trained on a plug-in dataset (``dataset=Stripes``) is listed in
+    """A paper experiment trained on a plug-in dataset (``dataset=Speckles``, a component
+    this process never loaded, as when the report runs without ``BNN_PLUGINS``) is listed in
     a table of that dataset, beside nothing of the paper's, and is never compared with
     the CIFAR-10 number, even at paper scale; the CIFAR-10 run of the same experiment is."""
     root = str(tmp_path / "runs")
     for run_id, dataset, val in (("paper-seed0-aaaa", "Cifar10", [0.9]),
-                                 ("paper-seed0-bbbb", "Stripes", [0.98])):
+                                 ("paper-seed0-bbbb", "Speckles", [0.98])):
         path = write_run(root, "sec52_bop", run_id, val=val, scale="paper",
                          config_extra={"dataset": dataset})
         summary = json.load(open(os.path.join(path, "summary.json")))
@@ -462,10 +463,10 @@ def test_runs_on_another_dataset_get_their_own_table_and_no_paper_comparison(tmp
     report.main(["--runs", root, "--reported", REPORTED, "--out", str(out),
                  "--figures", str(tmp_path / "figures")])
     section = out.read_text().split("## §5.2")[1].split("\n## ")[0]
-    cifar, stripes = section.split("**Stripes**")
+    cifar, speckles = section.split("**Speckles**")
     (own,) = [r for r in cifar.splitlines() if r.startswith("| `sec52_bop` |")]
     assert "91.3 (test_top1)" in own and "| -1.30 |" in own  # 90.00 - 91.3
-    (other,) = [r for r in stripes.splitlines() if r.startswith("| `sec52_bop` |")]
+    (other,) = [r for r in speckles.splitlines() if r.startswith("| `sec52_bop` |")]
     cells = [c.strip() for c in other.split("|")]
     assert cells[2] == "none on this dataset (published on Cifar10)"
     assert cells[3] == "98.00" and cells[5] == "—"  # no final − reported
