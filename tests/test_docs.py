@@ -87,8 +87,14 @@ def missing_paths(text: str, bare: bool = False) -> list:
         tokens += BARE.findall(CODE.sub(" ", text))
     for token in tokens:
         path = repo_path(token)
-        if path and path.split("#")[0] not in WRITTEN and not os.path.exists(
-                os.path.join(REPO, path.split("#")[0])):
+        if not path:
+            continue
+        file, _, anchor = path.partition("#")
+        where = os.path.join(REPO, file)
+        if file in WRITTEN:
+            continue
+        if not os.path.exists(where) or (anchor and file.endswith(".md")
+                                         and anchor not in anchors(where)):
             found.append(path)
     return found
 
@@ -138,6 +144,8 @@ def test_the_check_finds_a_missing_path_and_a_broken_anchor(tmp_path):
         "experiments/analysis/precision.py"]
     assert missing_paths("# as in experiments/analysis/precision.py, docs/methods.md",
                          bare=True) == ["experiments/analysis/precision.py"]
+    assert missing_paths("(docs/methods.md#the-models, docs/methods.md#no-such-section)",
+                         bare=True) == ["docs/methods.md#no-such-section"]
     # not repository paths: another repository's, a placeholder, an override, a module
     assert missing_paths("`bnn_optimization/models/binarynet.py` `results/runs/<x>/` "
                          "`dataset.archive=/a/b` ``experiments.engine.runs``") == []
