@@ -15,7 +15,8 @@ SEC51 = AblationView(
 # §5.2 / Figure 2 at the paper's hyperparameters (at reduced length, labelled as such).
 SEC52 = CurvesView(
     {"Bop": "sec52_bop", "Adam (latent weights)": "sec52_adam"}, title="§5.2",
-    note="paper hyperparameters at reduced length: handicaps Bop by construction (SPEC §6)")
+    note=("paper hyperparameters at reduced length: handicaps Bop by construction "
+          "(docs/methods.md#a-fair-comparison-at-reduced-scale)"))
 
 # §3: the inertia measurements.
 SEC3 = InertiaView(

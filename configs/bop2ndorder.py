@@ -33,7 +33,14 @@ from experiments.optimizers.bop2ndorder_unbiased import Bop2ndOrderUnbiased
 @component
 class Sec52Bop2ndOrder(Cifar10Experiment):
     """Bop2ndOrder (biased) on BinaryNet, CIFAR-10: their bop2ndOrder_CIFAR preset.
-    Reported: 91.9 % test accuracy (their README)."""
+    Reported: 91.9 % test accuracy (their README).
+
+    Command: ``bnn run sec52_bop2ndorder``, or with its group ``make beyond``; reduced
+      scale: ``scale=quick`` or ``scale=long``.
+    Reported: 91.9 % test accuracy (Suarez-Ramirez et al., 'Bop and Beyond' (2021);
+      CuauSuarez/Bop2ndOrder README, 'CIFAR-10 (section 5.2)', biased version).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 3m43s of
+      training (1 run, Intel Xeon · 2 cores); long not measured."""
 
     name = "sec52_bop2ndorder"
     section = "beyond"
@@ -49,7 +56,14 @@ class Sec52Bop2ndOrder(Cifar10Experiment):
 class Sec52Bop2ndOrderUnbiased(Sec52Bop2ndOrder):
     """Bop2ndOrder (unbiased) on BinaryNet, CIFAR-10: their bop2ndOrder_unbiased_CIFAR
     preset, the numbers of bop2ndOrder_CIFAR with the unbiased class. Reported: 91.4 %
-    test accuracy (their README)."""
+    test accuracy (their README).
+
+    Command: ``bnn run sec52_bop2ndorder_unbiased``, or with its group ``make beyond``;
+      reduced scale: ``scale=quick`` or ``scale=long``.
+    Reported: 91.4 % test accuracy (Suarez-Ramirez et al., 'Bop and Beyond' (2021);
+      CuauSuarez/Bop2ndOrder README, 'CIFAR-10 (section 5.2)', unbiased version).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured; long not measured."""
 
     name = "sec52_bop2ndorder_unbiased"
     optimizer: Optimizer = ComponentField(Bop2ndOrderUnbiased)
@@ -67,7 +81,16 @@ class Sec53XNORNetBop2ndOrder(Sec53XNORNet):
     """Bop2ndOrder (biased) on XNOR-Net, ImageNet: their xnornet_batch bop2ndOrder_ImageNet
     preset, 100 epochs, batch 1024, L2 5e-7 on the real first and last layers (its
     regularization_quantity, read by both layers as in the Bop authors' xnor.py).
-    Reported: 46.9 % top-1 (their README; no top-5)."""
+    Reported: 46.9 % top-1 (their README; no top-5).
+
+    Command: ``bnn run sec53_xnornet_bop2ndorder dataset.manual_dir=/data/ilsvrc2012``, or
+      with its group ``make beyond-imagenet IMAGENET_DIR=...``; reduced scale:
+      ``scale=quick``.
+    Reported: 46.9 % top-1 (Suarez-Ramirez et al., 'Bop and Beyond' (2021);
+      CuauSuarez/Bop2ndOrder README, 'ImageNet (section 5.3)' table; top-5 not published
+      there).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_xnornet_bop2ndorder"
     section = "beyond"
@@ -79,7 +102,16 @@ class Sec53XNORNetBop2ndOrder(Sec53XNORNet):
 class Sec53BiRealNetBop2ndOrder(Sec53BiRealNet):
     """Bop2ndOrder (biased) on Bi-Real Net, ImageNet: their birealnet_batch
     bop2ndOrder_ImageNet preset, 150 epochs, batch 1024, no real-valued pre-training.
-    Reported: 57.2 % top-1 (their README; no top-5)."""
+    Reported: 57.2 % top-1 (their README; no top-5).
+
+    Command: ``bnn run sec53_birealnet_bop2ndorder dataset.manual_dir=/data/ilsvrc2012``, or
+      with its group ``make beyond-imagenet IMAGENET_DIR=...``; reduced scale:
+      ``scale=quick``.
+    Reported: 57.2 % top-1 (Suarez-Ramirez et al., 'Bop and Beyond' (2021);
+      CuauSuarez/Bop2ndOrder README, 'ImageNet (section 5.3)' table; top-5 not published
+      there).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_birealnet_bop2ndorder"
     section = "beyond"

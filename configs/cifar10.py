@@ -9,7 +9,8 @@ Each class is one paper item and overrides only what differs from its base. Scal
   (§5.2, 8 epochs) or 15,000 (tuned §5.2, 8 epochs) images of TFDS's train split, the full test set, §5.2's x0.1 decay
   every 3 epochs instead of every 100. The §5.1 runs and ``sec52_bop``/``sec52_adam``
   keep the paper's gamma, tau and learning rates ("paper hyperparameters at reduced
-  length", which handicaps Bop by construction: SPEC §6); ``SEC52_TUNED`` is the fair
+  length", which handicaps Bop by construction:
+  ``docs/methods.md#a-fair-comparison-at-reduced-scale``); ``SEC52_TUNED`` is the fair
   comparison, each optimizer tuned on a holdout (``experiments/engine/tuning.py``).
 * ``tiny`` - a smoke scale for tests (minutes on tiny synthetic data).
 """
@@ -84,13 +85,29 @@ class Sec51(Cifar10Experiment):
 
 @component
 class Sec51Gamma1em2(Sec51):
+    """§5.1, Figure 1 (left panels): gamma 1e-2, tau 1e-6.
+
+    Command: ``bnn run sec51_gamma_1e-2``, or with its group ``make sec51``; reduced scale:
+      ``scale=quick`` or ``scale=long``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 1m01s of
+      training per run (median of 3, 0m55s-1m14s; Intel Xeon · 2 cores); long 4m06s of
+      training per run (median of 3, 4m01s-5m17s; Intel Xeon (AMX) · 2 cores)."""
+
     name = "sec51_gamma_1e-2"
     optimizer: Optimizer = bop(gamma=1e-2, tau=1e-6)
 
 
 @component
 class Sec51Gamma1em3Tau1em6(Sec51):
-    """The centre point, shared by both panels of Figure 1 (gamma 1e-3, tau 1e-6)."""
+    """The centre point, shared by both panels of Figure 1 (gamma 1e-3, tau 1e-6).
+
+    Command: ``bnn run sec51_gamma_1e-3_tau_1e-6``, or with its group ``make sec51``;
+      reduced scale: ``scale=quick`` or ``scale=long``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 1m08s of
+      training per run (median of 3, 1m06s-1m11s; Intel Xeon · 2 cores); long 3m56s of
+      training per run (median of 3, 3m51s-4m26s; Intel Xeon (AMX) · 2 cores)."""
 
     name = "sec51_gamma_1e-3_tau_1e-6"
     optimizer: Optimizer = bop(gamma=1e-3, tau=1e-6)
@@ -98,18 +115,45 @@ class Sec51Gamma1em3Tau1em6(Sec51):
 
 @component
 class Sec51Gamma1em4(Sec51):
+    """§5.1, Figure 1 (left panels): gamma 1e-4, tau 1e-6.
+
+    Command: ``bnn run sec51_gamma_1e-4``, or with its group ``make sec51``; reduced scale:
+      ``scale=quick`` or ``scale=long``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 1m09s of
+      training per run (median of 3, 1m00s-1m22s; Intel Xeon · 2 cores); long 4m00s of
+      training per run (median of 3, 3m57s-4m04s; Intel Xeon (AMX) · 2 cores)."""
+
     name = "sec51_gamma_1e-4"
     optimizer: Optimizer = bop(gamma=1e-4, tau=1e-6)
 
 
 @component
 class Sec51Tau0(Sec51):
+    """§5.1, Figure 1 (right panels): gamma 1e-3, tau 0.
+
+    Command: ``bnn run sec51_tau_0``, or with its group ``make sec51``; reduced scale:
+      ``scale=quick`` or ``scale=long``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 0m58s of
+      training per run (median of 3, 0m56s-1m09s; Intel Xeon · 2 cores); long 3m56s of
+      training per run (median of 3, 3m56s-3m56s; Intel Xeon (AMX) · 2 cores)."""
+
     name = "sec51_tau_0"
     optimizer: Optimizer = bop(gamma=1e-3, tau=0.0)
 
 
 @component
 class Sec51Tau1em5(Sec51):
+    """§5.1, Figure 1 (right panels): gamma 1e-3, tau 1e-5.
+
+    Command: ``bnn run sec51_tau_1e-5``, or with its group ``make sec51``; reduced scale:
+      ``scale=quick`` or ``scale=long``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 0m58s of
+      training per run (median of 3, 0m55s-1m01s; Intel Xeon · 2 cores); long 4m01s of
+      training per run (median of 3, 3m57s-4m07s; Intel Xeon (AMX) · 2 cores)."""
+
     name = "sec51_tau_1e-5"
     optimizer: Optimizer = bop(gamma=1e-3, tau=1e-5)
 
@@ -127,7 +171,14 @@ class Sec52(Cifar10Experiment):
 @component
 class Sec52Bop(Sec52):
     """§5.2 Bop: tau 1e-8, gamma 1e-4 x0.1 every 100 epochs, Adam(1e-2) for batch norm.
-    Reported: 91.3 % test accuracy (paper, Figure 2)."""
+    Reported: 91.3 % test accuracy (paper, Figure 2).
+
+    Command: ``bnn run sec52_bop``, or with its group ``make sec52``; reduced scale:
+      ``scale=quick`` or ``scale=long``.
+    Reported: 91.3 % test accuracy (paper v2, §5.2 and Figure 2; validated on the CIFAR-10
+      test split (authors' code)).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 3m22s of
+      training (1 run, Intel Xeon · 2 cores); long not measured."""
 
     name = "sec52_bop"
     scales = {
@@ -147,7 +198,14 @@ class Sec52Bop(Sec52):
 class Sec52Adam(Sec52):
     """§5.2 latent-weight baseline: Adam, lr 1e-3 x0.1 every 100 epochs, Xavier
     learning-rate scaling, latent weights clipped to [-1, 1], initialised uniformly in
-    [-1, 1]. Reported: 90.9 %."""
+    [-1, 1]. Reported: 90.9 %.
+
+    Command: ``bnn run sec52_adam``, or with its group ``make sec52``; reduced scale:
+      ``scale=quick`` or ``scale=long``.
+    Reported: 90.9 % test accuracy (paper v2, §5.2 and Figure 2 (latent-weight baseline; its
+      exact config is not in the authors' code)).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 4m33s of
+      training per run (median of 3, 3m50s-5m50s; Intel Xeon · 2 cores); long not measured."""
 
     name = "sec52_adam"
     scales = {
@@ -158,8 +216,8 @@ class Sec52Adam(Sec52):
         "tiny": TINY,
     }
     # The paper cites Courbariaux et al. for this baseline but states no init; their code
-    # draws latent weights from U[-H, H], H = 1 (SPEC §2). model.kernel_init=glorot_uniform
-    # selects the suite's earlier choice.
+    # draws latent weights from U[-H, H], H = 1 (docs/methods.md#the-latent-weight-baseline).
+    # model.kernel_init=glorot_uniform selects the suite's earlier choice.
     model: Model = ComponentField(BinaryNet, kernel_init="uniform")
     optimizer: Optimizer = ComponentField(
         LatentAdam, lr=PartialComponent(Staircase, value=1e-3, every_epochs=100, factor=0.1),
@@ -167,11 +225,18 @@ class Sec52Adam(Sec52):
 
 
 # §5.2 at reduced scale, tuned: the comparison `make cifar10-quick` reports ------------
+# Command: `bnn run-group sec52_tuned` (all four arms); `make cifar10-quick` runs the paper's
+#   two (Bop, latent Adam), `make beyond-quick` the two Bop2ndOrder arms.
+# Reported: no reduced-scale number exists; its claims set the picks' difference against the
+#   full-scale 91.3 / 90.9 % (paper) and 91.9 / 91.4 % (Bop and Beyond).
+# Time (recorded by the committed runs): 1h05m of training for all four arms, grid and
+#   extra seeds (Intel Xeon · 2 cores; the unbiased arm on an Intel Xeon (AMX) · 2 cores).
 SEC52_TUNED = Tuning(
     name="sec52_tuned", section="5.2", scale="quick",
-    description=("§5.2 at quick scale (15,000 training images) with an equal tuning budget: each "
-                 "optimizer's main hyperparameter picked on a 5,000-image holdout of the training split, then "
-                 "3 seeds of the pick tested on the test set (SPEC §6)"),
+    description=("§5.2 at quick scale (15,000 training images) with an equal tuning budget: "
+                 "each optimizer's main hyperparameter picked on a 5,000-image holdout of the "
+                 "training split, then 3 seeds of the pick tested on the test set "
+                 "(docs/methods.md#a-fair-comparison-at-reduced-scale)"),
     arms=(
         # gamma's initial value; the quick preset's x0.1 decay every 3 epochs still applies
         Arm("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-3, 3e-3, 1e-2), "Bop", "γ"),
@@ -205,6 +270,11 @@ SEC52_TUNED = Tuning(
 # (Bop's best gamma should move with the length, since 1/gamma steps is its memory). The
 # grids are wider than sec52_tuned's, so that no pick need sit at an edge, and of one size
 # for all three arms; every decay keeps its place in the run (x0.1 after 3/8 and 6/8 of it).
+# Command: `make cifar10-long` (group cifar10_long, with §5.1 at 30 epochs), or one rung:
+#   `bnn run-group sec52_horizon_16`. Reported: as sec52_tuned's claims.
+# Time (recorded by the committed runs): the 8-, 16- and 32-epoch rungs 39m12s, 1h40m and
+#   2h48m of training, 21 runs each (Intel Xeon (AMX) · 2 cores; the longer rungs partly on
+#   an AMD EPYC Zen 4 · 2 cores); the 64-epoch rung is not run yet.
 # The 64-epoch rung keeps the 32-epoch grids: none of that rung's picks (Bop gamma 3e-3,
 # Adam lr 3e-3, Bop2ndOrder gamma 1e-3) sits on an edge. A grid is widened only if a
 # 64-epoch pick lands on its edge (the report marks such a pick), by a change here that
@@ -271,6 +341,8 @@ SUCCESSORS = (
 
 # §5.1 extended to a map (issue #12): gamma x tau, 2 seeds. Below the §5.1 quick scale -
 # 5,000 images, 3 epochs - so that its 40 runs fit about 25 min on 2 CPU cores.
+# Command: `bnn sweep sec51_map [shard=i/n]`. Time (recorded by the committed runs): 19m06s
+#   of training for the 40 runs (Intel Xeon · 2 cores).
 SEC51_MAP = Sweep(
     name="sec51_map", experiment="sec51_gamma_1e-3_tau_1e-6", scale="quick", seeds=(0, 1),
     description="§5.1's two slices extended to a gamma x tau grid (5,000 images, 3 epochs)",
@@ -289,7 +361,7 @@ REMAKE_REFERENCE = Sweep(
     grid={"train_subset": (5000,)}, overrides={"epochs": 2},
 )
 
-# Mixed precision's equivalence study (experiments/analysis/precision.py): float32 vs
+# Mixed precision's equivalence study (experiments/analysis/equivalence.py): float32 vs
 # mixed_bfloat16 on the same 16 seeds, for Bop and for latent Adam, at the re-make
 # reference's setting (5,000 images, 2 epochs): the cheapest one whose seed spread (about
 # 2 pp) lets 16 seeds bound the difference within +-2 pp; its float32 Bop seeds 0-7 are

@@ -32,7 +32,8 @@ Scales:
   validation split. Every schedule keeps its paper values and shape, compressed into
   the 5 epochs (linear decays span the run; step boundaries are scaled). Bop's gamma
   1e-4 averages over ~10,000 steps, longer than the whole quick run (~780 steps; see
-  SPEC §6): a smoke-level reduced run, not a test of Bop's ImageNet accuracy.
+  ``docs/methods.md#a-fair-comparison-at-reduced-scale``): a smoke-level reduced run, not
+  a test of Bop's ImageNet accuracy.
 * ``tiny`` - a smoke scale for tests: 40 images, batch 8, one epoch, 4-filter networks
   at 32x32 (Bi-Real Net) or 64x64 (Binary AlexNet and XNOR-Net, the latter with
   ``fc_kernel_size`` 1, do not build below 57x57).
@@ -111,7 +112,15 @@ class Sec53(ImageNetExperiment):
 @component
 class Sec53BinaryAlexNet(Sec53):
     """§5.3 Binary AlexNet with Bop, 150 epochs. Reported: 41.1 % top-1 (authors' README;
-    ``bnn_optimization/models/binary_alexnet.py``, ``bop``: epochs 150, batch 1024)."""
+    ``bnn_optimization/models/binary_alexnet.py``, ``bop``: epochs 150, batch 1024).
+
+    Command: ``bnn run sec53_binary_alexnet dataset.manual_dir=/data/ilsvrc2012``, or with
+      its group ``make imagenet IMAGENET_DIR=...``; reduced scale: ``scale=quick``.
+    Reported: 41.1 % top-1 (authors' README (camera-ready results table); hyperparameters:
+      bnn_optimization/models/binary_alexnet.py, `bop` (commit 2823525); top-5 not published
+      there).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_binary_alexnet"
     scales = {
@@ -127,7 +136,14 @@ class Sec53BinaryAlexNet(Sec53):
 class Sec53XNORNet(Sec53):
     """§5.3 XNOR-Net with Bop, 100 epochs; L2 5e-7 on the real first and last layers
     (``model.l2``). Reported: 45.9 % top-1 (authors' README; ``bnn_optimization/models/
-    xnor.py``, ``bop``: epochs 100, batch 1024, regularization_quantity 5e-7)."""
+    xnor.py``, ``bop``: epochs 100, batch 1024, regularization_quantity 5e-7).
+
+    Command: ``bnn run sec53_xnornet dataset.manual_dir=/data/ilsvrc2012``, or with its
+      group ``make imagenet IMAGENET_DIR=...``; reduced scale: ``scale=quick``.
+    Reported: 45.9 % top-1 (authors' README (camera-ready results table); hyperparameters:
+      bnn_optimization/models/xnor.py, `bop` (commit 2823525); top-5 not published there).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_xnornet"
     # fc_kernel_size 1: at 64x64 the map before XNOR-Net's 6x6 "valid" layer is 1x1.
@@ -146,7 +162,15 @@ class Sec53XNORNet(Sec53):
 class Sec53BiRealNet(Sec53):
     """§5.3 Bi-Real Net with Bop, 300 epochs, no real-valued pre-training. Reported:
     56.6 % top-1 (authors' README; ``bnn_optimization/models/birealnet.py``, ``bop``:
-    epochs 300, batch 1024)."""
+    epochs 300, batch 1024).
+
+    Command: ``bnn run sec53_birealnet dataset.manual_dir=/data/ilsvrc2012``, or with its
+      group ``make imagenet IMAGENET_DIR=...``; reduced scale: ``scale=quick``.
+    Reported: 56.6 % top-1 (authors' README (camera-ready results table); hyperparameters:
+      bnn_optimization/models/birealnet.py, `bop` (commit 2823525); top-5 not published
+      there).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_birealnet"
     scales = {
@@ -164,7 +188,15 @@ class Sec53BiRealNetArxivV1(Sec53BiRealNet):
     """§5.3 of arXiv v1: Bi-Real Net with Bop, 100 epochs, batch 256, tau 1e-7, gamma
     5e-4 -> 2.5e-6, Adam 2.5e-3 -> 2.5e-6 (linear), no pre-training. Reported: 54.2 %
     top-1 / 77.2 % top-5 (paper v1, §5.3; v1 compares it with the Bi-Real Net paper's
-    56.4 %, which used latent weights and real-valued pre-training)."""
+    56.4 %, which used latent weights and real-valued pre-training).
+
+    Command: ``bnn run sec53_birealnet_arxiv_v1 dataset.manual_dir=/data/ilsvrc2012``, or
+      with its group ``make imagenet IMAGENET_DIR=...``; reduced scale: ``scale=quick``.
+    Reported: 54.2 % top-1, 77.2 % top-5 (paper arXiv v1, §5.3 (no pre-training); compared
+      there with 56.4 % top-1 of the Bi-Real Net paper (latent weights, real-valued
+      pre-training)).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_birealnet_arxiv_v1"
     epochs: int = Field(100)
@@ -182,7 +214,15 @@ class Sec53BinaryAlexNetLatentAdam(Sec53BinaryAlexNet):
     (larq-zoo's ``BinaryAlexNetFactory``). Reported by larq-zoo: 36.30 % top-1 / 61.53 %
     top-5 (``larq_zoo/literature/binary_alex_net.py``, ``BinaryAlexNet`` docstring).
     The network is the authors' (batch norm with scale, dense layers as ``QuantDense``),
-    not larq-zoo's, so that Bop and its baseline train the same network."""
+    not larq-zoo's, so that Bop and its baseline train the same network.
+
+    Command: ``bnn run sec53_binary_alexnet_latent_adam dataset.manual_dir=...``, or with
+      its group ``make imagenet IMAGENET_DIR=...``; reduced scale: ``scale=quick``.
+    Reported: 36.3 % top-1, 61.53 % top-5 (larq-zoo 2.4.0,
+      larq_zoo/literature/binary_alex_net.py, BinaryAlexNet docstring (Adam on latent
+      weights, not Bop; larq-zoo's network: batch norm without scale)).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_binary_alexnet_latent_adam"
     # Staircase counts whole epochs: x0.5 every epoch at quick scale (4 halvings in 5
@@ -205,7 +245,15 @@ class Sec53XNORNetLatentAdam(Sec53XNORNet):
     lr 1e-3 x (1, .5, .1, .05, .01, .005, .001, .0001) from epochs 0, 19, 30, 44, 53, 66,
     76, 86; latent weights under ``xnor_weight_scale``, ``weight_clip`` (larq-zoo's
     ``XNORNetFactory``). Reported by larq-zoo: 44.96 % top-1 / 69.18 % top-5
-    (``larq_zoo/literature/xnornet.py``, ``XNORNet`` docstring)."""
+    (``larq_zoo/literature/xnornet.py``, ``XNORNet`` docstring).
+
+    Command: ``bnn run sec53_xnornet_latent_adam dataset.manual_dir=/data/ilsvrc2012``, or
+      with its group ``make imagenet IMAGENET_DIR=...``; reduced scale: ``scale=quick``.
+    Reported: 44.96 % top-1, 69.18 % top-5 (larq-zoo 2.4.0, larq_zoo/literature/xnornet.py,
+      XNORNet docstring (Adam on latent weights, not Bop; larq-zoo's network: batch norm
+      without scale, L2 5e-7 on every kernel)).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_xnornet_latent_adam"
     # Differs from larq-zoo: its L2 5e-7 also sits on the binary kernels and its batch
@@ -236,7 +284,15 @@ class Sec53BiRealNetLatentAdam(Sec53BiRealNet):
     weights under ``magnitude_aware_sign``, ``weight_clip`` (larq-zoo's
     ``BiRealNetFactory``, the same network as the authors'). Reported by larq-zoo:
     57.47 % top-1 / 79.84 % top-5 (``larq_zoo/literature/birealnet.py``, ``BiRealNet``
-    docstring)."""
+    docstring).
+
+    Command: ``bnn run sec53_birealnet_latent_adam dataset.manual_dir=/data/ilsvrc2012``, or
+      with its group ``make imagenet IMAGENET_DIR=...``; reduced scale: ``scale=quick``.
+    Reported: 57.47 % top-1, 79.84 % top-5 (larq-zoo 2.4.0,
+      larq_zoo/literature/birealnet.py, BiRealNet docstring (Adam on latent weights, not
+      Bop)).
+    Time (recorded by the committed runs): paper not measured (GPU work); quick not
+      measured."""
 
     name = "sec53_birealnet_latent_adam"
     batch_size: int = Field(512)

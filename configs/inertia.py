@@ -33,7 +33,13 @@ class Sec3Approximation(Sec3):
     """§3 approximation test: latent-weight Adam (ste_sign, clip 1, Xavier scaling,
     lr 1e-3); after training, accuracy with binary weights, with latent weights in
     their place, and with latent weights plus re-estimated batch-norm statistics
-    (``approximation.json``). Paper (no numbers): comparable or lower."""
+    (``approximation.json``). Paper (no numbers): comparable or lower.
+
+    Command: ``bnn run sec3_approximation`` (quick scale by default), or with its group
+      ``make sec3``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured; quick 2m13s of training per
+      run (median of 3, 2m07s-2m14s; Intel Xeon · 2 cores)."""
 
     name = "sec3_approximation"
     optimizer: Optimizer = ComponentField(
@@ -55,7 +61,13 @@ class Sec3Sgd(Sec3):
 
 @component
 class Sec3SgdLr1(Sec3Sgd):
-    """§3: SGD, binary learning rate 1, Glorot init."""
+    """§3: SGD, binary learning rate 1, Glorot init.
+
+    Command: ``bnn run sec3_sgd_lr_1`` (quick scale by default), or with its group
+      ``make sec3``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured; quick 2m15s of training per
+      run (median of 3, 2m13s-3m11s; Intel Xeon · 2 cores)."""
 
     name = "sec3_sgd_lr_1"
     optimizer: Optimizer = ComponentField(
@@ -65,14 +77,26 @@ class Sec3SgdLr1(Sec3Sgd):
 
 @component
 class Sec3SgdLr001(Sec3Sgd):
-    """§3: SGD, binary learning rate 0.01, Glorot init."""
+    """§3: SGD, binary learning rate 0.01, Glorot init.
+
+    Command: ``bnn run sec3_sgd_lr_0.01`` (quick scale by default), or with its group
+      ``make sec3``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured; quick 2m12s of training per
+      run (median of 3, 2m04s-3m09s; Intel Xeon · 2 cores)."""
 
     name = "sec3_sgd_lr_0.01"
 
 
 @component
 class Sec3SgdLr001Init001(Sec3Sgd):
-    """§3: SGD, binary learning rate 0.01, Glorot init x 0.01 (Theorem 1: = lr 1)."""
+    """§3: SGD, binary learning rate 0.01, Glorot init x 0.01 (Theorem 1: = lr 1).
+
+    Command: ``bnn run sec3_sgd_lr_0.01_init_0.01`` (quick scale by default), or with its
+      group ``make sec3``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured; quick 2m14s of training per
+      run (median of 3, 2m01s-3m19s; Intel Xeon · 2 cores)."""
 
     name = "sec3_sgd_lr_0.01_init_0.01"
     scales = {"paper": {"model.kernel_init_scale": 0.01},
@@ -85,7 +109,13 @@ class Sec3AdamConstant(Sec52Adam):
     """§3 "decay raises inertia": the §5.2 latent-weight Adam baseline with a constant
     learning rate, to compare its flip rate with the decayed ``sec52_adam``. Quick by
     default like every §3 experiment, so ``make inertia`` compares it with the quick
-    ``sec52_adam`` run; ``scale=paper`` pairs it with the paper-scale one."""
+    ``sec52_adam`` run; ``scale=paper`` pairs it with the paper-scale one.
+
+    Command: ``bnn run sec3_adam_constant`` (quick scale by default), or with its group
+      ``make sec3``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured; quick 4m07s of training per
+      run (median of 3, 3m49s-4m22s; Intel Xeon · 2 cores)."""
 
     name = "sec3_adam_constant"
     section = "3"
@@ -117,7 +147,13 @@ class Sec3Theorem1(Sec3Sgd):
     lockstep on the same real CIFAR-10 batches, compared on their binary weights after
     every step - for SGD and Adam under the theorem's conditions (no clipping, STE
     independent of |w~|), and for SGD with weight clipping or larq's ste_sign (gradient
-    cut at |w~| > 1), where the theorem does not apply. Writes ``theorem1.json``."""
+    cut at |w~| > 1), where the theorem does not apply. Writes ``theorem1.json``.
+
+    Command: ``bnn run sec3_theorem1`` (quick scale by default), or with its group
+      ``make sec3``.
+    Reported: no number published (``results/reported.yaml`` says why).
+    Time (recorded by the committed runs): paper not measured; quick 5m45s of training (1
+      run, Intel Xeon · 2 cores)."""
 
     name = "sec3_theorem1"
     scales = {"paper": {}, "quick": {**QUICK, "epochs": 2, "train_subset": 5000},

@@ -41,8 +41,33 @@ def _build_named(name, overrides):
     return build(_experiment_class(name), overrides)
 
 
+# The component kinds an experiment is made of: its field and the option that picks one.
+COMPONENT_KINDS = (("model", "Models"), ("dataset", "Datasets"), ("optimizer", "Optimizers"))
+
+
+def components() -> dict:
+    """``{field: [component classes]}``: every model, dataset and optimizer found (the
+    suite's packages and ``BNN_PLUGINS`` modules), abstract bases left out."""
+    from zookeeper.core.utils import generate_component_subclasses
+
+    from experiments.engine.experiment import Experiment
+
+    found = {}
+    for field, _ in COMPONENT_KINDS:
+        base = Experiment.__annotations__[field]
+        found[field] = sorted((c for c in generate_component_subclasses(base)
+                               if not c.__dict__.get("abstract", False)),
+                              key=lambda c: c.__name__)
+    return found
+
+
 def cmd_list(args) -> int:
     found = registry.load()
+    for field, title in COMPONENT_KINDS:
+        print(f"{title} ({field}=NAME on any experiment):")
+        for cls in components()[field]:
+            doc = (inspect.getdoc(cls) or "").split("\n")[0]
+            print(f"  {cls.__name__:<22} {cls.__module__:<40} {doc}")
     print("Experiments (bnn run NAME [key=value ...]):")
     for name, cls in found.experiments.items():
         doc = (inspect.getdoc(cls) or "").split("\n")[0]
@@ -267,7 +292,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list experiments and groups").set_defaults(fn=cmd_list)
+    sub.add_parser("list", help="list experiments, groups, models, datasets and "
+                   "optimizers").set_defaults(fn=cmd_list)
     for command, module in ANALYSIS.items():  # listed in --help; handled above
         sub.add_parser(command, help=f"{module} (its own options: bnn {command} --help)")
     for command, fn, target in (("show", cmd_show, "name"), ("run", cmd_run, "name"),

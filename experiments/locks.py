@@ -70,7 +70,7 @@ def _read_info(path):
 class Claim:
     """An exclusive claim on ``path`` (a lock file); see the module docstring.
 
-    ``what`` names the claimed thing in messages ("run folder results/runs/x/y").
+    ``what`` names the claimed thing in messages ("run folder results/runs/<experiment>/<run-id>").
     ``stale_after_s`` and ``heartbeat_s`` only matter in lease mode.
     """
 

@@ -1,5 +1,5 @@
 """BayesBiNN through the suite's own code path (component -> CaseOptimizer -> update)
-against a transcription of their ``optimizers/BayesBiNN.py`` (SPEC §7), step by step and
+against a transcription of their ``optimizers/BayesBiNN.py`` (docs/successors.md), step by step and
 bit for bit; its samples reproducible from the run's seed; its test-time weights given to
 the training loop's evaluation through the optimizer contract's hook."""
 import zlib

@@ -1,5 +1,6 @@
 """Bop2ndOrder, biased and unbiased, through the suite's own code path (component ->
-CaseOptimizer -> update) against NumPy transcriptions of their update rules (SPEC §5)."""
+CaseOptimizer -> update) against NumPy transcriptions of their update rules
+(``docs/methods.md#bop2ndorder-bop-and-beyond``)."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -111,9 +112,9 @@ F32 = np.float32
 
 
 def numpy_unbiased(w0, grads, gammas, sigmas, taus):
-    """SPEC §5's unbiased rule in float32, one operation at a time as they write it: m <- m
-    + gamma (g - m); v <- v + sigma (g^2 - v); flip iff w (m / gamma) / (sqrt(v / sigma) +
-    1e-10) > tau; at a tie (the product equals tau) the weight becomes +1, as larq's sign(0)
+    """The unbiased rule (``docs/methods.md``) in float32, one operation at a time as they
+    write it: m <- m + gamma (g - m); v <- v + sigma (g^2 - v); flip iff
+    w (m / gamma) / (sqrt(v / sigma) + 1e-10) > tau; at a tie (the product equals tau) the weight becomes +1, as larq's sign(0)
     = +1 makes it. Float32 throughout, so that ties are ties here as on the device.
     Returns ``[(w, m, v, flips), ...]`` per step; a flip is a change of ``w >= 0``."""
     w = np.asarray(w0, F32)

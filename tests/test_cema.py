@@ -1,5 +1,5 @@
 """CEMA through the suite's own code path (component -> CaseOptimizer -> update) against a
-NumPy transcription of their ``cema_optimizer.py`` (SPEC §7), step by step and bit for bit."""
+NumPy transcription of their ``cema_optimizer.py`` (docs/successors.md), step by step and bit for bit."""
 import larq as lq
 import numpy as np
 import pytest

@@ -35,6 +35,7 @@ ALLOWED = {
     "experiments.optimizers": {"experiments.errors", "experiments._keras2", "experiments.models"},
     "experiments.datasets": {"experiments.errors", "experiments.locks", "experiments.fakes"},
     "experiments.engine": {"experiments.errors", "experiments._keras2", "experiments.locks",
+                           "experiments.plugins",
                            "experiments.optimizers", "experiments.datasets",
                            "experiments.models"},
     "experiments.inertia": {"experiments.errors", "experiments.locks", "experiments.engine",

@@ -225,7 +225,7 @@ def test_the_long_protocol_runs_end_to_end_at_tiny_scale(fake_cifar10, tmp_path,
 @pytest.mark.slow
 def test_a_new_optimizer_joins_the_ladder_with_one_command(fake_cifar10, tmp_path,
                                                            monkeypatch):
-    """README's `bnn compare` line, at tiny scale, with README's SignSGD file as a plug-in:
+    """docs/extending.md's `bnn compare` line, at tiny scale, with its SignSGD file as a plug-in:
     its grid is tuned on the holdout and its pick's seeds trained, by the rung's protocol;
     recorded, the entrant is an arm of the report's ladder table and its claims."""
     import json
@@ -236,7 +236,7 @@ def test_a_new_optimizer_joins_the_ladder_with_one_command(fake_cifar10, tmp_pat
     from experiments.report.tuned import horizon_section
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    readme = open(os.path.join(repo, "README.md")).read()
+    readme = open(os.path.join(repo, "docs", "extending.md")).read()
     code = readme[readme.index("## Add an optimizer"):].split("```python\n", 1)[1].split("```")[0]
     (tmp_path / "my_sign_sgd.py").write_text(code)
     line = next(l for l in readme.splitlines() if l.startswith("bnn compare") and "tiny" in l)

@@ -1,4 +1,4 @@
-"""BinaryNet's parameter counts, derived from the layer shapes (SPEC §2 Models)."""
+"""BinaryNet's parameter counts, derived from the layer shapes (``docs/methods.md#the-models``)."""
 import larq as lq
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ def expected_counts(filters, dense_units, padding, classes=10):
 @pytest.mark.parametrize("padding,binary_total", [("valid", 10_352_000), ("same", 14_022_016)])
 def test_full_binarynet_counts(padding, binary_total):
     binary, real = expected_counts(128, 1024, padding)
-    assert (binary, real) == (binary_total, 3850)  # the derivation reproduces SPEC's numbers
+    assert (binary, real) == (binary_total, 3850)  # the derivation reproduces the documented numbers
     model = binarynet(represent=every_layer(lq.quantizers.NoOp(precision=1)), first_conv_padding=padding)
     kernels = binary_kernels(model)
     assert sum(int(np.prod(k.shape)) for k in kernels) == binary

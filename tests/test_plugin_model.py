@@ -1,5 +1,5 @@
 """A model is one file: every module of ``models/`` is found by the package, so each
-model class in one is selectable as ``model=Name``; README's "Add a model" file, as
+model class in one is selectable as ``model=Name``; docs/extending.md's "Add a model" file, as
 written, is loaded by ``BNN_PLUGINS`` and trained through the command line."""
 import inspect
 import json
@@ -54,18 +54,18 @@ def test_models_are_found_through_the_registry_and_implement_the_engines_contrac
 
 
 def readme_model() -> str:
-    readme = open(os.path.join(REPO, "README.md")).read()
+    readme = open(os.path.join(REPO, "docs", "extending.md")).read()
     section = readme[readme.index("## Add a model"):]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
 @pytest.mark.slow
 def test_the_readme_model_file_trains_as_written(fake_cifar10, tmp_path):
-    """README's "Add a model" file, copied verbatim, trained in a fresh process under Bop
-    (binary weights) as README's command line says; the experiment's scale preset keys
+    """docs/extending.md's "Add a model" file, copied verbatim, trained in a fresh process under Bop
+    (binary weights) as the page's command line says; the experiment's scale preset keys
     for BinaryNet's widths are left out, with a note, since they do not apply to it."""
     (tmp_path / "my_mlp.py").write_text(readme_model())
-    readme = open(os.path.join(REPO, "README.md")).read()
+    readme = open(os.path.join(REPO, "docs", "extending.md")).read()
     section = readme[readme.index("## Add a model"):]
     line = next(x for x in section.split("```bash\n", 1)[1].split("```")[0].splitlines()
                 if x.startswith("bnn run"))

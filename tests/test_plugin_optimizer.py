@@ -165,9 +165,10 @@ def test_every_module_of_the_optimizers_package_is_discovered():
 
 @pytest.mark.slow
 def test_the_readme_optimizer_file_trains_as_written(fake_cifar10, tmp_path):
-    """README's "Add an optimizer" file, copied verbatim, loaded by BNN_PLUGINS and
+    """docs/extending.md's "Add an optimizer" file, copied verbatim, loaded by BNN_PLUGINS and
     trained through the command line in a fresh process."""
-    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "docs",
+                               "extending.md")).read()
     section = readme[readme.index("## Add an optimizer"):]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     (tmp_path / "readme_sign_sgd.py").write_text(code)

@@ -29,6 +29,8 @@ def test_every_paper_experiment_has_a_reported_entry_and_every_entry_an_experime
         assert entry["source"] and entry["hyperparameters"], name
         assert entry["metrics"] or entry.get("note"), f"{name}: a number or an explicit note"
         assert str(entry["section"]) == EXPERIMENTS[name].section, name
+        # the dataset its number is on: the experiment's own (the report compares by it)
+        assert entry["dataset"] == type(EXPERIMENTS[name]().dataset).__name__, name
     assert reported["sec52_bop"]["metrics"]["test_top1"] == 91.3
     assert reported["sec52_adam"]["metrics"]["test_top1"] == 90.9
     # Bop and Beyond's README: every number of it has its experiment (configs/bop2ndorder.py)
@@ -442,3 +444,36 @@ def test_make_report_remakes_the_committed_report_and_figures_byte_for_byte(tmp_
     for name in sorted(committed) + ["results/REPORT.md"]:
         with open(os.path.join(REPO, name), "rb") as a, open(tmp_path / name, "rb") as b:
             assert a.read() == b.read(), f"{name} is not what make report makes"
+
+
+def test_runs_on_another_dataset_get_their_own_table_and_no_paper_comparison(tmp_path):
+    """A paper experiment trained on a plug-in dataset (``dataset=Speckles``, a component
+    this process never loaded, as when the report runs without ``BNN_PLUGINS``) is listed in
+    a table of that dataset, beside nothing of the paper's, and is never compared with
+    the CIFAR-10 number, even at paper scale; the CIFAR-10 run of the same experiment is."""
+    root = str(tmp_path / "runs")
+    for run_id, dataset, val in (("paper-seed0-aaaa", "Cifar10", [0.9]),
+                                 ("paper-seed0-bbbb", "Speckles", [0.98])):
+        path = write_run(root, "sec52_bop", run_id, val=val, scale="paper",
+                         config_extra={"dataset": dataset})
+        summary = json.load(open(os.path.join(path, "summary.json")))
+        json.dump({**summary, "dataset": dataset, "section": "5.2"},
+                  open(os.path.join(path, "summary.json"), "w"))
+    out = tmp_path / "missing" / "folder" / "REPORT.md"  # --out into a folder not made yet
+    report.main(["--runs", root, "--reported", REPORTED, "--out", str(out),
+                 "--figures", str(tmp_path / "figures")])
+    section = out.read_text().split("## §5.2")[1].split("\n## ")[0]
+    cifar, speckles = section.split("**Speckles**")
+    (own,) = [r for r in cifar.splitlines() if r.startswith("| `sec52_bop` |")]
+    assert "91.3 (test_top1)" in own and "| -1.30 |" in own  # 90.00 - 91.3
+    (other,) = [r for r in speckles.splitlines() if r.startswith("| `sec52_bop` |")]
+    cells = [c.strip() for c in other.split("|")]
+    assert cells[2] == "none on this dataset (published on Cifar10)"
+    assert cells[3] == "98.00" and cells[5] == "—"  # no final − reported
+
+
+def test_report_out_must_be_a_path_inside_a_folder(tmp_path):
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(SystemExit, match="is a file, not a folder"):
+        report.main(["--runs", str(tmp_path), "--reported", REPORTED,
+                     "--out", str(tmp_path / "afile" / "REPORT.md")])

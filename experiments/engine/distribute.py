@@ -19,8 +19,8 @@ def _tf_config() -> dict:
     try:
         return json.loads(os.environ.get("TF_CONFIG", "{}"))
     except ValueError as e:
-        raise ConfigError(f"TF_CONFIG is not valid JSON ({e}); see the README's multi-worker "
-                          "section for its form") from None
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({e}); see 'Several GPUs, several "
+                          "machines' in docs/sec53-imagenet.md for its form") from None
 
 
 def _cluster_tasks() -> int:

@@ -31,6 +31,7 @@ import sys
 from importlib import metadata
 
 from experiments.errors import ConfigError, RunFolderError
+from experiments.plugins import file_hash as plugin_file_hash, provenance as plugin_provenance
 
 PACKAGES = ("tensorflow", "tf-keras", "larq", "larq-zoo", "zookeeper",
             "tensorflow-datasets", "numpy")
@@ -200,20 +201,44 @@ def check_run_id(run_id: str, key: str = "run_id") -> None:
             "(no '/', no '..', not starting with '.' or '-'), e.g. run_id=bop-gamma-1e-3")
 
 
+# The suite's own packages: a file in them that git does not track is code a run used
+# that its commit does not hold.
+PACKAGES_OF_THE_SUITE = ("experiments", "models", "configs")
+
+
 @functools.lru_cache(maxsize=None)
 def git_commit() -> dict:
-    """The suite's git commit and whether its working tree had local changes, taken once
-    per process: the code that runs is what was imported at start, whatever happens to
-    the checkout later."""
-    here = os.path.dirname(os.path.abspath(__file__))
+    """The suite's git commit and whether the code that runs is that commit's
+    (``code_state``), taken once per process: the code that runs is what was imported at
+    start, whatever happens to the checkout later."""
+    return code_state(os.path.dirname(os.path.abspath(__file__)))
+
+
+def code_state(folder: str, plugins: str | None = None) -> dict:
+    """The commit of the git checkout holding ``folder``, and ``dirty``: true when tracked
+    files have local changes, when the suite's packages hold files git does not track
+    (``untracked``: path and sha256, e.g. a dataset added as a new file) or when
+    ``BNN_PLUGINS`` (or ``plugins``) names modules (``plugins``: module, path and sha256):
+    in each case the commit alone does not say what ran."""
+    loaded = plugin_provenance(plugins)
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                                text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=10).stdout
+        commit = _git(["rev-parse", "HEAD"], folder).strip()
+        top = _git(["rev-parse", "--show-toplevel"], folder).strip()
+        dirty = _git(["status", "--porcelain", "--untracked-files=no"], folder)
+        listed = _git(["ls-files", "--others", "--exclude-standard", "--",
+                       *PACKAGES_OF_THE_SUITE], top) if top else ""
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit or None, "dirty": bool(dirty.strip())}
+        return {"commit": None, "dirty": None, "untracked": [], "plugins": loaded}
+    untracked = [{"path": p, "sha256": plugin_file_hash(os.path.join(top, p))}
+                 for p in sorted(listed.splitlines()) if os.path.isfile(os.path.join(top, p))]
+    return {"commit": commit or None,
+            "dirty": bool(dirty.strip() or untracked or loaded),
+            "untracked": untracked, "plugins": loaded}
+
+
+def _git(args, cwd) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=10).stdout
 
 
 def package_versions() -> dict:

@@ -1,4 +1,5 @@
-"""Reduced-scale comparisons with an equal tuning budget (SPEC §6).
+"""Reduced-scale comparisons with an equal tuning budget
+(``docs/methods.md#a-fair-comparison-at-reduced-scale``).
 
 Keeping the paper's hyperparameters at a reduced length handicaps some optimizers by
 construction: Bop's gamma sets an averaging horizon of ~1/gamma steps, which at

@@ -42,6 +42,7 @@ def encode_records(images: np.ndarray, labels: np.ndarray) -> bytes:
 
 def write_fake_cifar10_archive(directory, n_train_per_batch=20, n_test=20, seed=0):
     """Write ``<directory>/cifar-10-binary.tar.gz``; return (path, md5s of the six .bin)."""
+    os.makedirs(directory, exist_ok=True)  # `Cifar10.tiny_data` names a folder not made yet
     path = os.path.join(directory, "cifar-10-binary.tar.gz")
     files = {
         name: encode_records(images, labels)

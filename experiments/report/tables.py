@@ -40,6 +40,8 @@ def load_reported(path) -> dict:
 
 def _reported_text(entry):
     metrics = entry.get("metrics") or {}
+    if entry.get("elsewhere"):
+        return f"none on this dataset (published on {entry['elsewhere']})"
     if not metrics:
         return "no number published"
     return ", ".join(f"{v:g} ({k})" for k, v in metrics.items())
@@ -323,48 +325,74 @@ def _precision_speed_lines(bench_path) -> list:
     return lines + [""] + notes + ([""] if notes else [])
 
 
-def _tables(names, groups) -> list:
-    """A section's experiments split into the tables they need, in order: ``[(top5, label,
-    names)]``: those whose dataset's tables show top-5 accuracy
-    (``Dataset.top5_in_tables``, ImageNet's) in tables of their own, after the others."""
-    def dataset(name):
-        found = dataset_of(name)
-        if found is None:  # runs of an experiment no registry declares: their summary
-            recorded = next((g[0].summary.get("dataset") for key, g in groups.items()
-                             if key[0] == name), None)
-            found = dataset_named(recorded) if recorded else None
-        return (found.label or found.__name__, found.top5_in_tables) if found else ("?", False)
+def _declared(name, groups):
+    """The dataset component class ``name`` trains on by default: its registry's, or for
+    runs of an experiment no registry declares, the one their summary records."""
+    found = dataset_of(name)
+    if found is None:
+        recorded = next((g[0].summary.get("dataset") for key, g in groups.items()
+                         if key[0] == name), None)
+        found = dataset_named(recorded) if recorded else None
+    return found
 
-    found = {n: dataset(n) for n in names}
+
+def _dataset_name(group, declared) -> str:
+    """The dataset a group of runs trained on (its class name): what their summary
+    records; runs made before summaries recorded it trained on the experiment's own."""
+    return group[0].summary.get("dataset") or (declared.__name__ if declared else "?")
+
+
+def _tables(names, groups) -> list:
+    """A section's runs split into the tables they need, in order: ``[(top5, label,
+    [(name, dataset)])]``, one table per dataset (class name), so that runs of a paper
+    experiment on another dataset (``dataset=...``) never sit beside the paper's; the
+    datasets whose tables show top-5 accuracy (``Dataset.top5_in_tables``, ImageNet's)
+    come after the others."""
+    members = []
+    for name in names:
+        declared = _declared(name, groups)
+        used = [_dataset_name(g, declared) for key, g in groups.items() if key[0] == name]
+        # the experiment's own dataset first (its "not run" row when nothing ran on it)
+        own = [declared.__name__] if declared else ([] if used else ["?"])
+        members += [(name, d) for d in dict.fromkeys(own + used)]
+
+    def about(dataset):
+        cls = dataset_named(dataset) if dataset != "?" else None
+        return (cls.label or cls.__name__, cls.top5_in_tables) if cls else (dataset, False)
+
+    datasets = list(dict.fromkeys(d for _, d in members))
     tables = []
     for top5 in (False, True):
-        members = [n for n in names if found[n][1] == top5]
-        labels = list(dict.fromkeys(found[n][0] for n in members))
-        if top5:  # one table per top-5 dataset
-            tables += [(True, label, [n for n in members if found[n][0] == label])
-                       for label in labels]
-        elif members:
-            tables.append((False, ", ".join(labels), members))
+        for d in datasets:
+            label, has_top5 = about(d)
+            if has_top5 == top5:
+                tables.append((top5, label, [m for m in members if m[1] == d]))
     return tables or [(False, "", [])]
 
 
-def _rows(names, reported, groups, skipped, out_dir, top5) -> list:
-    """Table rows of ``names``: one per scale and config of each, or one saying why none."""
+def _rows(members, reported, groups, skipped, out_dir, top5) -> list:
+    """Table rows of ``members`` (experiment, dataset): one per scale and config of each,
+    or one saying why none. A published number is shown, and compared with, only on the
+    dataset it was published on (``dataset`` in ``results/reported.yaml``)."""
     lines = []
-    for name in names:
-        mine = [g for key, g in groups.items() if key[0] == name]
+    for name, dataset in members:
+        entry = reported.get(name, {})
+        if entry and entry.get("dataset", dataset) != dataset:
+            entry = {"metrics": {}, "elsewhere": entry.get("dataset")}
+        mine = [g for key, g in groups.items()
+                if key[0] == name and _dataset_name(g, _declared(name, groups)) == dataset]
         broken = [reason for path, reason in skipped
                   if os.path.basename(os.path.dirname(os.path.normpath(path))) == name]
         if not mine:
             state = f"skipped (corrupt: {'; '.join(broken)})" if broken else "not run"
-            lines.append(f"| `{name}` | {_reported_text(reported.get(name, {}))} | {state} | | | | | | "
+            lines.append(f"| `{name}` | {_reported_text(entry)} | {state} | | | | | | "
                          "| | | | | |" + (" |" if top5 else ""))
         mine.sort(key=lambda g: (g[0].scale != "paper", g[0].scale))
         for scale in dict.fromkeys(g[0].scale for g in mine):
             same_scale = [g for g in mine if g[0].scale == scale]
             distinct = _config_differences(same_scale) if len(same_scale) > 1 else [""]
             for g, d in zip(same_scale, distinct):
-                lines.append(group_row(name, reported.get(name, {}), g, out_dir, d, top5))
+                lines.append(group_row(name, entry, g, out_dir, d, top5))
     return lines
 
 
@@ -453,6 +481,13 @@ def main(argv=None):
     parser.add_argument("--remade", default="results/remade",
                         help="sets of the re-make reference made on other hardware")
     args = parser.parse_args(argv)
+    # a missing folder for the report is made, as `make figures` makes its own; the
+    # links inside are relative to it either way
+    out_folder = os.path.dirname(os.path.abspath(args.out))
+    if os.path.exists(out_folder) and not os.path.isdir(out_folder):
+        raise SystemExit(f"error: --out {args.out}: {out_folder} is a file, not a folder; "
+                         "give a path inside a folder")
+    os.makedirs(out_folder, exist_ok=True)
     runs, skipped = load_runs(args.runs)
     reported = load_reported(args.reported)
     out_dir = os.path.dirname(os.path.abspath(args.out))

@@ -153,7 +153,7 @@ def init_section(runs, out_dir, experiment: str, scale="quick") -> list:
     lines = [f"### Latent-weight initialisation of the §5.2 baseline ({scale} scale, paper "
              "hyperparameters)", "",
              "`sec52_adam` initialises latent weights uniformly in [-1, 1] as Courbariaux et "
-             "al.'s BinaryNet code does (H = 1; SPEC §2); the suite used Glorot uniform before. "
+             "al.'s BinaryNet code does (H = 1; docs/methods.md#the-latent-weight-baseline); the suite used Glorot uniform before. "
              "Same seeds, only `model.kernel_init` differs (`make sec52-init`):", "",
              "| quantity | U[-1, 1] vs Glorot | effect of U[-1, 1] |", "|---|---|---|"]
     quantities = [
@@ -200,7 +200,7 @@ def memory_section(runs) -> list:
              "(slots + the latent weight where there is one). Peak host memory is the "
              "process's peak resident set, which includes TensorFlow and the input pipeline.", "",
              "| optimizer | dataset | runs | state bytes / binary weight | real numbers / binary "
-             "weight | expected (the paper's count, SPEC §1; else the update rule) | peak host memory (max, GiB) | peak device "
+             "weight | expected (the paper's count, docs/methods.md#bop-algorithm-2; else the update rule) | peak host memory (max, GiB) | peak device "
              "memory (max, GiB) |", "|---|---|---|---|---|---|---|---|"]
     for (optimizer, dataset), members in sorted(rows.items()):
         states = sorted({m["optimizer_state_bytes_per_binary_weight"] for _, m in members})
