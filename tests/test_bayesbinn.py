@@ -13,6 +13,7 @@ from zookeeper import configure
 from experiments.errors import ConfigError
 from experiments.optimizers.bayesbinn import BayesBiNN
 from experiments.optimizers.schedules import Constant, EpochCosine
+from tests.resume import straight_and_resumed
 
 F32 = np.float32
 
@@ -185,16 +186,7 @@ def test_bayesbinn_resumes_bit_identically_from_a_checkpoint(tmp_path):
                 *(inner.get_slot(kernel, s).numpy() for s in ("lamda", "mu", "momentum")),
                 int(inner.iterations.numpy()), int(optimizer.optimizers[-1].iterations.numpy())]
 
-    straight = fresh()
-    train(*straight, grads)
-    first = fresh()
-    train(*first, grads[:5])
-    path = tf.train.Checkpoint(optimizer=first[0], kernel=first[1], bias=first[2]).save(
-        str(tmp_path / "ckpt"))
-    resumed = fresh()
-    tf.train.Checkpoint(optimizer=resumed[0], kernel=resumed[1], bias=resumed[2]).restore(
-        path).assert_existing_objects_matched()
-    train(*resumed, grads[5:])
+    straight, resumed = straight_and_resumed(fresh, train, grads, tmp_path)
     a, b = state(*straight), state(*resumed)
     assert a[5:] == b[5:] == [10, 10]
     for x, y in zip(a[:5], b[:5]):

@@ -10,6 +10,7 @@ from experiments.errors import ConfigError
 from experiments.optimizers.bop2ndorder import Bop2ndOrder
 from experiments.optimizers.bop2ndorder_unbiased import Bop2ndOrderUnbiased
 from experiments.optimizers.schedules import Constant, Linear
+from tests.resume import straight_and_resumed
 
 
 def larq_sign(x):
@@ -257,16 +258,7 @@ def test_unbiased_resumes_bit_identically_from_a_checkpoint(tmp_path):
                 inner.get_slot(kernel, "v").numpy(), int(inner.iterations.numpy()),
                 int(optimizer.optimizers[-1].iterations.numpy())]  # Adam
 
-    straight = fresh()
-    train(*straight, grads)
-    first = fresh()
-    train(*first, grads[:5])
-    path = tf.train.Checkpoint(optimizer=first[0], kernel=first[1], bias=first[2]).save(
-        str(tmp_path / "ckpt"))
-    resumed = fresh()
-    tf.train.Checkpoint(optimizer=resumed[0], kernel=resumed[1], bias=resumed[2]).restore(
-        path).assert_existing_objects_matched()  # as the engine; slots restore when created
-    train(*resumed, grads[5:])
+    straight, resumed = straight_and_resumed(fresh, train, grads, tmp_path)
     a, b = state(*straight), state(*resumed)
     assert a[4:] == b[4:] == [10, 10]
     for x, y in zip(a[:4], b[:4]):

@@ -8,15 +8,13 @@ scale on a machine without a GPU it says so prominently, with the time of the re
 scale beside it, and goes on. With one worker the runs are trained in this process,
 one after another, as before; with more, by ``experiments.engine.workers.Pool``.
 """
-import contextlib
 import os
-import signal
 import sys
-import threading
 
 from experiments.engine import eta
 from experiments.engine.fingerprint import fingerprint
 from experiments.engine.schedule import Schedule
+from experiments.engine.signals import sigterm_as_interrupt
 from experiments.engine.workers import Pool, resolve, shares
 
 BANNER = "=" * 78
@@ -24,22 +22,6 @@ BANNER = "=" * 78
 
 def _say(text: str = "") -> None:
     print(text, flush=True)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def rates_for(schedules, cores_per_worker: int, pool_factory, warmup_s: float) -> dict:
@@ -112,7 +94,7 @@ def execute(plan, build, serial, shard=None, workers="auto", poll_s: float = 10.
         pool = pool or Pool(parts)
         return pool
 
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             if pending:
                 paper = not here.get("gpus") and any(
