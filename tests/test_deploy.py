@@ -155,3 +155,29 @@ def test_a_tiny_trained_run_exports_equal_to_its_keras_model(fake_cifar10, tmp_p
                                        "dense1", "dense2", "dense3"]
     assert list(census["float_layers"]) == ["conv1"]
     assert record["latency"]["label"] == verify.LATENCY_LABEL
+
+
+def test_the_report_section_is_made_from_the_deploy_records(tmp_path):
+    from experiments.report.deployment import deployment_section
+
+    assert deployment_section(str(tmp_path / "none"), {}, str(tmp_path)) == []
+    census = {"binary_layers": ["conv2", "dense1"], "binary_output_layers": ["dense1"],
+              "float_layers": {"conv1": "real-valued input (the image): ..."}, "ops": {}}
+    record = {"experiment": "sec52_bop", "optimizer": "Bop", "scale": "quick",
+              "run_id": "quick-seed0-abc", "committed_run": "results/runs/sec52_bop/quick-seed0-abc",
+              "exported_run": ".remake/runs/sec52_bop/quick-seed0-abc",
+              "trained_precision": "float32", "test_split": "test", "run_test_accuracy": 0.5502,
+              "verification": {"images": 10000, "top1_agreement": 1.0, "max_abs_diff": 2e-7,
+                               "tolerance": 1e-3, "lce_accuracy": 0.5502, "keras_accuracy": 0.5502},
+              "sizes": {"lce_deploy_form_bytes": 200_000, "lce_bytes": 1_200_000,
+                        "float_tflite_bytes": 3_000_000, "lq_summary_bytes": 90_000},
+              "census": {"deploy_form": census}, "machine": "some CPU",
+              "latency": {"label": verify.LATENCY_LABEL, "lce_ms": 3.0, "float_tflite_ms": 1.0}}
+    (tmp_path / "deploy" / "sec52_bop").mkdir(parents=True)
+    (tmp_path / "deploy" / "sec52_bop" / "quick-seed0-abc.json").write_text(json.dumps(record))
+    text = "\n".join(deployment_section(str(tmp_path / "deploy"), {}, str(tmp_path)))
+    assert text.startswith("## Deployment")
+    row = next(line for line in text.splitlines() if line.startswith("| `sec52_bop`"))
+    assert "quick ⚠" in row and "100.00 %" in row and "55.02 / 55.02 / 55.02 %" in row
+    assert "[quick-seed0-abc](" in row and "195.3 kB / 1,171.9 kB" in row
+    assert verify.LATENCY_LABEL in text
