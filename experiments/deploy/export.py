@@ -12,6 +12,7 @@ no checkpoints, so a re-make is how their weights come back.
 import json
 import os
 
+from experiments.analysis import collect
 from experiments.deploy import convert, deploy_form, restore, verify
 from experiments.engine import fingerprint
 
@@ -86,13 +87,16 @@ def export(run_dir: str, overrides: dict | None = None, deploy_root: str = DEPLO
     checked = verify.compare(model, form, deployed, test)
     images = next(iter(test))[0].numpy()
     accuracy, accuracy_from = run_test_accuracy(run)
+    twin = restore.committed_twin(run)
     candidates, floats = quantized_layers(model)
     form_candidates, form_floats = quantized_layers(form)
     record = {
         "experiment": run.experiment, "run_id": os.path.basename(run.path),
         "scale": run.config.get("scale"), "optimizer": run.config.get("optimizer"),
         "model": run.config.get("model"), "exported_run": os.path.normpath(run.path),
-        "committed_run": restore.committed_twin(run),
+        "committed_run": twin,
+        "committed_run_test_accuracy": (run_test_accuracy(collect.load_run(twin))[0]
+                                        if twin else None),
         "trained_precision": run.config.get("precision") or "float32",
         "deployed_precision": "float32 activations, binary LceBconv2d where possible",
         "test_split": split, "run_test_accuracy": accuracy,
