@@ -5,7 +5,7 @@ Top-level folders: ``configs`` (declarations) may import ``experiments`` and ``m
 only ``models.base`` and ``experiments.errors``; ``experiments`` never ``configs``,
 ``scripts`` or ``tests`` (it finds the registry through an entry point), and nothing
 outside ``tests`` imports ``tests``. Inside the package: errors/locks <- optimizers,
-datasets <- engine <- inertia, analysis <- report, tools, cli; and the engine knows only
+datasets <- engine <- inertia, analysis <- report, tools, deploy, cli; and the engine knows only
 the component contracts - it imports no concrete model, dataset or optimizer module, nor
 a class defined in one. Imports are read with ``ast``, string imports
 (``importlib.import_module("...")``, ``__import__``, a module path held in a string)
@@ -42,8 +42,11 @@ ALLOWED = {
     "experiments.tools": {"experiments.errors", "experiments.registry", "experiments.cli",
                           "experiments.engine", "experiments.analysis", "experiments.datasets",
                           "experiments.optimizers", "experiments.fakes", "models"},
+    "experiments.deploy": {"experiments.errors", "experiments.registry", "experiments.engine",
+                           "experiments.analysis", "experiments.optimizers"},
     "experiments.cli": {"experiments.errors", "experiments.registry", "experiments.plugins",
-                        "experiments.engine", "experiments.analysis", "experiments.report"},
+                        "experiments.engine", "experiments.analysis", "experiments.report",
+                        "experiments.deploy"},
     "experiments.__main__": {"experiments.cli"},
     "models": {"experiments", "experiments.errors"},
     "configs": {"experiments", "models"},
