@@ -24,6 +24,7 @@ def quantized_layers(model) -> tuple[list, dict]:
     """The layers LCE may make binary (in order) and the others with the reason each
     stays float."""
     import larq as lq
+    import tensorflow as tf
 
     candidates, floats = [], {}
     for layer in model.layers:
@@ -36,6 +37,8 @@ def quantized_layers(model) -> tuple[list, dict]:
                 floats[layer.name] = "real-valued input (the image): a binary op needs a binarised one"
             else:
                 candidates.append(layer.name)
+        elif isinstance(layer, (tf.keras.layers.Conv2D, tf.keras.layers.Dense)):
+            floats[layer.name] = "real-valued layer: the model keeps it float"
     return candidates, floats
 
 

@@ -41,7 +41,7 @@ def _committed_accuracy(record):
 
 def _runs_table(records, out_dir) -> list:
     lines = ["| experiment | run | trained in | test images | top-1 agreement LCE vs Keras | "
-             "largest output difference | test accuracy: LCE / Keras float32 / the run | "
+             "largest output difference | test accuracy: LCE / Keras float32 / the exported run (the committed run) | "
              "LCE file (deploy form / as trained) | float TFLite | lq.models.summary | "
              "binary layers (deploy form) |", "|---" * 11 + "|"]
     for r in records:
@@ -92,9 +92,11 @@ def _sizes_table(doc, reported) -> list:
                      f"{_mb(m['lce_bytes'])} | {_mb(m['float_tflite_bytes'])} | "
                      f"{_mb(m['lq_summary_bytes'])} | {published} | {n_binary} / "
                      f"{', '.join(c['float_layers']) or 'none'} |")
-    sources = sorted({reported[k]["model_size_source"] for k in reported
-                      if reported[k].get("model_size_source")})
-    return lines + [""] + [f"- Published sizes: {s}" for s in sources[:1]] + [""]
+    sources = [f"- `{LARQ_ZOO_ENTRY.format(m['experiment'])}` published size: "
+               f"{reported[LARQ_ZOO_ENTRY.format(m['experiment'])]['model_size_source']}"
+               for m in doc["models"]
+               if reported.get(LARQ_ZOO_ENTRY.format(m["experiment"]), {}).get("model_size_source")]
+    return lines + [""] + sources + [""]
 
 
 def deployment_section(deploy_root, reported, out_dir) -> list:
