@@ -13,9 +13,10 @@ Padding stays as trained. ``pad_values=1`` (LCE's recommendation: the border the
 +1, a legal binary value, and the convolution can write binary output) computes another
 function than the zero padding the suite's models were trained with: at every border
 position it adds the sum of the kernel taps that fall on the padding. A deploy form
-could subtract that constant again, but only as a float add after the convolution, which
-is what LCE's own zero-padding kernel does already; so the trained zero padding is kept,
-and its cost (float output from those convolutions) is visible in the op census.
+could subtract that constant again, but only as a float add after the convolution, so the
+output would be float either way; LCE converts the trained zero padding as it is (with
+float output from those convolutions), so it is kept, and its cost is visible in the op
+census (``binary_output_layers``).
 """
 import larq as lq
 import tensorflow as tf
