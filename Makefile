@@ -34,7 +34,7 @@ GROUP_TARGETS := cifar10 cifar10-quick cifar10-long sec51 sec52 sec52-init sec3 
 RUN_GROUP = $(PY) -m experiments run-group $(subst -,_,$@) $(POOL_ARGS)
 
 .PHONY: help install lock test test-fast remake remake-reference sweep imagenet-smoke report \
-        figures bench bench-workers bench-imagenet gpu-hours gpu-check list clean-venv inertia run-beyond \
+        figures bench bench-workers bench-imagenet gpu-hours gpu-check list clean-venv inertia run-beyond export \
         $(GROUP_TARGETS)
 
 help:  ## List the targets, and the experiment group each one runs (bnn run-group NAME)
@@ -117,6 +117,10 @@ figures: install  ## The paper's figures from the runs -> results/figures/ (RUN=
 remake: install  ## Re-make a committed run here and compare: RUN=results/runs/<experiment>/<run-id>
 	$(if $(RUN),,$(error give RUN=, a committed run folder, e.g. RUN=results/runs/sec51_tau_0/quick-seed0-...))
 	$(PY) -m experiments remake $(RUN) $(DATA_ARGS) $(if $(IMAGENET_DIR),dataset.manual_dir=$(abspath $(IMAGENET_DIR)))
+
+export: install  ## A finished run as a verified larq-compute-engine model: RUN=a run folder with checkpoints (a committed one: make remake RUN=... first) -> RUN/model.tflite + results/deploy/
+	$(if $(RUN),,$(error give RUN=, a run folder with checkpoints, e.g. RUN=.remake/runs/sec52_bop/quick-seed0-...))
+	$(PY) -m experiments export $(RUN) data_dir=$(DATA_DIR)
 
 remake-reference: install  ## The re-make reference's 8 seeds on this machine -> results/remade/$(NAME)/ (NAME=a name for this machine)
 	$(if $(NAME),,$(error give NAME=, a name for this machine's set, e.g. NAME=epyc-zen4-2core))

@@ -1,4 +1,4 @@
-"""Command line: ``bnn {list,show,run,run-group,sweep,compare,remake,report,figures} ...`` (the console
+"""Command line: ``bnn {list,show,run,run-group,sweep,compare,remake,export,report,figures} ...`` (the console
 command ``make install`` installs; ``python -m experiments ...`` is the same).
 
 ``bnn sweep NAME [shard=i/n] [key=value ...]`` runs a declared sweep, or an experiment
@@ -280,6 +280,14 @@ def cmd_remake(args) -> int:
     return 0 if judgement.agrees else 1
 
 
+def cmd_export(args) -> int:
+    """Export a finished run with larq-compute-engine and verify it (experiments/deploy)."""
+    from experiments.deploy.export import export
+
+    export(args.run_dir, parse_overrides(args.overrides), args.deploy_dir)
+    return 0
+
+
 # Analysis commands: their own modules (and argument parsers) under one command name.
 ANALYSIS = {"report": "experiments.report.tables", "figures": "experiments.report.figures"}
 
@@ -317,6 +325,12 @@ def main(argv=None) -> int:
                    help="results folder of the re-made run (default .remake/runs; a "
                         "finished re-make there is reused, an interrupted one resumes)")
     p.set_defaults(fn=cmd_remake)
+    p = sub.add_parser("export", help="a finished run as a verified larq-compute-engine model")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="data_dir=... only")
+    p.add_argument("--deploy-dir", default=os.path.join("results", "deploy"),
+                   help="where the deploy record goes (<dir>/<experiment>/<run-id>.json)")
+    p.set_defaults(fn=cmd_export)
     args = parser.parse_args(argv)
     runs.git_commit()  # provenance of the code imported now, before any long run starts
     try:

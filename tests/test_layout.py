@@ -47,8 +47,11 @@ ALLOWED = {
     "experiments.tools": {"experiments.errors", "experiments.registry", "experiments.cli",
                           "experiments.engine", "experiments.analysis", "experiments.datasets",
                           "experiments.optimizers", "experiments.fakes", "experiments.models"},
+    "experiments.deploy": {"experiments.errors", "experiments.registry", "experiments.engine",
+                           "experiments.analysis", "experiments.optimizers", "experiments.models"},
     "experiments.cli": {"experiments.errors", "experiments.registry", "experiments.plugins",
-                        "experiments.engine", "experiments.analysis", "experiments.report"},
+                        "experiments.engine", "experiments.analysis", "experiments.report",
+                        "experiments.deploy"},
     "experiments.__main__": {"experiments.cli"},
     # a pool's worker process (experiments.engine.workers starts it): an entry point, as cli
     "experiments.worker": {"experiments.errors", "experiments.registry", "experiments.plugins",

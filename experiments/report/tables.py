@@ -20,6 +20,7 @@ from experiments.analysis import claims
 from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
 from experiments.report import tuned
+from experiments.report.deployment import deployment_section
 from experiments.report.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct, precisions
 from experiments.report.selection import (dataset_named, dataset_of, default_config,
                                           owned_paths, sections, sweeps, tunings, views)
@@ -451,6 +452,8 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
     lines += tuned.memory_section(runs)
     lines += precision_section(runs_root)
     lines += across_machines_section(runs_root, remade_root, out_dir)
+    lines += deployment_section(os.path.join(os.path.dirname(os.path.normpath(runs_root)),
+                                             "deploy"), reported, out_dir)
     lines += ["## Skipped run folders", ""]
     if skipped:
         lines += [f"- `{os.path.relpath(os.path.abspath(path), out_dir)}`: {reason}"
