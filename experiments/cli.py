@@ -2,7 +2,9 @@
 command ``make install`` installs; ``python -m experiments ...`` is the same).
 
 ``bnn sweep NAME [shard=i/n] [key=value ...]`` runs a declared sweep, or an experiment
-over ``grid.KEY=[v1,v2] seeds=[0,1]``; start it on as many workers as you like.
+over ``grid.KEY=[v1,v2] seeds=[0,1]``; start it on as many machines as you like.
+``run-group``, ``sweep`` and ``compare`` also take ``workers=N|auto`` (runs side by side in
+pinned processes on this machine), ``warmup_s=`` (the estimate's warm-up) and ``poll_s=``.
 
 Overrides are ``key=value`` pairs with dotted keys for nested components, e.g.
 ``python -m experiments run sec52_bop scale=quick optimizer.gamma.value=1e-3``. Every
