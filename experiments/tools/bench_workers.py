@@ -30,7 +30,8 @@ CASES = {
     "quick_float32": ("sec52_bop", {"scale": "quick", "train_subset": 15000,
                                     "validation": "holdout", "final_test": False}, 1.15),
 }
-SMOKE = {"scale": "tiny"}
+# --smoke: the tiny scale, on as few images as any dataset has (the tests' fake CIFAR-10)
+SMOKE = {"scale": "tiny", "train_subset": 60, "holdout": 20}
 
 
 def _windows(t0: float, rounds: int, seconds: float, gap: float) -> tuple:
