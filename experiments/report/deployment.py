@@ -24,7 +24,13 @@ def _records(deploy_root) -> list:
     return [json.load(open(p)) for p in paths]
 
 
-def _committed_accuracy(record):
+def _in_project(path, project) -> str:
+    """A record's run folder (written relative to the project, e.g. ``results/runs/...``)
+    where it is under the reported results' project, not under the working directory."""
+    return path if os.path.isabs(path) else os.path.join(project, path)
+
+
+def _committed_accuracy(record, project):
     """The committed run's test accuracy when the export is of its re-make (the re-make
     is another draw on other hardware, so the two may differ)."""
     twin = record.get("committed_run")
@@ -32,14 +38,14 @@ def _committed_accuracy(record):
         return None
     if record.get("committed_run_test_accuracy") is not None:
         return record["committed_run_test_accuracy"]
-    path = os.path.join(twin, "summary.json")
+    path = os.path.join(_in_project(twin, project), "summary.json")
     if not os.path.isfile(path):
         return None
     with open(path) as f:
         return json.load(f).get("test_accuracy")
 
 
-def _runs_table(records, out_dir) -> list:
+def _runs_table(records, out_dir, project) -> list:
     lines = ["| experiment | run | trained in | test images | top-1 agreement LCE vs Keras | "
              "largest output difference | test accuracy: LCE / Keras float32 / the exported run (the committed run) | "
              "LCE file (deploy form / as trained) | float TFLite | lq.models.summary | "
@@ -48,13 +54,13 @@ def _runs_table(records, out_dir) -> list:
         v, s, c = r["verification"], r["sizes"], r["census"]["deploy_form"]
         run = r.get("committed_run") or r["exported_run"]
         acc = r.get("run_test_accuracy")
-        committed = _committed_accuracy(r)
+        committed = _committed_accuracy(r, project)
         floats = ", ".join(f"{k} ({why.split(':')[0]})" for k, why in c["float_layers"].items())
         binary = c["binary_layers"]
         binary = ", ".join(binary) if isinstance(binary, list) else binary
         lines.append(
             f"| `{r['experiment']}` ({r['optimizer']}, {r['scale']} ⚠) | "
-            f"{link(run, out_dir)} | {r['trained_precision']} | "
+            f"{link(_in_project(run, project), out_dir)} | {r['trained_precision']} | "
             f"{v['images']:,} ({r['test_split']}) | {100 * v['top1_agreement']:.2f} % | "
             f"{v['max_abs_diff']:.1e} (tolerance {v['tolerance']:g}) | "
             f"{100 * v['lce_accuracy']:.2f} / {100 * v['keras_accuracy']:.2f} / "
@@ -113,7 +119,9 @@ def deployment_section(deploy_root, reported, out_dir) -> list:
              "Sizes are bytes of the flatbuffer; lq.models.summary is larq's estimate of the "
              "weights' memory (1 bit per binary weight, 32 per float).", ""]
     if records:
-        lines += _runs_table(records, out_dir) + [""] + _latency_lines(records)
+        # the folder that holds results/: where the records' relative run paths start
+        project = os.path.dirname(os.path.dirname(os.path.abspath(deploy_root)))
+        lines += _runs_table(records, out_dir, project) + [""] + _latency_lines(records)
     if os.path.isfile(sizes_path):
         with open(sizes_path) as f:
             lines += _sizes_table(json.load(f), reported)
