@@ -77,7 +77,8 @@ def test_a_successor_joins_the_shortest_rung_at_tiny_scale(entrant, fake_cifar10
     on the holdout, the pick's seeds trained, every run completed with the successor."""
     root = tmp_path / "runs"
     args = command(entrant, horizons=(HORIZONS[0],)) + [
-        "scale=tiny", f"data_dir={fake_cifar10[0]}", f"results_dir={root}", "progress=False"]
+        "scale=tiny", f"data_dir={fake_cifar10[0]}", f"results_dir={root}", "progress=False",
+        "warmup_s=0"]
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
     done = subprocess.run([sys.executable, "-m", "experiments", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=1500)

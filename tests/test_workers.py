@@ -187,7 +187,7 @@ def test_a_picks_seeds_are_released_only_when_its_grid_has_ended(tmp_path):
     released = schedule.ended(second)
     assert [j.title for j in released] == ["toy: Bop γ=0.01 (picked), seed 1",
                                            "toy: Bop γ=0.01 (picked), seed 2"]
-    assert schedule.waiting() == 0 and schedule.picks == [("toy", "Bop", "γ", 0.01)]
+    assert schedule.waiting() == 0 and schedule.picks == [("toy", "Bop", "γ", 0.01, (0, 1, 2))]
 
 
 def test_a_finished_grid_releases_its_seeds_at_once_and_shards_split_them(tmp_path):

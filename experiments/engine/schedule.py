@@ -89,7 +89,7 @@ class Schedule:
         self.ready: list = []  # jobs that may start, kept in priority order
         self.done_before: list = []  # completed before this invocation started
         self.no_pick: list = []  # "tuning: arm" whose grid ended without a pick
-        self.picks: list = []  # (tuning name, arm label, symbol, value) chosen here
+        self.picks: list = []  # (tuning name, arm label, symbol, value, seeds) chosen here
         self._arms = {}  # arm id -> [tuning, arm, overrides, plan index, grid jobs, open]
         self._expected = []  # seed jobs that will appear once their arm's grid ends
         first, seeds_seen = [], 0
@@ -172,7 +172,8 @@ class Schedule:
             self.no_pick.append(f"{tuning.name}: {arm.label}")
             self._arms[arm_id][6] = []
             return
-        self.picks.append((tuning.name, arm.label, _symbol(arm), selection.picked))
+        self.picks.append((tuning.name, arm.label, _symbol(arm), selection.picked,
+                           tuple(tuning.seeds)))
         seeds = [(s, exp) for s, exp in finals(tuning, arm, selection.picked, self.build,
                                                overrides) if s != tuning.tuning_seed]
         for j, (seed, exp) in enumerate(seeds):

@@ -286,9 +286,10 @@ class Pool:
                              + (f": accuracy {100 * acc:.2f} %" if acc is not None else ""))
                 picks, no_pick = len(schedule.picks), len(schedule.no_pick)
                 schedule.ended(job)
-                for tuning, label, symbol, value in schedule.picks[picks:]:
-                    self.say(f"{tuning}: picked {symbol} = {value:g} for {label}; its seeds "
-                             "are queued")
+                for tuning, label, symbol, value, seeds in schedule.picks[picks:]:
+                    # the words of the one-process path (drive.run_tuning)
+                    self.say(f"{tuning}: picked {symbol} = {value:g} for {label}; training "
+                             f"seeds {', '.join(map(str, seeds))}")
                 for which in schedule.no_pick[no_pick:]:
                     self.say(f"{which}: no pick (a grid run did not complete)")
                 self.status(schedule, outcome, estimate, clock)
