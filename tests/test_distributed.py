@@ -37,6 +37,7 @@ ONE_VS_TWO = textwrap.dedent("""
         tf.keras.utils.set_random_seed(0)
         state = TrainState(exp, strategy, n / exp.batch_size)
         signs = [k.numpy() >= 0 for k in state.kernels]
+        before = [k.numpy() for k in state.kernels]
         flips, losses = state.train_steps(train_iterator(exp, strategy, builder, split, 0),
                                           tf.constant(1))
         seen = [int(np.sum(s != (k.numpy() >= 0))) for s, k in zip(signs, state.kernels)]
@@ -44,17 +45,39 @@ ONE_VS_TWO = textwrap.dedent("""
                       sorted((v.name, v.numpy()) for v in state.optimizer.weights
                              if "iter" not in v.name), strategy.num_replicas_in_sync)
         out[label + "_flips"] = (flips.numpy()[0].astype(int).tolist(), seen)
+        out[label + "_kernels"] = before, [k.numpy() for k in state.kernels]
+        out[label + "_signal"] = [state.optimizer.weights[[v.name for v in state.optimizer.weights]
+                                  .index(k.name.replace(":0", "/m:0"))].numpy()
+                                  if sys.argv[1] == "sec52_bop" else None for k in state.kernels]
     (l1, w1, o1, r1), (l2, w2, o2, r2) = out["one"], out["two"]
     names = [v.name for v in state.model.weights]
     var = [i for i, n in enumerate(names) if "moving_variance" in n]
+    # per kernel: entries whose new value differs between the runs, and how many of them
+    # are Bop decisions on either side of tau (w * m above tau in one run, not in the other)
+    tau = exp.optimizer.tau.build(1, 1) if sys.argv[1] == "sec52_bop" else None
+    tau = float(tau(0)) if callable(tau) else tau
+    differ, straddle = [], []
+    for i, (w0, a, b) in enumerate(zip(out["one_kernels"][0], out["one_kernels"][1],
+                                       out["two_kernels"][1])):
+        where = a != b
+        differ.append(int(np.sum(where)))
+        if tau is not None:
+            p1, p2 = w0 * out["one_signal"][i], w0 * out["two_signal"][i]
+            straddle.append(int(np.sum(where & ((p1 > tau) != (p2 > tau)))))
     print(json.dumps({
         "replicas": [r1, r2], "loss": [l1, l2],
         "weights": max(float(np.max(np.abs(w1[i] - w2[i])))
                        for i in range(len(names)) if i not in var),
+        "real_weights": max([float(np.max(np.abs(w1[i] - w2[i]))) for i in range(len(names))
+                             if i not in var and "kernel" not in names[i]] or [0.0]),
+        "kernel_entries": int(sum(k.size for k in out["one_kernels"][1])),
+        "kernels_differ": differ, "kernels_straddle": straddle,
         "moving_variance": max(float(np.max(np.abs(w1[i] / w2[i] - 1))) for i in var),
         "optimizer": max(float(np.max(np.abs(a[1] - b[1]))) for a, b in zip(o1, o2)),
-        # relative to each slot's largest value: what bfloat16's rounding is measured by
-        "optimizer_relative": max(float(np.max(np.abs(a[1] - b[1])) / max(np.max(np.abs(a[1])), 1e-30))
+        # each slot's difference relative to its size (Euclidean norms): what bfloat16's
+        # rounding is measured by
+        "optimizer_relative": max(float(np.linalg.norm(a[1] - b[1])
+                                        / max(np.linalg.norm(a[1]), 1e-30))
                                   for a, b in zip(o1, o2)),
         "slots": [len(o1), len(o2)], "flips": [out["one_flips"], out["two_flips"]]}))
 """)
@@ -90,16 +113,26 @@ def test_two_replicas_compute_what_one_does_for_the_same_global_batch(name, prec
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["replicas"] == [1, 2]
     assert result["loss"][0] == pytest.approx(result["loss"][1], rel=1e-6)
+    (one, one_seen), (two, two_seen) = result["flips"]
+    # each replica's per-layer flip counts (Bop: read from its fused update) are the sign
+    # changes seen on the host
+    assert one == one_seen and two == two_seen and sum(one) > 0, result["flips"]
     if precision == "float32":
         assert result["weights"] < 1e-5 and result["optimizer"] < 1e-6, result
-    else:  # each replica's gradients are rounded to bfloat16 (8-bit mantissa) before the sum
-        assert result["weights"] < 1e-5 and result["optimizer_relative"] < 2e-2, result
+        assert one == two, result["flips"]
+    else:
+        # Each replica's gradients are rounded to bfloat16 (8-bit mantissa) before the sum,
+        # and on CPUs without native bfloat16 the convolutions accumulate in it too: the
+        # slots agree to a few percent of their size (a loss averaged per replica, or
+        # replicas fed the same examples, would be off by order one), and a binary weight
+        # may differ only where that rounding moved w * m across tau, so Bop decided
+        # differently; such weights are rare, and each moves its layer's flip count by one.
+        assert result["real_weights"] < 1e-5 and result["optimizer_relative"] < 5e-2, result
+        assert result["kernels_differ"] == result["kernels_straddle"], result
+        assert sum(result["kernels_differ"]) <= 0.01 * result["kernel_entries"], result
+        assert all(abs(a - b) <= d for a, b, d in zip(one, two, result["kernels_differ"])), result
     assert result["moving_variance"] < 1e-2, result
     assert result["slots"][0] == result["slots"][1] > 0
-    # each replica's per-layer flip counts (Bop: read from its fused update) are the sign
-    # changes seen on the host, and the same as on one replica
-    (one, one_seen), (two, two_seen) = result["flips"]
-    assert one == one_seen and two == two_seen and one == two and sum(one) > 0, result["flips"]
 
 
 def _free_ports(n):
