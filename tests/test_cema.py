@@ -10,6 +10,7 @@ from experiments.errors import ConfigError
 from experiments.optimizers.cema import Cema
 from experiments.optimizers.schedules import Constant, EpochLinear, Linear
 from tests.resume import straight_and_resumed
+from tests.transcription import assert_same_steps
 
 F32 = np.float32
 
@@ -63,14 +64,6 @@ def steps(component, w0, grads, steps_per_epoch, epochs):
         history.append((var.numpy(), inner.get_slot(var, "m").numpy(),
                         inner.get_slot(var, "v").numpy(), int(inner.flips_of(var))))
     return history, schedules
-
-
-def assert_same_steps(got, want):
-    for step, (a, b) in enumerate(zip(got, want, strict=True)):
-        for name, x, y in zip(("w", "m", "v"), a[:3], b[:3]):
-            np.testing.assert_array_equal(x, y, err_msg=f"{name}, step {step}")
-        assert a[3] == b[3], f"flips at step {step}: optimizer says {a[3]}, rule gives {b[3]}"
-    assert sum(s[3] for s in want) > 0, "the test sequence must exercise flips"
 
 
 def problem(seed, shape, n, drift=0.0):
