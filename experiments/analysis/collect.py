@@ -152,6 +152,25 @@ def load_run(path: str, with_flips: bool = True) -> Run:
                flips=flips)
 
 
+def open_run(run_dir: str, example: str, comparison_fix: str, with_flips: bool = True) -> Run:
+    """The training run in ``run_dir``, for a command that needs one: a missing folder, a
+    folder that is not a run's, or a comparison task (which has no model) is refused in
+    one line with the fix (``example``: a run folder to name; ``comparison_fix``: what to
+    do with a comparison instead)."""
+    if not os.path.isdir(run_dir):
+        raise RunFolderError(f"{run_dir} is not a folder; give a run folder, e.g. {example}")
+    try:
+        run = load_run(run_dir, with_flips=with_flips)
+    except ValueError as e:
+        raise RunFolderError(f"{run_dir} is not a run folder ({e}); give a folder "
+                             f"{os.path.dirname(os.path.dirname(example))}/<experiment>/<run-id>/ "
+                             "that a run wrote") from None
+    if run.summary.get("kind") == "comparison":
+        raise RunFolderError(f"{run_dir} is a comparison task ({run.experiment}), not a "
+                             f"training run; {comparison_fix}")
+    return run
+
+
 def load_runs(root: str, with_flips: bool = True):
     """All run folders under ``root``: ``(runs, [(path, reason), ...])``."""
     runs, skipped = [], []

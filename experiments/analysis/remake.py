@@ -123,17 +123,8 @@ def load_committed(run_dir: str):
     path = collect.follow_moved(os.path.normpath(run_dir))
     if path != os.path.normpath(run_dir):
         print(f"note: {run_dir} moved to {path} (results/moved.json)")
-    if not os.path.isdir(path):
-        raise RunFolderError(f"{run_dir} is not a folder; give a run folder, e.g. "
-                             "results/runs/sec51_tau_0/quick-seed0-<hash>")
-    try:
-        run = collect.load_run(path)
-    except ValueError as e:
-        raise RunFolderError(f"{run_dir} is not a run folder ({e}); give a folder "
-                             "results/runs/<experiment>/<run-id>/ that a run wrote") from None
-    if run.summary.get("kind") == "comparison":
-        raise RunFolderError(f"{run_dir} is a comparison task ({run.experiment}), not a "
-                             "training run; re-make it with `bnn run` and compare its JSON")
+    run = collect.open_run(path, "results/runs/sec51_tau_0/quick-seed0-<hash>",
+                           "re-make it with `bnn run` and compare its JSON")
     if run.failed:
         raise RunFolderError(f"{run_dir} is a failed run ({run.summary.get('error', 'no reason')})"
                              "; only a completed run can be re-made and compared")

@@ -18,18 +18,9 @@ COMMITTED_ROOT = os.path.join("results", "runs")
 def load_finished(run_dir: str):
     """The run of ``run_dir``, refused in one line (with the fix) if it is not a finished
     training run."""
-    path = os.path.normpath(run_dir)
-    if not os.path.isdir(path):
-        raise RunFolderError(f"{run_dir} is not a folder; give a run folder, e.g. "
-                             ".remake/runs/sec52_bop/quick-seed0-<hash>")
-    try:
-        run = collect.load_run(path, with_flips=False)
-    except ValueError as e:
-        raise RunFolderError(f"{run_dir} is not a run folder ({e}); give a folder "
-                             "<results>/<experiment>/<run-id>/ that a run wrote") from None
-    if run.summary.get("kind") == "comparison":
-        raise RunFolderError(f"{run_dir} is a comparison task ({run.experiment}), not a "
-                             "training run; there is no model to export")
+    run = collect.open_run(os.path.normpath(run_dir),
+                           ".remake/runs/sec52_bop/quick-seed0-<hash>",
+                           "there is no model to export", with_flips=False)
     if not run.complete:
         raise RunFolderError(f"{run_dir} has not completed (status {run.status}); only a "
                              "finished run's final weights are exported: finish it first")
