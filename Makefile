@@ -77,7 +77,7 @@ cifar10-quick: install  ## Reduced CPU scale: §5.1 x 3 seeds + §5.2 tuned on a
 cifar10-long: install  ## Longer horizons: §5.1 at 30 epochs x 3 seeds, and the §5.2 horizon ladder (8/16/32/64 epochs, each tuned; resumable, SHARD=i/n)
 	$(RUN_GROUP) $(if $(SHARD),shard=$(SHARD)) $(DATA_ARGS) $(RUN_ARGS)
 
-beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased (SCALE=paper|quick)
+beyond: install  ## Beyond the paper: Bop2ndOrder's CIFAR-10 presets (biased, unbiased) and BayesBiNN on its own network (SCALE=paper|quick)
 	$(RUN_GROUP) scale=$(SCALE) $(DATA_ARGS) $(RUN_ARGS)
 
 run-beyond: beyond  ## The same as beyond (its former name)

@@ -8,7 +8,7 @@ Makefile's targets, the report and the tests all read ``EXPERIMENTS``, ``GROUPS`
 exist in one and be missing from another.
 """
 import experiments  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from configs import analysis, bop2ndorder, cifar10, imagenet, inertia
+from configs import analysis, bayesbinn, bop2ndorder, cifar10, imagenet, inertia
 
 _CLASSES = [
     cifar10.Sec51Gamma1em2, cifar10.Sec51Gamma1em3Tau1em6, cifar10.Sec51Gamma1em4,
@@ -22,6 +22,7 @@ _CLASSES = [
     imagenet.Sec53BiRealNetLatentAdam,
     bop2ndorder.Sec52Bop2ndOrder, bop2ndorder.Sec52Bop2ndOrderUnbiased,
     bop2ndorder.Sec53XNORNetBop2ndOrder, bop2ndorder.Sec53BiRealNetBop2ndOrder,
+    bayesbinn.BayesBiNNCifar10,
 ]
 EXPERIMENTS = {cls.name: cls for cls in _CLASSES}
 assert len(EXPERIMENTS) == len(_CLASSES), "two experiments share a name"
@@ -64,8 +65,8 @@ GROUPS["sec53_latent"] = ["sec53_binary_alexnet_latent_adam", "sec53_xnornet_lat
                           "sec53_birealnet_latent_adam"]
 GROUPS["imagenet"] = GROUPS["sec53"] + ["sec53_birealnet_arxiv_v1"] + GROUPS["sec53_latent"]
 # Beyond the paper: Bop2ndOrder's CIFAR-10 presets, biased and unbiased
-# (configs/bop2ndorder.py) ...
-GROUPS["beyond"] = ["sec52_bop2ndorder", "sec52_bop2ndorder_unbiased"]
+# (configs/bop2ndorder.py), and BayesBiNN on its own network (configs/bayesbinn.py) ...
+GROUPS["beyond"] = ["sec52_bop2ndorder", "sec52_bop2ndorder_unbiased", "bayesbinn_cifar10"]
 # ... their arms of the tuned §5.2 comparison (same grid size and seeds as Bop's) ...
 GROUPS["beyond_quick"] = ["sec52_tuned arms=sec52_bop2ndorder,sec52_bop2ndorder_unbiased"]
 # ... and its ImageNet preset on XNOR-Net and Bi-Real Net.
@@ -89,5 +90,6 @@ SECTIONS = {
     "5.1": "§5.1 Hyperparameter ablation (Figure 1)",
     "5.2": "§5.2 Bop vs latent weights on CIFAR-10 (Figure 2)",
     "5.3": "§5.3 ImageNet",
-    "beyond": "Beyond the paper: Bop2ndOrder (Suarez-Ramirez et al., \"Bop and Beyond\", 2021)",
+    "beyond": "Beyond the paper: Bop2ndOrder (Suarez-Ramirez et al., \"Bop and Beyond\", 2021) "
+              "and BayesBiNN (Meng et al., 2020)",
 }

@@ -33,8 +33,10 @@ def test_every_paper_experiment_has_a_reported_entry_and_every_entry_an_experime
         assert entry["dataset"] == type(EXPERIMENTS[name]().dataset).__name__, name
     assert reported["sec52_bop"]["metrics"]["test_top1"] == 91.3
     assert reported["sec52_adam"]["metrics"]["test_top1"] == 90.9
-    # Bop and Beyond's README: every number of it has its experiment (configs/bop2ndorder.py)
+    # Bop and Beyond's README: every number of it has its experiment (configs/bop2ndorder.py);
+    # BayesBiNN's logged CIFAR-10 runs theirs (configs/bayesbinn.py)
     assert {n: e["metrics"] for n, e in reported.items() if e["section"] == "beyond"} == {
+        "bayesbinn_cifar10": {"test_top1": 93.75},
         "sec52_bop2ndorder": {"test_top1": 91.9}, "sec52_bop2ndorder_unbiased": {"test_top1": 91.4},
         "sec53_xnornet_bop2ndorder": {"test_top1": 46.9},
         "sec53_birealnet_bop2ndorder": {"test_top1": 57.2}}
