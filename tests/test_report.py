@@ -477,3 +477,62 @@ def test_report_out_must_be_a_path_inside_a_folder(tmp_path):
     with pytest.raises(SystemExit, match="is a file, not a folder"):
         report.main(["--runs", str(tmp_path), "--reported", REPORTED,
                      "--out", str(tmp_path / "afile" / "REPORT.md")])
+
+
+# Making the report from a current declaration index needs no TensorFlow, no zookeeper and
+# no component: the script makes it, then lists the heavy modules loaded.
+MAKE_REPORT = """
+import json, sys
+from experiments.report import tables
+tables.main(sys.argv[2:])
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1].split(",")))))
+"""
+
+
+@pytest.mark.slow
+def test_a_current_declaration_index_makes_the_same_report_without_heavy_imports(tmp_path):
+    """From the committed results/: with no index the report imports configs/ (and says
+    so on stderr) and writes the index; with it, the same REPORT.md byte for byte and
+    none of TensorFlow, zookeeper, larq or the models loaded; an index of other sources
+    is not used (the heavy modules are back), so the check is seen to catch them."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_layout import HEAVY
+
+    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
+                            text=True)
+    files = listed.stdout.split()
+    if listed.returncode or not files:
+        pytest.skip("not a git checkout")
+    for name in files:
+        os.makedirs(os.path.dirname(tmp_path / name), exist_ok=True)
+        shutil.copy2(os.path.join(REPO, name), tmp_path / name)
+    results, index = tmp_path / "results", tmp_path / "index.json"
+    env = {**os.environ, "BNN_REPORT_INDEX": str(index)}
+
+    out = results / "REPORT.md"
+    committed = out.read_bytes()
+
+    def make_report():
+        done = subprocess.run(
+            [sys.executable, "-c", MAKE_REPORT, ",".join(HEAVY), "--runs",
+             str(results / "runs"), "--reported", str(results / "reported.yaml"),
+             "--out", str(out), "--figures", str(results / "figures"),
+             "--remade", str(results / "remade")],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert out.read_bytes() == committed
+        return json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+    heavy, said = make_report()
+    assert {"tensorflow", "zookeeper", "larq", "models", "configs"} <= set(heavy)
+    assert "no declaration index yet" in said and index.exists()
+    heavy, said = make_report()
+    assert heavy == [] and "note:" not in said, said
+    data = json.loads(index.read_text())
+    index.write_text(json.dumps({**data, "sources": "another checkout"}))
+    heavy, said = make_report()
+    assert {"tensorflow", "zookeeper", "models", "configs"} <= set(heavy)
+    assert "the sources changed" in said
