@@ -536,3 +536,41 @@ def test_a_current_declaration_index_makes_the_same_report_without_heavy_imports
     heavy, said = make_report()
     assert {"tensorflow", "zookeeper", "models", "configs"} <= set(heavy)
     assert "the sources changed" in said
+
+
+def test_the_declaration_index_holds_the_declarations_as_equal_plain_data():
+    """Every tuning, sweep and view the report reads comes back from the index's JSON
+    equal to the declaration, with its types (tuples, float keys, dataclasses)."""
+    from configs import SWEEPS, TUNINGS, analysis
+    from experiments.report.declarations import decode, encode
+
+    views = {k: getattr(analysis, k) for k in dir(analysis) if k.isupper()}
+    for declared in (TUNINGS, SWEEPS, views):
+        data = json.loads(json.dumps(encode(declared)))
+        assert decode(data) == declared
+    back = decode(json.loads(json.dumps(encode(SEC51))))
+    assert type(back) is type(SEC51) and all(type(g) is float for g in back.gamma)
+    assert type(back.tau) is dict and back.centre == SEC51.centre
+
+
+def test_an_index_answers_only_for_its_sources_and_keeps_only_plain_data(tmp_path, capsys):
+    """A stale index computes (and says so), a current one answers without computing,
+    and an answer that is not plain data is used but never written."""
+    from experiments.report import declarations
+
+    path = tmp_path / "index.json"
+    index = declarations.Index(str(path))
+    assert index.answer("run", "x", lambda: {"run_id": "a"}) == {"run_id": "a"}
+    assert "no declaration index yet" in capsys.readouterr().err
+    index.save()
+    again = declarations.Index(str(path))
+    assert again.answer("run", "x", lambda: pytest.fail("computed")) == {"run_id": "a"}
+    path.write_text(json.dumps({**json.loads(path.read_text()), "sources": "other"}))
+    stale = declarations.Index(str(path))
+    assert stale.answer("run", "x", lambda: {"run_id": "b"}) == {"run_id": "b"}
+    assert "the sources changed" in capsys.readouterr().err
+    odd = object()
+    assert stale.answer("run", "y", lambda: odd) is odd
+    assert "cannot hold run 'y'" in capsys.readouterr().err
+    stale.save()
+    assert json.loads(path.read_text())["sources"] == "other"  # not rewritten

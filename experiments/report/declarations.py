@@ -164,6 +164,7 @@ class Index:
         self.why = None  # why an answer had to be computed, once said
         self.changed = False
         self.pending = []  # plug-in modules to import before computing an answer
+        self.kept = True  # False once an answer was not plain data: nothing is written
         self._decoded = {}
         data = None
         try:
@@ -213,10 +214,14 @@ class Index:
             try:
                 table[key] = encode(value)
             except Unencodable as e:
-                raise Unencodable(f"the declaration index cannot hold {kind} {key!r} ({e} "
-                                  "is not plain data): declare it with the suite's own "
-                                  f"types, or set {VARIABLE}= to make the report without "
-                                  "an index") from None
+                if self.kept:
+                    print(f"note: the declaration index cannot hold {kind} {key!r} ({e} is "
+                          "not plain data): this report reads configs/ itself and keeps no "
+                          "index; declare it with dataclasses of the suite's package to make "
+                          "reports fast again", file=sys.stderr)
+                self.kept = False
+                self._decoded[(kind, key)] = value
+                return value
             self.changed = True
         self._decoded[(kind, key)] = decode(table[key])
         return self._decoded[(kind, key)]
@@ -224,7 +229,7 @@ class Index:
     def save(self) -> None:
         """Rewrite the file if an answer was added (atomically: reports may run side by
         side); a folder that cannot be written only costs the next report its speed."""
-        if not self.changed:
+        if not self.changed or not self.kept:
             return
         data = {"format": FORMAT, "sources": self.sources, "plugins": self.plugins,
                 "answers": self.answers}
