@@ -16,7 +16,6 @@ import types
 from experiments import registry
 from experiments.analysis.collect import SEED_FREE
 from experiments.engine import runs
-from experiments.engine.runs import semantic
 from experiments.errors import SuiteError
 from experiments.report import declarations
 
@@ -64,8 +63,9 @@ def _run_of(name, overrides) -> dict:
 
 
 def builder(runs_root):
-    """``build(name, overrides)`` for run folders under ``runs_root``; each config is
-    built (and validated) once per process."""
+    """``build(name, overrides)`` for run folders under ``runs_root``: a declared run's
+    folder and run id, from the declaration index, or built (and validated) once per
+    process."""
     index = declarations.current()
 
     def build_named(name, overrides):
@@ -177,7 +177,8 @@ def owned_paths(runs_root, section=None) -> set:
 
 def _semantic_text(exp) -> str:
     """An experiment's semantic config without seed, as comparable JSON text."""
-    config = {k: v for k, v in semantic(exp.resolved_config()).items() if k not in SEED_FREE}
+    config = {k: v for k, v in runs.semantic(exp.resolved_config()).items()
+              if k not in SEED_FREE}
     return json.dumps(json.loads(json.dumps(config, default=str)), sort_keys=True)
 
 
