@@ -574,3 +574,32 @@ def test_an_index_answers_only_for_its_sources_and_keeps_only_plain_data(tmp_pat
     assert "cannot hold run 'y'" in capsys.readouterr().err
     stale.save()
     assert json.loads(path.read_text())["sources"] == "other"  # not rewritten
+
+
+def test_an_entrants_plug_in_is_imported_only_to_compute_and_a_changed_one_is_not_trusted(
+        tmp_path, monkeypatch, capsys):
+    """``bnn compare`` entrants name plug-in modules: the index hashes them, imports them
+    only before an answer has to be computed, and answers nothing after one changed."""
+    import sys
+
+    from experiments.report import declarations
+
+    (tmp_path / "entrant_module_x.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = str(tmp_path / "index.json")
+    index = declarations.Index(path)
+    index.require_plugins("entrant_module_x")
+    assert "entrant_module_x" not in sys.modules
+    index.answer("run", "arm", lambda: {"run_id": "a"})
+    assert "entrant_module_x" in sys.modules
+    index.save()
+    monkeypatch.delitem(sys.modules, "entrant_module_x")
+    same = declarations.Index(path)
+    same.require_plugins("entrant_module_x")
+    assert same.answer("run", "arm", lambda: pytest.fail("computed")) == {"run_id": "a"}
+    assert "entrant_module_x" not in sys.modules
+    (tmp_path / "entrant_module_x.py").write_text("X = 2\n")
+    changed = declarations.Index(path)
+    changed.require_plugins("entrant_module_x")
+    assert changed.answer("run", "arm", lambda: {"run_id": "b"}) == {"run_id": "b"}
+    assert "plug-in modules entrant_module_x changed" in capsys.readouterr().err

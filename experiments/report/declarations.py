@@ -195,7 +195,8 @@ class Index:
             self._reset(f"plug-in modules {value} changed since the declaration index")
         if self.plugins.get(value) != found:
             self.plugins[value], self.changed = found, True
-        self.pending.append(value)
+        if value not in self.pending:
+            self.pending.append(value)
 
     def answer(self, kind: str, key: str, compute):
         """The answer ``kind``/``key``: the index's, or ``compute()``'s, kept for ``save``."""
