@@ -9,6 +9,10 @@ pinned processes on this machine), ``warmup_s=`` (the estimate's warm-up) and ``
 Overrides are ``key=value`` pairs with dotted keys for nested components, e.g.
 ``python -m experiments run sec52_bop scale=quick optimizer.gamma.value=1e-3``. Every
 config named on a command line is built and validated before any data is loaded.
+
+The commands that build experiments import zookeeper and the engine where they need
+them, so ``bnn report`` and ``bnn figures`` start without them (the declaration index,
+``experiments.report.declarations``).
 """
 import argparse
 import dataclasses
@@ -17,15 +21,14 @@ import inspect
 import os
 import sys
 
-from zookeeper.core.utils import parse_value_from_string
-
 from experiments import plugins, registry
 from experiments.engine import drive, runs
-from experiments.engine.experiment import build
 from experiments.errors import ConfigError, SuiteError
 
 
 def parse_overrides(items) -> dict:
+    from zookeeper.core.utils import parse_value_from_string
+
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -40,6 +43,8 @@ def _experiment_class(name):
 
 
 def _build_named(name, overrides):
+    from experiments.engine.experiment import build
+
     return build(_experiment_class(name), overrides)
 
 
@@ -276,6 +281,7 @@ def cmd_compare(args) -> int:
 def cmd_remake(args) -> int:
     """Re-make a committed run here and say whether it agrees (exit 0) or not (exit 1)."""
     from experiments.analysis.remake import remake
+    from experiments.engine.experiment import build
 
     judgement = remake(args.run_dir, _experiment_class, build, args.out,
                        parse_overrides(args.overrides))

@@ -1,4 +1,9 @@
-"""Shared fixtures. Importing ``experiments`` selects Keras 2 before TensorFlow loads."""
+"""Shared fixtures. Importing ``experiments`` selects Keras 2 before TensorFlow loads.
+The report in this process reads the declarations themselves, never a declaration index
+(``experiments.report.declarations``): a test may change a declaration in memory."""
+import os
+
+os.environ["BNN_REPORT_INDEX"] = ""
 
 import experiments  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 import pytest

@@ -479,3 +479,129 @@ def test_report_out_must_be_a_path_inside_a_folder(tmp_path):
     with pytest.raises(SystemExit, match="is a file, not a folder"):
         report.main(["--runs", str(tmp_path), "--reported", REPORTED,
                      "--out", str(tmp_path / "afile" / "REPORT.md")])
+
+
+# Making the report from a current declaration index needs no TensorFlow, no zookeeper and
+# no component: the script makes it, then lists the heavy modules loaded.
+MAKE_REPORT = """
+import json, sys
+from experiments.report import tables
+tables.main(sys.argv[2:])
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & set(sys.argv[1].split(",")))))
+"""
+
+
+@pytest.mark.slow
+def test_a_current_declaration_index_makes_the_same_report_without_heavy_imports(tmp_path):
+    """From the committed results/: with no index the report imports configs/ (and says
+    so on stderr) and writes the index; with it, the same REPORT.md byte for byte and
+    none of TensorFlow, zookeeper, larq or the models loaded; an index of other sources
+    is not used (the heavy modules are back), so the check is seen to catch them."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_layout import HEAVY
+
+    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
+                            text=True)
+    files = listed.stdout.split()
+    if listed.returncode or not files:
+        pytest.skip("not a git checkout")
+    for name in files:
+        os.makedirs(os.path.dirname(tmp_path / name), exist_ok=True)
+        shutil.copy2(os.path.join(REPO, name), tmp_path / name)
+    results, index = tmp_path / "results", tmp_path / "index.json"
+    env = {**os.environ, "BNN_REPORT_INDEX": str(index)}
+
+    out = results / "REPORT.md"
+    committed = out.read_bytes()
+
+    def make_report():
+        done = subprocess.run(
+            [sys.executable, "-c", MAKE_REPORT, ",".join(HEAVY), "--runs",
+             str(results / "runs"), "--reported", str(results / "reported.yaml"),
+             "--out", str(out), "--figures", str(results / "figures"),
+             "--remade", str(results / "remade")],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert out.read_bytes() == committed
+        return json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+    heavy, said = make_report()
+    assert {"tensorflow", "zookeeper", "larq", "models", "configs"} <= set(heavy)
+    assert "no declaration index yet" in said and index.exists()
+    heavy, said = make_report()
+    assert heavy == [] and "note:" not in said, said
+    data = json.loads(index.read_text())
+    index.write_text(json.dumps({**data, "sources": "another checkout"}))
+    heavy, said = make_report()
+    assert {"tensorflow", "zookeeper", "models", "configs"} <= set(heavy)
+    assert "the sources changed" in said
+
+
+def test_the_declaration_index_holds_the_declarations_as_equal_plain_data():
+    """Every tuning, sweep and view the report reads comes back from the index's JSON
+    equal to the declaration, with its types (tuples, float keys, dataclasses)."""
+    from configs import SWEEPS, TUNINGS, analysis
+    from experiments.report.declarations import decode, encode
+
+    views = {k: getattr(analysis, k) for k in dir(analysis) if k.isupper()}
+    for declared in (TUNINGS, SWEEPS, views):
+        data = json.loads(json.dumps(encode(declared)))
+        assert decode(data) == declared
+    back = decode(json.loads(json.dumps(encode(SEC51))))
+    assert type(back) is type(SEC51) and all(type(g) is float for g in back.gamma)
+    assert type(back.tau) is dict and back.centre == SEC51.centre
+
+
+def test_an_index_answers_only_for_its_sources_and_keeps_only_plain_data(tmp_path, capsys):
+    """A stale index computes (and says so), a current one answers without computing,
+    and an answer that is not plain data is used but never written."""
+    from experiments.report import declarations
+
+    path = tmp_path / "index.json"
+    index = declarations.Index(str(path))
+    assert index.answer("run", "x", lambda: {"run_id": "a"}) == {"run_id": "a"}
+    assert "no declaration index yet" in capsys.readouterr().err
+    index.save()
+    again = declarations.Index(str(path))
+    assert again.answer("run", "x", lambda: pytest.fail("computed")) == {"run_id": "a"}
+    path.write_text(json.dumps({**json.loads(path.read_text()), "sources": "other"}))
+    stale = declarations.Index(str(path))
+    assert stale.answer("run", "x", lambda: {"run_id": "b"}) == {"run_id": "b"}
+    assert "the sources changed" in capsys.readouterr().err
+    odd = object()
+    assert stale.answer("run", "y", lambda: odd) is odd
+    assert "cannot hold run 'y'" in capsys.readouterr().err
+    stale.save()
+    assert json.loads(path.read_text())["sources"] == "other"  # not rewritten
+
+
+def test_an_entrants_plug_in_is_imported_only_to_compute_and_a_changed_one_is_not_trusted(
+        tmp_path, monkeypatch, capsys):
+    """``bnn compare`` entrants name plug-in modules: the index hashes them, imports them
+    only before an answer has to be computed, and answers nothing after one changed."""
+    import sys
+
+    from experiments.report import declarations
+
+    (tmp_path / "entrant_module_x.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = str(tmp_path / "index.json")
+    index = declarations.Index(path)
+    index.require_plugins("entrant_module_x")
+    assert "entrant_module_x" not in sys.modules
+    index.answer("run", "arm", lambda: {"run_id": "a"})
+    assert "entrant_module_x" in sys.modules
+    index.save()
+    monkeypatch.delitem(sys.modules, "entrant_module_x")
+    same = declarations.Index(path)
+    same.require_plugins("entrant_module_x")
+    assert same.answer("run", "arm", lambda: pytest.fail("computed")) == {"run_id": "a"}
+    assert "entrant_module_x" not in sys.modules
+    (tmp_path / "entrant_module_x.py").write_text("X = 2\n")
+    changed = declarations.Index(path)
+    changed.require_plugins("entrant_module_x")
+    assert changed.answer("run", "arm", lambda: {"run_id": "b"}) == {"run_id": "b"}
+    assert "plug-in modules entrant_module_x changed" in capsys.readouterr().err

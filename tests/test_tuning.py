@@ -182,15 +182,15 @@ def test_both_bop2ndorder_arms_are_declared_with_their_published_claims():
 def _fake_arm_runs(root, tuning, arm, holdout, tests):
     """Completed holdout runs of one arm, where ``run-group`` would put them: the grid
     (seed 0, holdout accuracy per value) and the best value's other seeds."""
-    from experiments.report.selection import builder
+    from experiments.cli import _build_named  # the experiments themselves: their configs
     from tests.test_report import write_run
 
-    build = builder(root)
     picked = max(arm.values, key=lambda v: holdout[v])
     runs_ = [(v, tuning.tuning_seed) for v in arm.values] + [
         (picked, s) for s in tuning.seeds if s != tuning.tuning_seed]
     for value, seed in runs_:
-        exp = build(arm.experiment, tuning.run_overrides(arm, value, seed))
+        exp = _build_named(arm.experiment,
+                           {**tuning.run_overrides(arm, value, seed), "results_dir": root})
         acc = holdout[value] + 0.001 * seed
         path = write_run(root, arm.experiment, os.path.basename(exp.run_dir()), val=[acc],
                          seed=seed, config_extra=exp.resolved_config())

@@ -50,7 +50,21 @@ NEUTRAL_DEFAULTS = {"sync_batchnorm": True, "final_test": False, "precision": "f
                     "jit_compile": False}
 
 
+# The components' rules as a caller read them where they were computed from the same
+# sources (the report's declaration index, ``experiments.report.declarations``), so that
+# comparing configs needs no component import either.
+_GIVEN = []
+
+
+def give_rules(non_semantic: set, neutral: dict) -> None:
+    """Use these components' ``(non-semantic keys, neutral defaults)`` from now on in
+    this process, instead of importing the components to learn them."""
+    _GIVEN[:] = [(NON_SEMANTIC | set(non_semantic), {**NEUTRAL_DEFAULTS, **neutral})]
+
+
 def _rules() -> tuple[set, dict]:
+    if _GIVEN:
+        return _GIVEN[0]
     # Imported here, not above: reading a run folder needs no component, and this
     # brings in every one (and TensorFlow with them).
     from experiments.engine.components import component_rules

@@ -25,8 +25,10 @@ import numpy as np
 from experiments.analysis.claims import last_layer, run_flip_rate
 from experiments.analysis.views import sci
 from experiments.analysis.collect import choose_group, load_run, load_runs
+from experiments.report import declarations
 from experiments.report.cells import precisions
-from experiments.report.selection import default_config, owned_paths, sweeps, tunings, views
+from experiments.report.selection import (default_config, owned_paths, read_rules, sweeps,
+                                          tunings, views)
 
 PI_T_FLOOR = -9.0
 
@@ -446,7 +448,9 @@ def main(argv=None):
     parser.add_argument("--out", default="results/figures")
     parser.add_argument("--run", help="draw only this run folder's flip heatmap (-> OUT/flips/)")
     args = parser.parse_args(argv)
+    read_rules()
     paths = draw_run(args.run, args.out) if args.run else draw_all(args.runs, args.out)
+    declarations.save()
     for path in paths:
         print(f"wrote {path}")
 

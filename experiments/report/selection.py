@@ -2,16 +2,22 @@
 it. Experiments are built against a run-folder root from the registry
 (``experiments.registry``: what ``configs/`` declares), so REPORT.md and the figures
 find a tuned comparison's, a sweep's or an experiment's own runs by the rule that
-trains them."""
+trains them.
+
+Every answer taken from the registry or a built experiment goes through the declaration
+index (``experiments.report.declarations``): when it is current, the report reads it
+instead and imports no TensorFlow, no zookeeper and no model code."""
+import dataclasses
 import functools
 import json
 import os
+import types
 
 from experiments import registry
 from experiments.analysis.collect import SEED_FREE
-from experiments.engine.experiment import build
-from experiments.engine.runs import semantic
+from experiments.engine import runs
 from experiments.errors import SuiteError
+from experiments.report import declarations
 
 
 # (experiment class, overrides) -> the built experiment: the report and the figures build
@@ -19,44 +25,91 @@ from experiments.errors import SuiteError
 _BUILT = {}
 
 
-class _Rooted:
-    """A built experiment whose run folder is under another runs root (where it lives
-    does not change what it computes, nor its run id)."""
+@dataclasses.dataclass(frozen=True)
+class Declared:
+    """A declared run as the report sees it: where its folder is under a runs root (where
+    it lives does not change what it computes, nor its run id)."""
 
-    def __init__(self, exp, runs_root):
-        self._exp, self._root = exp, runs_root
+    name: str
+    folder: str | None
+    run_id: str
+    root: str = ""
 
-    def __getattr__(self, name):
-        return getattr(self._exp, name)
+    def run_name(self) -> str:
+        return self.run_id
 
     def run_dir(self) -> str:
-        return os.path.join(self._root, self._exp.folder or self._exp.name,
-                            self._exp.run_name())
+        return os.path.join(self.root, self.folder or self.name, self.run_id)
+
+
+def _key(name, overrides) -> str:
+    return f"{name} {sorted(overrides.items())!r}"
+
+
+def _built(name, overrides):
+    """The experiment ``name`` built with ``overrides`` (imports configs/ and the engine)."""
+    from experiments.engine.experiment import build
+
+    cls = registry.load().experiment(name)
+    key = (cls, repr(sorted(overrides.items())))
+    if key not in _BUILT:
+        _BUILT[key] = build(cls, overrides)
+    return _BUILT[key]
+
+
+def _run_of(name, overrides) -> dict:
+    exp = _built(name, overrides)
+    return {"name": exp.name, "folder": exp.folder, "run_id": exp.run_name()}
 
 
 def builder(runs_root):
-    """``build(name, overrides)`` for run folders under ``runs_root``; each config is
-    built (and validated) once per process."""
-    found = registry.load()
+    """``build(name, overrides)`` for run folders under ``runs_root``: a declared run's
+    folder and run id, from the declaration index, or built (and validated) once per
+    process."""
+    index = declarations.current()
 
     def build_named(name, overrides):
-        cls = found.experiment(name)
-        key = (cls, repr(sorted(overrides.items())))
-        if key not in _BUILT:
-            _BUILT[key] = build(cls, overrides)
-        return _Rooted(_BUILT[key], runs_root)
+        run = index.answer("run", _key(name, overrides), lambda: _run_of(name, overrides))
+        return Declared(**run, root=runs_root)
     return build_named
+
+
+def read_rules() -> None:
+    """Which config keys leave a run id alone (``runs.semantic``, the components' rules):
+    from the declaration index when there is one, so that grouping runs by their config
+    imports no component either."""
+    def compute():
+        from experiments.engine.components import component_rules
+
+        registry.load()  # every declared component imported, as the report's builds do
+        non_semantic, neutral, _ = component_rules()
+        return sorted(non_semantic), neutral
+
+    if declarations.enabled():
+        non_semantic, neutral = declarations.current().answer("rules", "components", compute)
+        runs.give_rules(set(non_semantic), neutral)
+
+
+def _registry_part(part: str):
+    return declarations.current().answer("registry", part,
+                                         lambda: getattr(registry.load(), part))
 
 
 def views():
     """The report's and the figures' views (the registry's ``VIEWS``,
-    ``configs/analysis.py``): which experiments each section, figure and claim shows."""
-    return registry.load().views
+    ``configs/analysis.py``): which experiments each section, figure and claim shows;
+    its upper-case names, as plain data."""
+    def names():
+        found = registry.load().views
+        if found is None:
+            return None
+        return types.SimpleNamespace(**{k: getattr(found, k) for k in dir(found) if k.isupper()})
+    return declarations.current().answer("registry", "views", names)
 
 
 def sections() -> dict:
     """REPORT.md's sections: paper section -> heading (the registry's ``SECTIONS``)."""
-    return registry.load().sections
+    return _registry_part("sections")
 
 
 def tunings(section=None, runs_root=None) -> list:
@@ -64,25 +117,25 @@ def tunings(section=None, runs_root=None) -> list:
     carry the entrants ``bnn compare`` recorded beside it (``experiments.engine.compare``)."""
     from experiments.engine.compare import ladder, with_entrants
 
-    found = [t for t in registry.load().tunings.values()
-             if section is None or t.section == section]
+    declared = _registry_part("tunings")
+    found = [t for t in declared.values() if section is None or t.section == section]
     entrants = compare_entrants(runs_root) if runs_root else []
     if not entrants:
         return found
-    horizon = {t.name: epochs for epochs, t in ladder(registry.load()).items()}
+    rungs = ladder(types.SimpleNamespace(views=views(), tunings=declared))
+    horizon = {t.name: epochs for epochs, t in rungs.items()}
     return [with_entrants(t, horizon[t.name], entrants, views().ENTRANT_BASE)
             if t.name in horizon else t for t in found]
 
 
 def compare_entrants(runs_root) -> list:
-    """The entrants recorded beside ``runs_root``, their plug-in modules imported (so their
-    optimizers can be built)."""
-    from experiments import plugins
+    """The entrants recorded beside ``runs_root``; their plug-in modules are imported
+    before any of their runs is built (``declarations.Index.require_plugins``)."""
     from experiments.engine.compare import load_all
 
     entrants = load_all(runs_root)
     for e in entrants:
-        plugins.load(e.plugins)
+        declarations.current().require_plugins(e.plugins)
     return entrants
 
 
@@ -96,7 +149,7 @@ def groups_training(tuning: str, experiment: str) -> list:
     """The groups (the registry's ``GROUPS``) that train ``experiment``'s arm of the tuned
     comparison ``tuning``: members ``tuning`` (every arm) or ``tuning arms=a,b`` naming it."""
     found = []
-    for group, members in registry.load().groups.items():
+    for group, members in _registry_part("groups").items():
         for member in members:
             name, *own = member.split()
             arms = [o.split("=", 1)[1].split(",") for o in own if o.startswith("arms=")]
@@ -116,15 +169,23 @@ def owned_paths(runs_root, section=None) -> set:
         default = default_config(sweep.experiment, sweep.scale)
         for point in sweep_points(sweep, runs_root):
             exp = build(sweep.experiment, point)
-            if _semantic_text(exp) != default:  # the experiment's own point stays in its table
+            # the experiment's own point stays in its table
+            if _point_text(sweep.experiment, point) != default:
                 owned.add(os.path.abspath(exp.run_dir()))
     return owned
 
 
 def _semantic_text(exp) -> str:
     """An experiment's semantic config without seed, as comparable JSON text."""
-    config = {k: v for k, v in semantic(exp.resolved_config()).items() if k not in SEED_FREE}
+    config = {k: v for k, v in runs.semantic(exp.resolved_config()).items()
+              if k not in SEED_FREE}
     return json.dumps(json.loads(json.dumps(config, default=str)), sort_keys=True)
+
+
+def _point_text(name, overrides) -> str:
+    """``_semantic_text`` of a declared run."""
+    return declarations.current().answer(
+        "semantic", _key(name, overrides), lambda: _semantic_text(_built(name, overrides)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -132,32 +193,53 @@ def default_config(experiment: str, scale: str):
     """The experiment's own config at ``scale`` without seed and paths, as JSON text
     (the form ``Run.semantic_config`` compares in); None for an unknown experiment or
     scale."""
-    cls = registry.load().experiments.get(experiment)
-    if cls is None or scale not in cls.scales:
+    def compute():
+        from experiments.engine.experiment import build
+
+        cls = registry.load().experiments.get(experiment)
+        if cls is None or scale not in cls.scales:
+            return None
+        try:
+            return _semantic_text(build(cls, {"scale": scale}))
+        except SuiteError:
+            return None
+    return declarations.current().answer("default config", f"{experiment} {scale}", compute)
+
+
+def _dataset_facts(cls):
+    """What the report reads of a dataset component class: its name, label and whether
+    its tables show top-5 accuracy."""
+    if cls is None:
         return None
-    try:
-        return _semantic_text(build(cls, {"scale": scale}))
-    except SuiteError:
-        return None
+    return types.SimpleNamespace(__name__=cls.__name__, label=cls.label,
+                                 top5_in_tables=cls.top5_in_tables)
 
 
 @functools.lru_cache(maxsize=None)
 def dataset_of(experiment: str):
-    """The dataset component class of a registered experiment, or None for an unknown one."""
-    cls = registry.load().experiments.get(experiment)
-    return type(cls().dataset) if cls else None
+    """The dataset component (``__name__``, ``label``, ``top5_in_tables``) of a registered
+    experiment, or None for an unknown one."""
+    def compute():
+        cls = registry.load().experiments.get(experiment)
+        return _dataset_facts(type(cls().dataset) if cls else None)
+    return declarations.current().answer("dataset of", experiment, compute)
 
 
 def dataset_named(name: str):
-    """The dataset component class called ``name`` (a run's ``summary["dataset"]``), or None."""
-    from experiments.datasets import Dataset
-    from zookeeper.core.utils import generate_subclasses
+    """The dataset component called ``name`` (a run's ``summary["dataset"]``), as
+    ``dataset_of`` gives it, or None."""
+    def compute():
+        from experiments.datasets import Dataset
+        from zookeeper.core.utils import generate_subclasses
 
-    return next((c for c in generate_subclasses(Dataset) if c.__name__ == name), None)
+        registry.load()  # every declared experiment's dataset imported
+        return _dataset_facts(next((c for c in generate_subclasses(Dataset)
+                                    if c.__name__ == name), None))
+    return declarations.current().answer("dataset named", name, compute)
 
 
 def sweeps() -> list:
-    return list(registry.load().sweeps.values())
+    return list(_registry_part("sweeps").values())
 
 
 def sweep_points(sweep, runs_root) -> list:

@@ -19,11 +19,11 @@ import yaml
 from experiments.analysis import claims
 from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
-from experiments.report import tuned
+from experiments.report import declarations, tuned
 from experiments.report.deployment import deployment_section
 from experiments.report.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct, precisions
 from experiments.report.selection import (dataset_named, dataset_of, default_config,
-                                          owned_paths, sections, sweeps, tunings, views)
+                                          owned_paths, read_rules, sections, sweeps, tunings, views)
 
 
 def load_reported(path) -> dict:
@@ -491,6 +491,7 @@ def main(argv=None):
         raise SystemExit(f"error: --out {args.out}: {out_folder} is a file, not a folder; "
                          "give a path inside a folder")
     os.makedirs(out_folder, exist_ok=True)
+    read_rules()
     runs, skipped = load_runs(args.runs)
     reported = load_reported(args.reported)
     out_dir = os.path.dirname(os.path.abspath(args.out))
@@ -498,6 +499,7 @@ def main(argv=None):
                   args.remade)
     with open(args.out, "w") as f:
         f.write(text)
+    declarations.save()
     print(f"wrote {args.out}: {len(runs)} runs, {len(skipped)} skipped")
 
 
