@@ -62,8 +62,8 @@ class Sec52Bop2ndOrderUnbiased(Sec52Bop2ndOrder):
       reduced scale: ``scale=quick`` or ``scale=long``.
     Reported: 91.4 % test accuracy (Suarez-Ramirez et al., 'Bop and Beyond' (2021);
       CuauSuarez/Bop2ndOrder README, 'CIFAR-10 (section 5.2)', unbiased version).
-    Time (recorded by the committed runs): paper not measured (GPU work); quick not
-      measured; long not measured."""
+    Time (recorded by the committed runs): paper not measured (GPU work); quick 17m30s of
+      training (1 run, AMD EPYC Zen 3 · 1 core, beside another run); long not measured."""
 
     name = "sec52_bop2ndorder_unbiased"
     optimizer: Optimizer = ComponentField(Bop2ndOrderUnbiased)
