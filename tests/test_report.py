@@ -605,3 +605,21 @@ def test_an_entrants_plug_in_is_imported_only_to_compute_and_a_changed_one_is_no
     changed.require_plugins("entrant_module_x")
     assert changed.answer("run", "arm", lambda: {"run_id": "b"}) == {"run_id": "b"}
     assert "plug-in modules entrant_module_x changed" in capsys.readouterr().err
+
+
+def test_a_components_copy_of_the_seed_does_not_split_a_group_of_seeds(tmp_path):
+    """BayesBiNN keeps the run's seed as ``optimizer.seed`` (its samples' key): runs that
+    differ in nothing else are one group of seeds; a run with another setting is not."""
+    from experiments.analysis.collect import group_runs
+
+    for seed in (0, 1, 2):
+        write_run(str(tmp_path), "x", f"quick-seed{seed}-00000000", val=[0.5], seed=seed,
+                  config_extra={"optimizer": "BayesBiNN", "optimizer.seed": seed,
+                                "optimizer.temperature": 1e-10})
+    write_run(str(tmp_path), "x", "quick-seed0-11111111", val=[0.5],
+              config_extra={"optimizer": "BayesBiNN", "optimizer.seed": 0,
+                            "optimizer.temperature": 1e-8})
+    runs, skipped = load_runs(str(tmp_path))
+    assert not skipped and len(runs) == 4
+    groups = group_runs(runs)
+    assert sorted(len(g) for g in groups.values()) == [1, 3]

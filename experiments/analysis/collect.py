@@ -18,6 +18,13 @@ from experiments.engine import runs as run_files
 from experiments.errors import RunFolderError
 
 SEED_FREE = {"seed", "run_id"}
+
+
+def seed_free(key: str) -> bool:
+    """Whether a config key is left out when runs are pooled over seeds: the run's seed and
+    id, and a component's own copy of the seed (BayesBiNN draws its samples from
+    ``optimizer.seed``, which zookeeper fills in from the experiment's)."""
+    return key in SEED_FREE or key.endswith(".seed")
 # Run folders that moved (a sweep's points, to the sweep's own folder): old -> new path,
 # relative to the folder of this file (results/).
 MOVED = "moved.json"
@@ -94,7 +101,7 @@ class Run:
     def semantic_config(self) -> dict:
         """The config without seed and bookkeeping (paths, progress bar): what a result
         depends on besides the seed."""
-        return {k: v for k, v in run_files.semantic(self.config).items() if k not in SEED_FREE}
+        return {k: v for k, v in run_files.semantic(self.config).items() if not seed_free(k)}
 
     @property
     def group_key(self) -> tuple:

@@ -14,7 +14,7 @@ import os
 import types
 
 from experiments import registry
-from experiments.analysis.collect import SEED_FREE
+from experiments.analysis.collect import seed_free
 from experiments.engine import runs
 from experiments.errors import SuiteError
 from experiments.report import declarations
@@ -178,7 +178,7 @@ def owned_paths(runs_root, section=None) -> set:
 def _semantic_text(exp) -> str:
     """An experiment's semantic config without seed, as comparable JSON text."""
     config = {k: v for k, v in runs.semantic(exp.resolved_config()).items()
-              if k not in SEED_FREE}
+              if not seed_free(k)}
     return json.dumps(json.loads(json.dumps(config, default=str)), sort_keys=True)
 
 
