@@ -100,7 +100,7 @@ def test_the_experiment_trains_through_the_cli_at_tiny_scale(fake_cifar10, tmp_p
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     done = subprocess.run(
         [sys.executable, "-m", "experiments", "run", "bayesbinn_cifar10", "scale=tiny",
-         "holdout=20", f"data_dir={data_dir}", f"results_dir={tmp_path / 'runs'}",
+         f"data_dir={data_dir}", f"results_dir={tmp_path / 'runs'}",
          "progress=False"], cwd=repo, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "bayesbinn_cifar10").iterdir()
