@@ -419,11 +419,9 @@ def test_an_experiment_without_a_published_number_still_gets_its_rows(tmp_path):
     assert len(rows) == 1 and "no number published" in rows[0] and "60.00" in rows[0]
 
 
-@pytest.mark.slow
-def test_make_report_remakes_the_committed_report_and_figures_byte_for_byte(tmp_path):
-    """What `make report` does on a fresh clone: from the committed results/ alone (git
-    ls-files, copied elsewhere), REPORT.md and the figures come out as committed, byte for
-    byte - no date of the day, no software stamp, nothing from outside the folder."""
+def copy_committed_results(tmp_path):
+    """The committed ``results/`` (git ls-files) copied under ``tmp_path``, as a fresh clone
+    has it; skips outside a git checkout."""
     import shutil
     import subprocess
 
@@ -435,6 +433,15 @@ def test_make_report_remakes_the_committed_report_and_figures_byte_for_byte(tmp_
     for name in files:
         os.makedirs(os.path.dirname(tmp_path / name), exist_ok=True)
         shutil.copy2(os.path.join(REPO, name), tmp_path / name)
+    return files
+
+
+@pytest.mark.slow
+def test_make_report_remakes_the_committed_report_and_figures_byte_for_byte(tmp_path):
+    """What `make report` does on a fresh clone: from the committed results/ alone (git
+    ls-files, copied elsewhere), REPORT.md and the figures come out as committed, byte for
+    byte - no date of the day, no software stamp, nothing from outside the folder."""
+    files = copy_committed_results(tmp_path)
     results = tmp_path / "results"
     figures.main(["--runs", str(results / "runs"), "--out", str(results / "figures")])
     report.main(["--runs", str(results / "runs"), "--reported", str(results / "reported.yaml"),
@@ -497,20 +504,12 @@ def test_a_current_declaration_index_makes_the_same_report_without_heavy_imports
     so on stderr) and writes the index; with it, the same REPORT.md byte for byte and
     none of TensorFlow, zookeeper, larq or the models loaded; an index of other sources
     is not used (the heavy modules are back), so the check is seen to catch them."""
-    import shutil
     import subprocess
     import sys
 
     from tests.test_layout import HEAVY
 
-    listed = subprocess.run(["git", "ls-files", "results"], cwd=REPO, capture_output=True,
-                            text=True)
-    files = listed.stdout.split()
-    if listed.returncode or not files:
-        pytest.skip("not a git checkout")
-    for name in files:
-        os.makedirs(os.path.dirname(tmp_path / name), exist_ok=True)
-        shutil.copy2(os.path.join(REPO, name), tmp_path / name)
+    copy_committed_results(tmp_path)
     results, index = tmp_path / "results", tmp_path / "index.json"
     env = {**os.environ, "BNN_REPORT_INDEX": str(index)}
 
