@@ -122,7 +122,7 @@ def test_two_replicas_compute_what_one_does_for_the_same_global_batch(name, prec
         assert one == two, result["flips"]
     else:
         # Each replica's gradients are rounded to bfloat16 (8-bit mantissa) before the sum,
-        # and on CPUs without native bfloat16 the convolutions accumulate in it too: the
+        # and on CPUs without native bfloat16 its kernels are emulated and round otherwise: the
         # slots agree to a few percent of their size (a loss averaged per replica, or
         # replicas fed the same examples, would be off by order one), and a binary weight
         # may differ only where that rounding moved w * m across tau, so Bop decided
