@@ -194,13 +194,11 @@ def default_config(experiment: str, scale: str):
     (the form ``Run.semantic_config`` compares in); None for an unknown experiment or
     scale."""
     def compute():
-        from experiments.engine.experiment import build
-
         cls = registry.load().experiments.get(experiment)
         if cls is None or scale not in cls.scales:
             return None
         try:
-            return _semantic_text(build(cls, {"scale": scale}))
+            return _semantic_text(_built(experiment, {"scale": scale}))
         except SuiteError:
             return None
     return declarations.current().answer("default config", f"{experiment} {scale}", compute)
