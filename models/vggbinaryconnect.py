@@ -28,10 +28,24 @@ from experiments.errors import ConfigError
 from experiments.models.base import BinaryLayers, Model, check_input
 
 
+def check_fields(filters, dense_units, conv_bn_momentum, dense_bn_momentum) -> None:
+    """The one check of VGGBinaryConnect's settings (the component's ``check`` and
+    :func:`vggbinaryconnect` both call it): ``ConfigError`` naming the field."""
+    if filters < 1 or dense_units < 1:
+        raise ConfigError(f"model.filters and model.dense_units must be >= 1, got {filters} "
+                          f"and {dense_units}")
+    for name, value in (("conv_bn_momentum", conv_bn_momentum),
+                        ("dense_bn_momentum", dense_bn_momentum)):
+        if not 0 <= value < 1:
+            raise ConfigError(f"model.{name} must be in [0, 1) (Keras's momentum: the old "
+                              f"statistics' weight), got {value}")
+
+
 def vggbinaryconnect(*, represent, filters: int = 128, dense_units: int = 1024,
                      conv_bn_momentum: float = 0.8, dense_bn_momentum: float = 0.9,
                      input_shape=(32, 32, 3), num_classes: int = 10) -> tf.keras.Model:
     """Build VGGBinaryConnect; the momenta are Keras's (PyTorch's 0.2 and 0.1)."""
+    check_fields(filters, dense_units, conv_bn_momentum, dense_bn_momentum)
     check_input("VGGBinaryConnect", input_shape, num_classes)
     # the model's own representation (a latent-weight optimizer's): ste_sign, clipped
     kernel = BinaryLayers("vggbinaryconnect", represent, "ste_sign", "weight_clip")
@@ -76,13 +90,8 @@ class VGGBinaryConnect(Model):
     dense_bn_momentum: float = Field(0.9)  # PyTorch's default 0.1
 
     def check(self) -> None:
-        if self.filters < 1 or self.dense_units < 1:
-            raise ConfigError(f"model.filters and model.dense_units must be >= 1, got "
-                              f"{self.filters} and {self.dense_units}")
-        for name in ("conv_bn_momentum", "dense_bn_momentum"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be in [0, 1) (Keras's momentum: the "
-                                  f"old statistics' weight), got {getattr(self, name)}")
+        check_fields(self.filters, self.dense_units, self.conv_bn_momentum,
+                     self.dense_bn_momentum)
 
     def build(self, *, input_shape, num_classes, represent):
         return vggbinaryconnect(

@@ -64,6 +64,9 @@ def test_settings_are_checked_before_anything_is_built():
         VGGBinaryConnect(conv_bn_momentum=1.0).check()
     with pytest.raises(ConfigError, match="model.filters and model.dense_units"):
         VGGBinaryConnect(filters=0).check()
+    # the builder checks them too, before any layer is made
+    with pytest.raises(ConfigError, match="model.dense_bn_momentum must be in"):
+        vggbinaryconnect(represent=every_layer("ste_sign"), dense_bn_momentum=-0.1)
 
 
 def test_the_experiment_is_their_main_cifar10_defaults_and_cites_their_logs():
