@@ -8,7 +8,11 @@ this module imports the three component packages, which find every component the
 Run folders are read without it: ``experiments.engine.runs`` imports it only when a
 config's semantic part is asked for.
 """
-from zookeeper.core.utils import generate_subclasses
+import inspect
+
+from zookeeper.core.component import base_getattr
+from zookeeper.core.field import ComponentField
+from zookeeper.core.utils import generate_subclasses, is_component_class
 
 from experiments.datasets import Dataset
 from experiments.models import Model
@@ -42,3 +46,41 @@ def component_rules() -> tuple[set, dict, dict]:
                                      f"component {neutral[key]!r}: one value only")
                 neutral[key] = value
     return non_semantic | set(renamed), neutral, renamed
+
+
+_FLAT = set()
+_ZOOKEEPER = base_getattr.__code__.co_filename  # the file of zookeeper's wrappers
+
+
+def flatten_lookups(cls) -> None:
+    """Give ``cls`` and every component class its fields can hold (recursively) the
+    field lookup of their base-most component class.
+
+    zookeeper's ``@component`` wraps a class's ``__getattribute__`` around the one it
+    inherits, so a component that subclasses components runs every wrapper of its
+    ancestry on each attribute read, and each wrapper reads the instance's own
+    attributes through the whole stack again: the cost of one read grows exponentially
+    with the depth of the class hierarchy (an experiment config is four components deep).
+    The wrapper's logic depends only on the instance, never on the class it was made
+    for, so the base-most wrapper alone resolves every field exactly as the stack does;
+    reading and building experiments (the report, sweeps, run ids) were dominated by
+    these reads. ``__setattr__`` wrappers, which do depend on their class, are kept."""
+    todo = [cls]
+    while todo:
+        current = todo.pop()
+        if current in _FLAT or not is_component_class(current):
+            continue
+        _FLAT.add(current)
+        wrapped = [c for c in current.__mro__ if "__base_getattribute__" in c.__dict__]
+        inner = [c.__dict__["__base_getattribute__"].__wrapped__ for c in wrapped]
+        own = [f for f in inner if f is not object.__getattribute__
+               and getattr(getattr(f, "__code__", None), "co_filename", None) != _ZOOKEEPER]
+        if len(wrapped) > 1 and not own:  # a class's own __getattribute__ stays in the stack
+            base = wrapped[-1]
+            for c in wrapped[:-1]:
+                c.__getattribute__ = base.__getattribute__
+                c.__base_getattribute__ = base.__base_getattribute__
+        for field in current.__component_fields__.values():
+            if isinstance(field, ComponentField) and inspect.isclass(field.type):
+                todo.extend([field.type, *generate_subclasses(field.type)])
+        todo.extend(generate_subclasses(current))

@@ -21,7 +21,7 @@ from zookeeper.core.utils import (convert_to_snake_case, generate_component_subc
 from experiments.datasets import Dataset
 from experiments.errors import ConfigError
 from experiments.engine import precision
-from experiments.engine.components import component_rules
+from experiments.engine.components import component_rules, flatten_lookups
 from experiments.engine.fingerprint import fingerprint
 from experiments.engine.runs import check_run_id, config_hash, semantic
 from experiments.engine.train import train
@@ -335,6 +335,7 @@ def build(cls, overrides: dict | None = None) -> Experiment:
     """Instantiate, configure and validate an experiment class; raise ``ConfigError``."""
     overrides = dict(overrides or {})
     _refuse_renamed(overrides)
+    flatten_lookups(cls)
     instance = cls()
     scale = overrides.get("scale", instance.__component_fields__["scale"].get_default(instance))
     if scale not in cls.scales:
