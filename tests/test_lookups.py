@@ -3,6 +3,8 @@ its base-most zookeeper wrapper gives every field the value zookeeper's own stac
 wrappers gives, from each of zookeeper's sources (configured here or on a parent,
 given at instantiation, a default computed from other fields, inherited from the
 nearest parent with the field, an ``@factory``), and still refuses a write."""
+import os
+
 import pytest
 from zookeeper import ComponentField, Field, component, configure, factory
 
@@ -118,8 +120,6 @@ def test_a_class_with_its_own_getattribute_keeps_its_stack():
 def test_experiments_built_with_flat_lookups_keep_their_run_ids():
     """Every declared CIFAR-10 §5.2 arm gives the run folder its committed runs carry
     (``results/runs``), built through the flattened classes."""
-    import os
-
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     checked = 0
     for name in ("sec52_bop", "sec52_adam", "sec52_bop2ndorder"):

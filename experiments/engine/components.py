@@ -8,8 +8,6 @@ this module imports the three component packages, which find every component the
 Run folders are read without it: ``experiments.engine.runs`` imports it only when a
 config's semantic part is asked for.
 """
-import inspect
-
 from zookeeper.core.component import base_getattr
 from zookeeper.core.field import ComponentField
 from zookeeper.core.utils import generate_subclasses, is_component_class
@@ -60,7 +58,7 @@ def flatten_lookups(cls) -> None:
     inherits, so a component that subclasses components runs every wrapper of its
     ancestry on each attribute read, and each wrapper reads the instance's own
     attributes through the whole stack again: the cost of one read grows exponentially
-    with the depth of the class hierarchy (an experiment config is four components deep).
+    with the depth of the class hierarchy (experiment configs are several classes deep).
     The wrapper's logic depends only on the instance, never on the class it was made
     for, so the base-most wrapper alone resolves every field exactly as the stack does;
     reading and building experiments (the report, sweeps, run ids) were dominated by
@@ -81,6 +79,5 @@ def flatten_lookups(cls) -> None:
                 c.__getattribute__ = base.__getattribute__
                 c.__base_getattribute__ = base.__base_getattribute__
         for field in current.__component_fields__.values():
-            if isinstance(field, ComponentField) and inspect.isclass(field.type):
-                todo.extend([field.type, *generate_subclasses(field.type)])
-        todo.extend(generate_subclasses(current))
+            if isinstance(field, ComponentField):  # the field's type and its descendants
+                todo.extend(generate_subclasses(field.type))
