@@ -68,8 +68,11 @@ def test_precision_and_xla_are_part_of_the_run_id_but_float32_keeps_old_ids(tiny
     assert len({base, run_id(precision="mixed_bfloat16"), run_id(jit_compile=True)}) == 3
 
 
-def test_emulated_bfloat16_warns_with_its_cost(capsys):
+def test_a_16_bit_precision_without_its_hardware_is_announced(capsys):
     precision.warn_if_emulated("mixed_bfloat16", AVX2)
+    said = capsys.readouterr().err
+    assert "no bfloat16 hardware" in said and "float32" in said and "hardware record" in said
+    precision.warn_if_emulated("mixed_float16", AVX2)
     assert "emulated" in capsys.readouterr().err and "slower" in precision.__doc__
     precision.warn_if_emulated("mixed_bfloat16", ZEN4)
     precision.warn_if_emulated("float32", AVX2)

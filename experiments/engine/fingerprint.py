@@ -13,7 +13,9 @@ A run resumed on another kind of machine (a shard moved, a session on new hardwa
 keeps the earlier machines in ``hardware_earlier``: its epochs came from several kernel
 sets, so no single machine can re-make it bit for bit (``machines``).
 Runs made before fingerprints were recorded carry only ``cpu``, ``cpu_count`` and
-``label``; they have no kernel key and are never assumed to match.
+``label``; they have no kernel key and are never assumed to match. A run in bfloat16 on
+a CPU without bfloat16 hardware adds ``bf16_contractions`` (``experiments.engine.bf16``):
+its contractions are not TensorFlow's own bfloat16 kernels, so it is part of the key.
 """
 import copy
 import functools
@@ -162,7 +164,9 @@ def label(fp: dict) -> str:
     elif "avx512f" in flags:
         name += " (AVX-512)"
     text = f"{name} · {fp.get('cpu_count')} cores"
-    return text if fp.get("onednn", True) else text + " · oneDNN off"
+    if not fp.get("onednn", True):
+        text += " · oneDNN off"
+    return text + (" · bf16 in float32" if fp.get("bf16_contractions") else "")
 
 
 def kernel_key(fp: dict):
@@ -174,6 +178,8 @@ def kernel_key(fp: dict):
         return None
     key = {k: fp[k] for k in KERNEL_KEYS}
     key["threads"] = fp.get("threads") or {"intra_op": fp["cpu_count"], "inter_op": fp["cpu_count"]}
+    if fp.get("bf16_contractions"):  # a run's, where it chose them (experiments.engine.bf16)
+        key["bf16_contractions"] = fp["bf16_contractions"]
     return key
 
 
@@ -190,7 +196,7 @@ def differences(a: dict, b: dict) -> list:
     """The kernel-choosing fields in which two fingerprints differ, as "key: a -> b"."""
     ka, kb = kernel_key(a) or (a or {}), kernel_key(b) or (b or {})
     out = []
-    for key in KERNEL_KEYS + ("threads",):
+    for key in KERNEL_KEYS + ("threads", "bf16_contractions"):
         if ka.get(key) != kb.get(key):
             out.append(f"{key}: {ka.get(key, 'not recorded')} -> {kb.get(key, 'not recorded')}")
     return out

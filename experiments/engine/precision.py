@@ -18,7 +18,9 @@ updates and flips nothing. bfloat16 has float32's range and needs no scaling.
 Where a precision is native: bfloat16 on CPUs with AVX-512 BF16 or AMX and on GPUs of
 compute capability 8.0 or more; float16 on GPUs of 7.0 or more. Elsewhere TensorFlow
 emulates it, converting to float32 and back around every operation, which is slower
-than float32 itself.
+than float32 itself. For bfloat16 the suite does better on such CPUs: its convolutions
+and matrix products run in float32 on the bfloat16 operands and round as the hardware
+does (``experiments.engine.bf16``), at about float32's speed.
 """
 import contextlib
 import sys
@@ -56,7 +58,8 @@ def choose_auto(fp: dict) -> tuple[str, str]:
         where = "its GPUs have compute capability >= 8.0" if fp.get("gpus") else \
             "this CPU has AVX-512 BF16 / AMX"
         return "mixed_bfloat16", f"bfloat16 is native here ({where})"
-    return "float32", "bfloat16 would be emulated here (no AVX-512 BF16, AMX or GPU >= 8.0)"
+    return "float32", ("bfloat16 has no hardware here (no AVX-512 BF16, AMX or GPU >= 8.0), "
+                       "so it would be no faster than float32")
 
 
 def check(precision: str, force: bool, machine) -> None:
@@ -73,12 +76,20 @@ def check(precision: str, force: bool, machine) -> None:
 
 
 def warn_if_emulated(precision: str, fp: dict) -> None:
-    """Say so when a run is about to train in a 16-bit precision this machine emulates."""
-    if not native(precision, fp):
-        print(f"warning: precision={precision} is emulated on this machine "
-              f"({fp.get('label', '?')}): every 16-bit operation is converted to float32 and "
-              "back, which is slower than float32 itself; expect the run to be slower, "
-              "not faster", file=sys.stderr)
+    """Say so when a run is about to train in a 16-bit precision this machine has no
+    hardware for."""
+    if native(precision, fp):
+        return
+    if precision == "mixed_bfloat16":  # experiments.engine.bf16
+        print(f"note: this machine ({fp.get('label', '?')}) has no bfloat16 hardware: the "
+              "run's convolutions and matrix products take their bfloat16 operands in "
+              "float32 and round each result to bfloat16, as bfloat16 hardware does, at "
+              "about float32's speed; its hardware record says so", file=sys.stderr)
+        return
+    print(f"warning: precision={precision} is emulated on this machine "
+          f"({fp.get('label', '?')}): every 16-bit operation is converted to float32 and "
+          "back, which is slower than float32 itself; expect the run to be slower, "
+          "not faster", file=sys.stderr)
 
 
 @contextlib.contextmanager

@@ -21,7 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from experiments.engine import precision
+from experiments.engine import bf16, precision
+from experiments.engine.fingerprint import fingerprint
 from experiments.engine.flips import FlipCounter, pi_t, start_xla_quietly, updater_of
 from experiments.errors import DivergenceError
 from experiments.optimizers import binary_kernels
@@ -45,6 +46,8 @@ class TrainState:
         # models are unnamed, so a second model in one process would get other names).
         tf.keras.backend.reset_uids()
         self.scales_loss = precision.scales_loss(exp.precision)
+        # bfloat16 without its hardware: contractions in float32, rounded as it rounds
+        bf16.follow(exp.precision, fingerprint())
         with strategy.scope():
             with precision.policy(exp.precision):  # layers take the policy when created
                 self.model = exp.build_model()

@@ -61,9 +61,10 @@ import tensorflow as tf
 
 from experiments import registry
 from experiments.datasets import imagenet, is_prepared
-from experiments.engine import precision, runs
+from experiments.engine import bf16, precision, runs
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
+from experiments.engine.fingerprint import fingerprint
 from experiments.engine.pipelines import prepare_data, train_iterator
 from experiments.engine.step import TrainState, synchronize_batchnorm
 from experiments.optimizers.bop import CountingBop
@@ -157,6 +158,7 @@ def with_larqs_own_bop(optimizer):
 def fit_model(exp, strategy, steps_per_epoch):
     """The same larq model and optimizer as the suite's, compiled for a plain fit."""
     tf.keras.backend.reset_uids()
+    bf16.follow(exp.precision, fingerprint())  # as TrainState does
     with strategy.scope():
         with precision.policy(exp.precision):  # as TrainState builds it
             model = exp.build_model()
