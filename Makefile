@@ -34,7 +34,7 @@ GROUP_TARGETS := cifar10 cifar10-quick cifar10-long sec51 sec52 sec52-init sec3 
 RUN_GROUP = $(PY) -m experiments run-group $(subst -,_,$@) $(POOL_ARGS)
 
 .PHONY: help install lock test test-fast remake remake-reference sweep imagenet-smoke report \
-        figures bench bench-workers bench-imagenet gpu-hours gpu-check list clean-venv inertia run-beyond export \
+        figures bench bench-workers bench-bf16 bench-imagenet gpu-hours gpu-check list clean-venv inertia run-beyond export \
         $(GROUP_TARGETS)
 
 help:  ## List the targets, and the experiment group each one runs (bnn run-group NAME)
@@ -135,6 +135,9 @@ bench: install  ## Training and input-pipeline throughput, CIFAR-10 + ImageNet +
 
 bench-workers: install  ## Workers part only: N pinned worker processes vs one process on all cores (long bf16 and quick float32) -> results/bench.json
 	$(PY) -m scripts.bench --only workers --out results/bench.json $(DATA_ARGS)
+
+bench-bf16: install  ## bf16 part only: mixed_bfloat16 on a CPU without bf16 hardware, float32 contractions vs TensorFlow's own kernels and vs float32 -> results/bench.json
+	$(PY) -m scripts.bench --only bf16 --out results/bench.json $(DATA_ARGS)
 
 bench-imagenet: install  ## ImageNet part only -> results/bench.json
 	$(PY) -m scripts.bench --only imagenet --out results/bench.json data_dir=$(DATA_DIR)

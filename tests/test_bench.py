@@ -318,3 +318,35 @@ def test_the_workers_part_times_pinned_workers_against_one_process(fake_cifar10,
         assert case["ratio_pinned_over_single"]["median"] == pytest.approx(
             sum(ratios) / 2, rel=1e-2)  # the median of two rounds
         assert case["verdict"] in ("holds", "does not hold", "inconclusive")
+
+
+@pytest.mark.slow
+def test_the_bf16_part_compares_float32_contractions_with_both_alternatives(
+        fake_cifar10, tmp_path, monkeypatch):
+    """The bf16 part end to end at tiny scale, on this machine taken as one without
+    bfloat16 hardware (so it measures wherever the tests run); on a machine with it, the
+    part measures nothing and says why."""
+    from experiments.engine import bf16
+    from experiments.tools import bench_bf16
+
+    args = bench.parse_args(["--smoke", "--only", "bf16"])
+    data = {"data_dir": fake_cifar10[0], "results_dir": str(tmp_path / "runs")}
+    with bf16.float32_contractions(False):
+        monkeypatch.setattr(bench_bf16, "fingerprint", lambda: {"flags": ["avx2"], "gpus": []})
+        part = bench_bf16.bf16_part(args, data, {"command": "test"})
+        assert set(part["cases"]) == {"float32_contractions_vs_tensorflow_bf16",
+                                      "float32_contractions_vs_float32"}
+        for name, case in part["cases"].items():
+            assert case["rounds"] == 2 and case["float32_contractions_images_per_s"] > 0, name
+            assert case["ratio_wall"]["median"] > 0
+        monkeypatch.setattr(bench_bf16, "fingerprint",
+                            lambda: {"flags": ["avx512_bf16"], "gpus": []})
+        native = bench_bf16.bf16_part(args, data, {"command": "test"})
+        assert native["skipped"] and "cases" not in native
+
+
+def test_the_bf16_part_is_merged_alone(tmp_path):
+    path = str(tmp_path / "bench.json")
+    bench.merge_report(path, workers={"cases": {"quick_float32": {}}})
+    out = bench.merge_report(path, bf16={"cases": {"float32_contractions_vs_float32": {}}})
+    assert out["workers"]["cases"] and out["bf16"]["cases"]

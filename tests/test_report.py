@@ -622,3 +622,50 @@ def test_a_components_copy_of_the_seed_does_not_split_a_group_of_seeds(tmp_path)
     assert not skipped and len(runs) == 4
     groups = group_runs(runs)
     assert sorted(len(g) for g in groups.values()) == [1, 3]
+
+
+def _remade_copy(study_dir, dest, *, record, shift_pp=0.0):
+    """The committed bfloat16 runs of one precision study copied as a re-made set, their
+    hardware marked (or not) as float32 contractions, final accuracy shifted."""
+    import shutil
+
+    from experiments.engine.bf16 import RECORD
+
+    for run in sorted(os.listdir(study_dir)):
+        src = os.path.join(study_dir, run)
+        with open(os.path.join(src, "config.json")) as f:
+            if json.load(f)["precision"] != "mixed_bfloat16":
+                continue
+        out = os.path.join(dest, os.path.basename(study_dir), run)
+        shutil.copytree(src, out)
+        with open(os.path.join(out, "summary.json")) as f:
+            summary = json.load(f)
+        if record:
+            summary["hardware"]["bf16_contractions"] = RECORD
+        with open(os.path.join(out, "summary.json"), "w") as f:
+            json.dump(summary, f)
+        with open(os.path.join(out, "metrics.jsonl")) as f:
+            rows = [json.loads(line) for line in f]
+        rows[-1]["val_accuracy"] += shift_pp / 100
+        with open(os.path.join(out, "metrics.jsonl"), "w") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_bf16_runs_remade_without_bf16_hardware_are_read_against_the_studys_margins(tmp_path):
+    """Only re-made runs whose record says float32 contractions count; a shift beyond
+    the margin is read as such, an unchanged copy as equivalent."""
+    runs_root = os.path.join(REPO, "results", "runs")
+    remade = tmp_path / "remade"
+    _remade_copy(os.path.join(runs_root, "precision_bop"), remade / "shifted",
+                 record=True, shift_pp=5.0)
+    _remade_copy(os.path.join(runs_root, "precision_bop"), remade / "unmarked", record=False)
+    _remade_copy(os.path.join(runs_root, "precision_adam"), remade / "same", record=True)
+    text = "\n".join(report.precision_section(runs_root, remade_root=str(remade)))
+    assert "bfloat16 without its hardware" in text and "`unmarked`" not in text
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines()
+            if line.startswith("| `shifted`") or line.startswith("| `same`")}
+    assert "+5.000 [+5.000, +5.000]" in rows["`shifted`: `precision_bop`"]
+    assert "**not equivalent**" in rows["`shifted`: `precision_bop`"]
+    assert "+0.000" in rows["`same`: `precision_adam`"]
+    assert "**equivalent**" in rows["`same`: `precision_adam`"]
+    assert "| 16 |" in rows["`same`: `precision_adam`"]  # every seed paired

@@ -247,10 +247,12 @@ def across_machines_section(runs_root, remade_root, out_dir) -> list:
     return lines + [""]
 
 
-def precision_section(runs_root, bench_path=None) -> list:
+def precision_section(runs_root, bench_path=None, remade_root=None) -> list:
     """Mixed precision's equivalence study (``experiments/analysis/equivalence.py``): per
     optimizer, float32 vs mixed_bfloat16 on the same seeds, each quantity's paired
-    difference with its 95 % interval against its margin; and the measured speed-up."""
+    difference with its 95 % interval against its margin; the study's bfloat16 runs
+    re-made on CPUs without bfloat16 hardware (``remade_root/<set>/``), against the
+    committed ones; and the measured speed-up."""
     from experiments.analysis import equivalence
     from experiments.analysis.collect import load_run
     from experiments.report.selection import sweep_cells
@@ -283,10 +285,53 @@ def precision_section(runs_root, bench_path=None) -> list:
                          f"{d.std_b or 0:.3f} | {d.mean_a:.3f} ± {d.std_a or 0:.3f} | {ci} | "
                          f"±{margin:g} {unit} | **{verdict}** |")
     lines.append("")
+    lines += _bf16_remade_lines(declared, runs_root, remade_root)
     # make bench's file beside the runs root (results/bench.json)
     lines += _precision_speed_lines(bench_path or os.path.join(
         os.path.dirname(os.path.abspath(runs_root)), "bench.json"))
     return lines
+
+
+def _bf16_remade_lines(declared, runs_root, remade_root) -> list:
+    """Each re-made set that holds the precision studies' bfloat16 runs made again with
+    float32 contractions (``experiments/engine/bf16.py``), paired by seed with the
+    committed runs: re-made − committed against the study's margins."""
+    from experiments.analysis import equivalence
+    from experiments.analysis.collect import load_run
+    from experiments.engine.bf16 import RECORD
+    from experiments.report.selection import sweep_cells
+
+    sets = sorted(os.listdir(remade_root)) if remade_root and os.path.isdir(remade_root) else []
+    rows = []
+    for name in sets:
+        for sweep in declared:
+            committed = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False)
+                                    ).get(("mixed_bfloat16",), [])
+            again = [load_run(p, with_flips=False) for p in (
+                os.path.join(remade_root, name, os.path.relpath(r.path, runs_root))
+                for r in committed) if os.path.isdir(p)]
+            again = [r for r in again if r.complete
+                     and (r.summary.get("hardware") or {}).get("bf16_contractions") == RECORD]
+            for i, (quantity, d, margin, unit, verdict) in enumerate(
+                    equivalence.compare(committed, again)):
+                ci = (f"{d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]" if d.low is not None
+                      else f"{d.diff:+.3f} (no interval)")
+                first = (f"`{name}`: `{sweep.name}`", hardware_cell(again)[0],
+                         hardware_cell(committed)[0]) if i == 0 else ("", "", "")
+                rows.append(f"| {first[0]} | {first[1]} | {first[2]} | {quantity} | {d.n_a} | "
+                            f"{d.mean_b:.3f} ± {d.std_b or 0:.3f} | {d.mean_a:.3f} ± "
+                            f"{d.std_a or 0:.3f} | {ci} | ±{margin:g} {unit} | **{verdict}** |")
+    if not rows:
+        return []
+    return ["**bfloat16 without its hardware.** A CPU without bfloat16 hardware trains "
+            "`mixed_bfloat16` runs with each convolution and matrix product computed in "
+            "float32 on the bfloat16 operands and rounded to bfloat16 "
+            "(`experiments/engine/bf16.py`). The studies' bfloat16 runs, made on bfloat16 "
+            "hardware, re-made that way (`bnn remake`), paired by seed: re-made − committed, "
+            "read against the same margins.", "",
+            "| re-made set: study | re-made on | committed on | quantity | n pairs | committed "
+            "| re-made | difference [95 % CI] | margin | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _precision_speed_lines(bench_path) -> list:
@@ -450,7 +495,7 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
                 views().TIME_TO_ACCURACY)
         lines += _figure_links(section, figures_dir, out_dir)
     lines += tuned.memory_section(runs)
-    lines += precision_section(runs_root)
+    lines += precision_section(runs_root, remade_root=remade_root)
     lines += across_machines_section(runs_root, remade_root, out_dir)
     lines += deployment_section(os.path.join(os.path.dirname(os.path.normpath(runs_root)),
                                              "deploy"), reported, out_dir)

@@ -90,11 +90,12 @@ CIFAR10_KEYS = ("what", "command", "date", "hardware", "packages", "git", "setti
 
 
 def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None = None,
-                 precision: dict | None = None, workers: dict | None = None) -> dict:
+                 precision: dict | None = None, workers: dict | None = None,
+                 bf16: dict | None = None) -> dict:
     """Write one part's results into ``path``, keeping the others': the CIFAR-10 part
     owns the top-level keys (``CIFAR10_KEYS``), the ImageNet part the key ``imagenet``,
-    the mixed-precision part the key ``precision``, the workers part the key ``workers``.
-    Returns what was written."""
+    the mixed-precision part the key ``precision``, the workers part the key ``workers``,
+    the part on bfloat16 without its hardware the key ``bf16``. Returns what was written."""
     report = runs.read_json(path, fix="Remove it and re-run the benchmark.") \
         if os.path.exists(path) else {}
     if cifar10 is not None:
@@ -107,6 +108,8 @@ def merge_report(path: str, cifar10: dict | None = None, imagenet: dict | None =
         report["precision"] = precision
     if workers is not None:
         report["workers"] = workers
+    if bf16 is not None:
+        report["bf16"] = bf16
     measure.write_document(path, report)
     return report
 
@@ -637,7 +640,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, help=f"JSON file (default {DEFAULT_OUT}; "
                         "with --smoke a file in the temp folder)")
-    parser.add_argument("--only", choices=("cifar10", "imagenet", "precision", "workers"),
+    parser.add_argument("--only", choices=("cifar10", "imagenet", "precision", "workers", "bf16"),
                         help="run one part (default: both); the other part's keys are kept")
     parser.add_argument("--smoke", "--quick-smoke", dest="smoke", action="store_true",
                         help="tiny settings that only check that the benchmark runs "
@@ -734,6 +737,12 @@ def main(argv=None):
 
         merge_report(args.out, workers=workers_part(args, overrides, measure.provenance(command)))
         print(f"wrote the workers part into {args.out}")
+    if args.only in (None, "bf16"):
+        from experiments.tools.bench_bf16 import bf16_part
+
+        tf.keras.backend.clear_session()
+        merge_report(args.out, bf16=bf16_part(args, overrides, measure.provenance(command)))
+        print(f"wrote the bf16 part into {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,98 @@
+"""``make bench``'s bf16 part: what ``mixed_bfloat16`` costs on a CPU without bfloat16
+hardware, with the suite's float32 contractions (``experiments.engine.bf16``) against
+TensorFlow's own bfloat16 kernels and against float32.
+
+One process, the long scale's config (quarter-width BinaryNet, batch 100, the suite's
+training step, flip counting on). Three training states are built once: the run's own
+(mixed_bfloat16, float32 contractions, as every run on this machine trains), the same
+config traced with TensorFlow's own bfloat16 kernels, and the config in float32. Two
+comparisons of paired, interleaved rounds (``experiments/tools/paired_rounds.py``):
+float32 contractions over TensorFlow's kernels (the speed-up the module buys) and over
+float32 (what bfloat16 still costs here). On a machine where bfloat16 is native the part
+measures nothing and says so: its runs never use the module.
+"""
+import time
+
+import tensorflow as tf
+
+from experiments import registry
+from experiments.engine import bf16
+from experiments.engine.experiment import build
+from experiments.engine.fingerprint import fingerprint
+from experiments.engine.pipelines import prepare_data
+from experiments.tools import paired_rounds
+
+LONG = {"scale": "long", "train_subset": 15000, "validation": "holdout", "final_test": False}
+SMOKE = {"scale": "tiny", "train_subset": 60, "holdout": 20}
+
+
+def _rounds(bench, exp, strategy, builder, split, steps, own_kernels=False):
+    """``bench.suite_rounds`` for ``exp``; with ``own_kernels`` every call (the first,
+    which traces the step, included) runs with TensorFlow's own bfloat16 kernels."""
+    fn, images, _ = bench.suite_rounds(exp, strategy, builder, split,
+                                       exp.train_subset / exp.batch_size, steps)
+    if not own_kernels:
+        return fn, images
+
+    def own(r):
+        with bf16.float32_contractions(False):
+            return fn(r)
+    return own, images
+
+
+def bf16_part(args, overrides: dict, provenance: dict) -> dict:
+    """Measure both comparisons; ``provenance``: the command, machine, commit, packages."""
+    from experiments.tools import bench  # the suite's step in paired rounds
+
+    started = time.perf_counter()
+    here = fingerprint()
+    report = {
+        "what": ("training images/s of the suite's step in mixed_bfloat16 with float32 "
+                 "contractions (experiments/engine/bf16.py) against the same step with "
+                 "TensorFlow's own bfloat16 kernels and against float32; paired interleaved "
+                 "rounds, median ratio with its 95 % interval"),
+        **provenance,
+    }
+    if not bf16.wanted("mixed_bfloat16", here):
+        print("bf16 part: bfloat16 is native on this machine; its runs use TensorFlow's "
+              "kernels, so there is nothing to compare", flush=True)
+        return {**report, "skipped": "bfloat16 is native on this machine"}
+    found = registry.load().experiment("sec52_bop")
+    config = {**LONG, **(SMOKE if args.smoke else {}), **overrides, "progress": False}
+    exp = build(found, config)
+    exp32 = build(found, {**config, "precision": "float32"})
+    builder, split, _, _, _ = prepare_data(exp)
+    strategy = tf.distribute.get_strategy()
+    # TensorFlow's kernels are an order of magnitude slower: fewer steps per round there
+    steps, slow_steps = args.steps * 2, max(1, args.steps // 2)
+    rounds = (args.min_rounds, args.max_rounds, args.target_half_width)
+
+    def log(name):
+        return lambda m: print(f"bf16 {name} {m}", flush=True)
+
+    results = {}
+    for name, (other, other_steps, own) in {
+            "float32_contractions_vs_tensorflow_bf16": (exp, slow_steps, True),
+            "float32_contractions_vs_float32": (exp32, steps, False)}.items():
+        tf.keras.backend.clear_session()
+        ours, ours_images = _rounds(bench, exp, strategy, builder, split, other_steps)
+        theirs, theirs_images = _rounds(bench, other, strategy, builder, split, other_steps,
+                                        own_kernels=own)
+        ours(0), theirs(0)  # trace and compile both, outside every round
+        names = ("float32_contractions", name.rsplit("_vs_", 1)[1])
+        print(f"bf16 part, {name}: {other_steps} steps per round", flush=True)
+        results[name] = {
+            **paired_rounds.compare(ours, theirs, dict(zip(names, (ours_images, theirs_images))),
+                                    names=names, min_rounds=rounds[0], max_rounds=rounds[1],
+                                    target_half_width=rounds[2], target_ratio=1.0,
+                                    log=log(name)),
+            "steps_per_round": other_steps}
+        r = results[name]["ratio_wall"]
+        print(f"  {name}: wall ratio {r['median']:.3f} [{r['low']}, {r['high']}]", flush=True)
+    return {**report, "experiment": "sec52_bop", "overrides": LONG,
+            "batch_size": exp.batch_size, "cases": results,
+            "settings": {"steps_per_round": steps, "tensorflow_bf16_steps_per_round": slow_steps,
+                         "min_rounds": args.min_rounds, "max_rounds": args.max_rounds,
+                         "interval_target_half_width": args.target_half_width,
+                         "smoke": bool(args.smoke)},
+            "wall_time_s": round(time.perf_counter() - started, 1)}
