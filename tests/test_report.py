@@ -636,10 +636,10 @@ def _remade_copy(study_dir, dest, *, record, shift_pp=0.0):
         with open(os.path.join(src, "config.json")) as f:
             if json.load(f)["precision"] != "mixed_bfloat16":
                 continue
-        out = os.path.join(dest, os.path.basename(study_dir), run)
-        shutil.copytree(src, out)
-        with open(os.path.join(out, "summary.json")) as f:
+        with open(os.path.join(src, "summary.json")) as f:
             summary = json.load(f)
+        out = os.path.join(dest, summary["experiment"], run)  # as `bnn remake --out` lays it
+        shutil.copytree(src, out)
         if record:
             summary["hardware"]["bf16_contractions"] = RECORD
         with open(os.path.join(out, "summary.json"), "w") as f:

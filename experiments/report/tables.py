@@ -307,10 +307,11 @@ def _bf16_remade_lines(declared, runs_root, remade_root) -> list:
         for sweep in declared:
             committed = sweep_cells(sweep, runs_root, lambda p: load_run(p, with_flips=False)
                                     ).get(("mixed_bfloat16",), [])
+            # where `bnn remake --out <set>` puts each: <set>/<experiment>/<run id>
             again = [load_run(p, with_flips=False) for p in (
-                os.path.join(remade_root, name, os.path.relpath(r.path, runs_root))
-                for r in committed) if os.path.isdir(p)]
-            again = [r for r in again if r.complete
+                os.path.join(remade_root, name, r.experiment, os.path.basename(r.path))
+                for r in committed) if os.path.exists(os.path.join(p, "summary.json"))]
+            again = [r for r in again if r.complete  # a set still being made: its finished runs
                      and (r.summary.get("hardware") or {}).get("bf16_contractions") == RECORD]
             for i, (quantity, d, margin, unit, verdict) in enumerate(
                     equivalence.compare(committed, again)):
