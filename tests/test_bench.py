@@ -336,6 +336,7 @@ def test_the_bf16_part_compares_float32_contractions_with_both_alternatives(
         part = bench_bf16.bf16_part(args, data, {"command": "test"})
         assert set(part["cases"]) == {"float32_contractions_vs_tensorflow_bf16",
                                       "float32_contractions_vs_float32"}
+        assert part["matmul_rounding"]["float32_contractions"]["equal_to_nearest"] == 1.0
         for name, case in part["cases"].items():
             assert case["rounds"] == 2 and case["float32_contractions_images_per_s"] > 0, name
             assert case["ratio_wall"]["median"] > 0

@@ -89,10 +89,10 @@ def test_forward_and_backward_are_float32_contractions_rounded_to_nearest(kind):
 def test_other_dtypes_and_float32_layers_are_untouched():
     a, k = _operands((4, 30), (30, 5))
     with bf16.float32_contractions():
-        out = bf16._in_float32(tf.matmul)(tf.constant(a), tf.constant(k))
+        out = bf16.in_float32(tf.matmul)(tf.constant(a), tf.constant(k))
         assert out.dtype == tf.float32
         np.testing.assert_array_equal(out, tf.matmul(a, k))
-        half = bf16._in_float32(tf.matmul)(tf.constant(a, tf.float16), tf.constant(k, tf.float16))
+        half = bf16.in_float32(tf.matmul)(tf.constant(a, tf.float16), tf.constant(k, tf.float16))
         assert half.dtype == tf.float16
 
 

@@ -41,7 +41,7 @@ def wanted(precision: str, fp: dict) -> bool:
     return precision == "mixed_bfloat16" and not native(precision, fp)
 
 
-def _in_float32(op):
+def in_float32(op):
     """``op`` (a contraction of two tensors) on bfloat16 operands: cast up, contract in
     float32, round the result to bfloat16. Other dtypes go to ``op`` untouched."""
     import tensorflow as tf
@@ -97,7 +97,7 @@ def _patches():
             target = real
             for part in name.split("."):
                 target = getattr(target, part)
-            overrides[name] = _in_float32(target)
+            overrides[name] = in_float32(target)
         out.append((module, real, _Module(real, overrides)))
     return out
 

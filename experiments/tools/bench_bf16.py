@@ -8,8 +8,9 @@ training step, flip counting on). Three training states are built once: the run'
 config traced with TensorFlow's own bfloat16 kernels, and the config in float32. Two
 comparisons of paired, interleaved rounds (``experiments/tools/paired_rounds.py``):
 float32 contractions over TensorFlow's kernels (the speed-up the module buys) and over
-float32 (what bfloat16 still costs here). On a machine where bfloat16 is native the part
-measures nothing and says so: its runs never use the module.
+float32 (what bfloat16 still costs here); and how TensorFlow's own bfloat16 matrix
+product rounds on this machine (:func:`matmul_rounding`). On a machine where bfloat16 is
+native the part measures nothing and says so: its runs never use the module.
 """
 import time
 
@@ -40,6 +41,29 @@ def _rounds(bench, exp, strategy, builder, split, steps, own_kernels=False):
     return own, images
 
 
+def matmul_rounding(rows=100, depth=4608, cols=256, seed=0) -> dict:
+    """How TensorFlow's own bfloat16 matrix product rounds its float32 sums on this
+    machine, and how the float32 contractions do: the fraction of outputs equal to the
+    float32 product of the same operands rounded to nearest (what bfloat16 hardware
+    gives) and truncated toward zero. Operands: normal bfloat16 values by ±1 ones, the
+    shape of a dense layer's input by its binary kernel."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    a = tf.cast(rng.standard_normal((rows, depth)).astype(np.float32), tf.bfloat16)
+    b = tf.cast(np.sign(rng.standard_normal((depth, cols))).astype(np.float32), tf.bfloat16)
+    exact = tf.matmul(tf.cast(a, tf.float32), tf.cast(b, tf.float32)).numpy()
+    nearest = tf.cast(tf.cast(exact, tf.bfloat16), tf.float32).numpy()
+    truncated = (exact.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+    out = {"shape": [rows, depth, cols]}
+    for name, matmul in (("tensorflow_bf16", tf.matmul),
+                         ("float32_contractions", bf16.in_float32(tf.matmul))):
+        got = tf.cast(matmul(a, b), tf.float32).numpy()
+        out[name] = {"equal_to_nearest": round(float((got == nearest).mean()), 4),
+                     "equal_to_truncated": round(float((got == truncated).mean()), 4)}
+    return out
+
+
 def bf16_part(args, overrides: dict, provenance: dict) -> dict:
     """Measure both comparisons; ``provenance``: the command, machine, commit, packages."""
     from experiments.tools import bench  # the suite's step in paired rounds
@@ -57,6 +81,8 @@ def bf16_part(args, overrides: dict, provenance: dict) -> dict:
         print("bf16 part: bfloat16 is native on this machine; its runs use TensorFlow's "
               "kernels, so there is nothing to compare", flush=True)
         return {**report, "skipped": "bfloat16 is native on this machine"}
+    rounding = matmul_rounding()
+    print(f"bf16 part, matrix product rounding: {rounding}", flush=True)
     found = registry.load().experiment("sec52_bop")
     config = {**LONG, **(SMOKE if args.smoke else {}), **overrides, "progress": False}
     exp = build(found, config)
@@ -90,7 +116,7 @@ def bf16_part(args, overrides: dict, provenance: dict) -> dict:
         r = results[name]["ratio_wall"]
         print(f"  {name}: wall ratio {r['median']:.3f} [{r['low']}, {r['high']}]", flush=True)
     return {**report, "experiment": "sec52_bop", "overrides": LONG,
-            "batch_size": exp.batch_size, "cases": results,
+            "batch_size": exp.batch_size, "matmul_rounding": rounding, "cases": results,
             "settings": {"steps_per_round": steps, "tensorflow_bf16_steps_per_round": slow_steps,
                          "min_rounds": args.min_rounds, "max_rounds": args.max_rounds,
                          "interval_target_half_width": args.target_half_width,
