@@ -143,7 +143,7 @@ def _ratio(median, low, high, verdict):
 
 
 def test_the_precision_part_is_merged_alone_and_reported_with_its_verdicts(tmp_path):
-    from experiments.report.tables import _precision_speed_lines
+    from experiments.report.speed import precision_lines
 
     path = str(tmp_path / "bench.json")
     with open(path, "w") as f:
@@ -159,11 +159,11 @@ def test_the_precision_part_is_merged_alone_and_reported_with_its_verdicts(tmp_p
         written = json.load(f)
     assert {k: written[k] for k in CIFAR} == CIFAR and written["imagenet"] == {"training": {}}
     assert written["precision"] == part
-    text = "\n".join(_precision_speed_lines(path))
+    text = "\n".join(precision_lines(path))
     assert "| binarynet_quarter | 50 | 1.52 [1.47, 1.58]: holds | 0.97 [0.93, 1.01]: inconclusive" in text
     assert "AMD EPYC · 2 cores" in text and "abcdef0" in text
     assert "with XLA / without = 0.45 [0.44, 0.47]" in text
-    assert "has not measured" in _precision_speed_lines(str(tmp_path / "none.json"))[0]
+    assert "has not measured" in precision_lines(str(tmp_path / "none.json"))[0]
 
 
 def test_merge_into_a_new_file(tmp_path):
@@ -351,3 +351,55 @@ def test_the_bf16_part_is_merged_alone(tmp_path):
     bench.merge_report(path, workers={"cases": {"quick_float32": {}}})
     out = bench.merge_report(path, bf16={"cases": {"float32_contractions_vs_float32": {}}})
     assert out["workers"]["cases"] and out["bf16"]["cases"]
+
+
+def _provenance():
+    return {"command": "make bench", "hardware": {"cpu_count": 2, "label": "Some CPU · 2 cores"},
+            "git": {"commit": "abcdef0123"}, "date": "2026-12-07T12:00:00"}
+
+
+def _interval(median, low, high):
+    return {"median": median, "low": low, "high": high}
+
+
+def test_the_report_quotes_the_workers_part_with_its_machine_and_verdicts(tmp_path):
+    from experiments.report.speed import workers_section
+
+    path = str(tmp_path / "bench.json")
+    assert "has not measured" in "\n".join(workers_section(path))
+    case = {"experiment": "sec52_bop", "batch_size": 100, "precision": "mixed_bfloat16",
+            "workers": 2, "single_process_images_per_s": [100.0, 110.0, 120.0, 130.0],
+            "pinned_workers_images_per_s": [150.0, 160.0, 170.0, 180.0],
+            "ratio_pinned_over_single": _interval(1.33, 1.27, 1.41), "goal": 1.25,
+            "verdict": "holds"}
+    bench.merge_report(path, workers={**_provenance(), "settings": {"rounds": 4, "window_s": 15},
+                                      "cases": {"long_mixed_bfloat16": case}})
+    text = "\n".join(workers_section(path))
+    assert "commit abcdef0" in text and "2026-12-07" in text
+    assert "| 115 images/s | 2 workers: 165 images/s | 1.33 [1.27, 1.41] | ≥ 1.25: **holds** |" \
+        in text
+
+
+def test_the_report_quotes_the_bf16_part_or_why_it_measured_nothing(tmp_path):
+    from experiments.report.speed import bf16_lines
+
+    path = str(tmp_path / "bench.json")
+    assert bf16_lines(path) == []
+    bench.merge_report(path, bf16={**_provenance(), "skipped": "bfloat16 is native on this machine"})
+    assert "not measured, bfloat16 is native" in bf16_lines(path)[0]
+    own = {"ratio_wall": _interval(9.1, 8.7, 9.4), "float32_contractions_images_per_s": 350.0,
+           "tensorflow_bf16_images_per_s": 38.0, "rounds": 12}
+    f32 = {"ratio_wall": _interval(0.93, 0.9, 0.96), "float32_contractions_images_per_s": 350.0,
+           "float32_images_per_s": 376.0, "rounds": 10}
+    rounding = {"shape": [100, 4608, 256],
+                "tensorflow_bf16": {"equal_to_nearest": 0.5018, "equal_to_truncated": 1.0},
+                "float32_contractions": {"equal_to_nearest": 1.0, "equal_to_truncated": 0.5018}}
+    bench.merge_report(path, bf16={**_provenance(), "experiment": "sec52_bop",
+                                   "overrides": {"scale": "long"}, "batch_size": 100,
+                                   "matmul_rounding": rounding,
+                                   "cases": {"float32_contractions_vs_tensorflow_bf16": own,
+                                             "float32_contractions_vs_float32": f32}})
+    text = bf16_lines(path)[0]
+    assert "TensorFlow's own bfloat16 kernels = 9.10 [8.70, 9.40] (350 against 38" in text
+    assert "float32 contractions / float32 = 0.93 [0.90, 0.96]" in text
+    assert "100.0 % of its outputs equal the float32 sum truncated" in text

@@ -19,7 +19,7 @@ import yaml
 from experiments.analysis import claims
 from experiments.analysis.claims import check_sec51
 from experiments.analysis.collect import choose_group, group_runs, load_runs, mean_std
-from experiments.report import declarations, tuned
+from experiments.report import declarations, speed, tuned
 from experiments.report.deployment import deployment_section
 from experiments.report.cells import duration as _duration, hardware as hardware_cell, link, pct as _pct, precisions
 from experiments.report.selection import (dataset_named, dataset_of, default_config,
@@ -287,8 +287,9 @@ def precision_section(runs_root, bench_path=None, remade_root=None) -> list:
     lines.append("")
     lines += _bf16_remade_lines(declared, runs_root, remade_root)
     # make bench's file beside the runs root (results/bench.json)
-    lines += _precision_speed_lines(bench_path or os.path.join(
-        os.path.dirname(os.path.abspath(runs_root)), "bench.json"))
+    bench_path = bench_path or os.path.join(os.path.dirname(os.path.abspath(runs_root)),
+                                            "bench.json")
+    lines += speed.precision_lines(bench_path) + speed.bf16_lines(bench_path)
     return lines
 
 
@@ -333,43 +334,6 @@ def _bf16_remade_lines(declared, runs_root, remade_root) -> list:
             "| re-made set: study | re-made on | committed on | quantity | n pairs | committed "
             "| re-made | difference [95 % CI] | margin | verdict |",
             "|---|---|---|---|---|---|---|---|---|---|", *rows, ""]
-
-
-def _precision_speed_lines(bench_path) -> list:
-    """The bench's side-by-side step-rate ratios (``make bench``'s precision part)."""
-    part = None
-    if os.path.exists(bench_path):
-        with open(bench_path) as f:
-            part = json.load(f).get("precision")
-    if not part:
-        return ["Speed: `make bench` has not measured mixed precision yet.", ""]
-    from experiments.engine.fingerprint import label
-
-    mixed = part["mixed"]
-    lines = [f"Speed (`{part['command']}`, {label(part['hardware'])}, commit "
-             f"{(part['git'].get('commit') or '?')[:7]}, {part['date'][:10]}): ratios of "
-             "training images/s, median over paired rounds with its distribution-free 95 % "
-             "interval, and the verdict against each goal:", "",
-             f"| model | batch | suite {mixed} / plain fit float32 (goal ≥ 1.4) | suite "
-             f"{mixed} / plain fit {mixed} (goal ≥ 0.95) | rounds |", "|---|---|---|---|---|"]
-
-    def ratio(w):
-        bounds = (f" [{w['low']:.2f}, {w['high']:.2f}]" if w["low"] is not None
-                  else " (too few rounds for an interval)")
-        return f"{w['median']:.2f}{bounds}"
-
-    def cell(r, target):
-        return f"{ratio(r['ratio_wall'])}: {r['verdicts_by_target'][f'{target:g}']['wall']}"
-
-    notes = []
-    for name, case in part["cases"].items():
-        a, b = case["suite_mixed_vs_fit_float32"], case["suite_mixed_vs_fit_mixed"]
-        lines.append(f"| {name} | {case['batch_size']} | {cell(a, 1.4)} | {cell(b, 0.95)} | "
-                     f"{a['rounds']}, {b['rounds']} |")
-        if "suite_xla_vs_suite" in case:
-            notes.append(f"XLA (`jit_compile=True`) on {name}, float32: the suite's step with "
-                         f"XLA / without = {ratio(case['suite_xla_vs_suite']['ratio_wall'])}.")
-    return lines + [""] + notes + ([""] if notes else [])
 
 
 def _declared(name, groups):
@@ -497,6 +461,8 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
         lines += _figure_links(section, figures_dir, out_dir)
     lines += tuned.memory_section(runs)
     lines += precision_section(runs_root, remade_root=remade_root)
+    lines += speed.workers_section(os.path.join(os.path.dirname(os.path.abspath(runs_root)),
+                                                "bench.json"))
     lines += across_machines_section(runs_root, remade_root, out_dir)
     lines += deployment_section(os.path.join(os.path.dirname(os.path.normpath(runs_root)),
                                              "deploy"), reported, out_dir)

@@ -65,8 +65,8 @@ from experiments.engine import bf16, precision, runs
 from experiments.engine.distribute import make_strategy
 from experiments.engine.experiment import build
 from experiments.engine.fingerprint import fingerprint
-from experiments.engine.pipelines import prepare_data, train_iterator
-from experiments.engine.step import TrainState, synchronize_batchnorm
+from experiments.engine.pipelines import prepare_data
+from experiments.engine.step import synchronize_batchnorm
 from experiments.optimizers.bop import CountingBop
 from experiments.optimizers.schedules import ScaledSchedule
 from experiments.tools import measure, paired_rounds
@@ -129,17 +129,6 @@ class BatchStamps(tf.keras.callbacks.Callback):
         self.stamps.append(paired_rounds.stamp())
 
 
-def suite_window(exp, state, iterator, steps):
-    """Stamps of the suite's loop: one ``experiments.engine.step.train_call`` per stamp
-    (``measure.Calls``) - the loop's own step: a compiled ``train_steps`` call of
-    ``exp.steps_per_loop`` steps and the host work after it (read flips and losses back,
-    the divergence check, the flip-log rows; the epoch's flip sums are added on the
-    device, the running metrics read only when a progress line is due). The first call
-    (the round's first steps, a fresh pipeline) is not timed: stamps start after it,
-    then one per call for ``ceil(steps / n)`` calls."""
-    return measure.Calls(exp, state, iterator).run(1 + math.ceil(steps / exp.steps_per_loop))
-
-
 def with_larqs_own_bop(optimizer):
     """The plain-fit baseline trains with larq's own ``lq.optimizers.Bop``, as anyone
     using larq without the suite would: the suite's ``CountingBop`` is swapped for it,
@@ -186,17 +175,6 @@ def fit_window(model, dataset, steps):
     return stamps.stamps
 
 
-def suite_rounds(exp, strategy, builder, split, steps_per_epoch, steps):
-    """The suite's variant: one ``TrainState``, round r on a fresh pipeline of epoch r;
-    returns ``(round function, images per stamp, the state)``."""
-    state = TrainState(exp, strategy, steps_per_epoch)
-
-    def suite(r):
-        return suite_window(exp, state, train_iterator(exp, strategy, builder, split, epoch=r),
-                            steps)
-    return suite, exp.batch_size * exp.steps_per_loop, state
-
-
 def fit_rounds(exp, strategy, builder, split, steps_per_epoch, steps):
     """The plain-fit variant: one compiled Keras model of the same config."""
     model = fit_model(exp, strategy, steps_per_epoch)
@@ -213,8 +191,8 @@ def compare_suite_and_fit(exp, strategy, builder, split, steps_per_epoch, steps,
     default the same config), built once and warmed up; then paired, interleaved rounds
     (``experiments/tools/paired_rounds.py``), round r of both on a fresh pipeline of epoch r (the
     same images and crops)."""
-    suite, suite_images, state = suite_rounds(exp, strategy, builder, split, steps_per_epoch,
-                                              steps)
+    suite, suite_images, state = measure.suite_rounds(exp, strategy, builder, split,
+                                                      steps_per_epoch, steps)
     fit, fit_images, _ = fit_rounds(fit_exp or exp, strategy, builder, split, steps_per_epoch,
                                     steps)
     suite(0), fit(0)  # compile both, outside every round
@@ -232,8 +210,10 @@ def compare_suite_and_fit(exp, strategy, builder, split, steps_per_epoch, steps,
 def compare_suites(exp_a, exp_b, strategy, builder, split, steps_per_epoch, steps, rounds,
                    log, names):
     """Two configurations of the suite's own step (e.g. with and without XLA), paired."""
-    a, images_a, _ = suite_rounds(exp_a, strategy, builder, split, steps_per_epoch, steps)
-    b, images_b, _ = suite_rounds(exp_b, strategy, builder, split, steps_per_epoch, steps)
+    a, images_a, _ = measure.suite_rounds(exp_a, strategy, builder, split, steps_per_epoch,
+                                          steps)
+    b, images_b, _ = measure.suite_rounds(exp_b, strategy, builder, split, steps_per_epoch,
+                                          steps)
     a(0), b(0)
     return {**paired_rounds.compare(a, b, dict(zip(names, (images_a, images_b))), names=names,
                                     min_rounds=rounds[0], max_rounds=rounds[1],

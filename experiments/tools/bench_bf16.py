@@ -2,7 +2,7 @@
 hardware, with the suite's float32 contractions (``experiments.engine.bf16``) against
 TensorFlow's own bfloat16 kernels and against float32.
 
-One process, the long scale's config (quarter-width BinaryNet, batch 100, the suite's
+One process, the long scale's config (quarter-width BinaryNet, batch 50, the suite's
 training step, flip counting on). Three training states are built once: the run's own
 (mixed_bfloat16, float32 contractions, as every run on this machine trains), the same
 config traced with TensorFlow's own bfloat16 kernels, and the config in float32. Two
@@ -21,16 +21,16 @@ from experiments.engine import bf16
 from experiments.engine.experiment import build
 from experiments.engine.fingerprint import fingerprint
 from experiments.engine.pipelines import prepare_data
-from experiments.tools import paired_rounds
+from experiments.tools import measure, paired_rounds
 
 LONG = {"scale": "long", "train_subset": 15000, "validation": "holdout", "final_test": False}
 SMOKE = {"scale": "tiny", "train_subset": 60, "holdout": 20}
 
 
-def _rounds(bench, exp, strategy, builder, split, steps, own_kernels=False):
-    """``bench.suite_rounds`` for ``exp``; with ``own_kernels`` every call (the first,
+def _rounds(exp, strategy, builder, split, steps, own_kernels=False):
+    """``measure.suite_rounds`` for ``exp``; with ``own_kernels`` every call (the first,
     which traces the step, included) runs with TensorFlow's own bfloat16 kernels."""
-    fn, images, _ = bench.suite_rounds(exp, strategy, builder, split,
+    fn, images, _ = measure.suite_rounds(exp, strategy, builder, split,
                                        exp.train_subset / exp.batch_size, steps)
     if not own_kernels:
         return fn, images
@@ -66,8 +66,6 @@ def matmul_rounding(rows=100, depth=4608, cols=256, seed=0) -> dict:
 
 def bf16_part(args, overrides: dict, provenance: dict) -> dict:
     """Measure both comparisons; ``provenance``: the command, machine, commit, packages."""
-    from experiments.tools import bench  # the suite's step in paired rounds
-
     started = time.perf_counter()
     here = fingerprint()
     report = {
@@ -101,8 +99,8 @@ def bf16_part(args, overrides: dict, provenance: dict) -> dict:
             "float32_contractions_vs_tensorflow_bf16": (exp, slow_steps, True),
             "float32_contractions_vs_float32": (exp32, steps, False)}.items():
         tf.keras.backend.clear_session()
-        ours, ours_images = _rounds(bench, exp, strategy, builder, split, other_steps)
-        theirs, theirs_images = _rounds(bench, other, strategy, builder, split, other_steps,
+        ours, ours_images = _rounds(exp, strategy, builder, split, other_steps)
+        theirs, theirs_images = _rounds(other, strategy, builder, split, other_steps,
                                         own_kernels=own)
         ours(0), theirs(0)  # trace and compile both, outside every round
         names = ("float32_contractions", name.rsplit("_vs_", 1)[1])

@@ -7,6 +7,7 @@ The step they time is the training loop's (``experiments.engine.step.train_call`
 compiled call of ``steps_per_loop`` steps and the host work after it, so a measured
 rate is the rate training runs at.
 """
+import math
 import os
 import time
 
@@ -15,7 +16,8 @@ from experiments.cli import parse_overrides
 from experiments.engine import runs
 from experiments.engine.experiment import build
 from experiments.engine.fingerprint import fingerprint
-from experiments.engine.step import HostCursor, train_call
+from experiments.engine.pipelines import train_iterator
+from experiments.engine.step import HostCursor, TrainState, train_call
 from experiments.tools.paired_rounds import stamp
 
 # the keys a tool accepts on its command line: where the data are, nothing that changes
@@ -83,3 +85,25 @@ def write_document(path: str, doc: dict) -> None:
     """Write a tool's JSON document atomically, making its folder if needed."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     runs.write_json(path, doc)
+
+
+def suite_window(exp, state, iterator, steps):
+    """Stamps of the suite's loop: one ``experiments.engine.step.train_call`` per stamp
+    (:class:`Calls`) - the loop's own step: a compiled ``train_steps`` call of
+    ``exp.steps_per_loop`` steps and the host work after it (read flips and losses back,
+    the divergence check, the flip-log rows; the epoch's flip sums are added on the
+    device, the running metrics read only when a progress line is due). The first call
+    (the round's first steps, a fresh pipeline) is not timed: stamps start after it,
+    then one per call for ``ceil(steps / n)`` calls."""
+    return Calls(exp, state, iterator).run(1 + math.ceil(steps / exp.steps_per_loop))
+
+
+def suite_rounds(exp, strategy, builder, split, steps_per_epoch, steps):
+    """The suite's variant: one ``TrainState``, round r on a fresh pipeline of epoch r;
+    returns ``(round function, images per stamp, the state)``."""
+    state = TrainState(exp, strategy, steps_per_epoch)
+
+    def suite(r):
+        return suite_window(exp, state, train_iterator(exp, strategy, builder, split, epoch=r),
+                            steps)
+    return suite, exp.batch_size * exp.steps_per_loop, state
