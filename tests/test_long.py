@@ -179,6 +179,9 @@ def test_the_committed_ladder_reads_as_declared():
     assert rows["8"].count("**different**") == 2  # both pairs' intervals lie beyond 2 pp
     assert "-1.82 [-5.17, +1.53] (inconclusive; n = 3, 3) | **inconclusive** |" in rows["16"]
     assert "/ 30 |" in rows["32"] and "/ 30 |" in rows["64"]
+    # each rung names the machines that made its runs (the 16-epoch rung's came from two)
+    assert "| Intel Xeon (AMX) · 2 cores |" in rows["8"]
+    assert "| AMD EPYC Zen 4 · 2 cores, Intel Xeon (AMX) · 2 cores |" in rows["16"]
     assert "±2 pp" in text and "`LADDER_MARGIN_PP`" in text
     assert "pp per doubling of the training length" in text and "not extrapolated" in text
 

@@ -330,16 +330,17 @@ def horizon_section(runs_root, reported) -> list:
              "declared: the declared n is not met and the verdict may change. Bop's memory "
              "is about 1/γ steps, so its best γ and its standing against Adam may move with "
              "length.", "",
-             "| epochs | runs done / declared | training wall time of those runs | picks | "
-             "seeds per pick, done / declared | "
+             "| epochs | runs done / declared | training wall time of those runs | hardware "
+             "| picks | seeds per pick, done / declared | "
              + " | ".join(f"{labels[a]} − {labels[b]} (pp) | equivalence (±{margin:g} pp)"
                           for a, b in pairs) + " |",
-             "|---|---|---|---|---|" + "---|---|" * len(pairs)]
+             "|---|---|---|---|---|---|" + "---|---|" * len(pairs)]
     diffs = ladder_differences(rungs, pairs)
     for t, epochs, arms in rungs:
         done, declared = rung_progress(t, arms)
         picks = "; ".join(_pick_text(a) for a in arms.values())
         wall = _duration(rung_wall_s(t, arms))
+        hardware = hardware_cell(_completed_protocol_runs(t, arms))[0] or "—"
         if not done:
             groups = groups_training(t.name, t.arms[0].experiment)
             picks = (f"not run yet: `bnn run-group {t.name}`"
@@ -347,7 +348,7 @@ def horizon_section(runs_root, reported) -> list:
             wall = "—"
         cells = [cell for rt, *_, a, b, d in diffs if rt is t
                  for cell in _verdict_cells(t, a, b, d, margin)]
-        lines.append(f"| {epochs} | {done} / {declared} | {wall} | {picks} | "
+        lines.append(f"| {epochs} | {done} / {declared} | {wall} | {hardware} | {picks} | "
                      f"{_seeds_text(t, arms)} | " + " | ".join(cells) + " |")
     lines += ["", trend_text(diffs, pairs[0], labels)]
     bop, adam = (reported.get(n, {}).get("metrics", {}).get("test_top1") for n in pairs[0])
