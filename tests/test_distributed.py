@@ -122,12 +122,16 @@ def test_two_replicas_compute_what_one_does_for_the_same_global_batch(name, prec
         assert one == two, result["flips"]
     else:
         # Each replica's gradients are rounded to bfloat16 (8-bit mantissa) before the sum,
-        # and on CPUs without native bfloat16 its kernels are emulated and round otherwise: the
-        # slots agree to a few percent of their size (a loss averaged per replica, or
-        # replicas fed the same examples, would be off by order one), and a binary weight
-        # may differ only where that rounding moved w * m across tau, so Bop decided
-        # differently; such weights are rare, and each moves its layer's flip count by one.
-        assert result["real_weights"] < 1e-5 and result["optimizer_relative"] < 5e-2, result
+        # and the sums run in another order on one device than on two: the slots agree to a
+        # few percent of their size (a loss averaged per replica, or replicas fed the same
+        # examples, would be off by order one), and a binary weight may differ only where
+        # that rounding moved w * m across tau, so Bop decided differently; such weights
+        # are rare, and each moves its layer's flip count by one. A batch-norm offset's
+        # gradient sums terms that nearly cancel, so its rounding can change it by tens of
+        # percent; Adam's first step, lr * g / (|g| + eps), then moves the offset by a
+        # slightly different fraction of lr (1e-2): well under a tenth of it, where a
+        # step of the wrong sign would differ by twice lr.
+        assert result["real_weights"] < 1e-3 and result["optimizer_relative"] < 5e-2, result
         assert result["kernels_differ"] == result["kernels_straddle"], result
         assert sum(result["kernels_differ"]) <= 0.01 * result["kernel_entries"], result
         assert all(abs(a - b) <= d for a, b, d in zip(one, two, result["kernels_differ"])), result
