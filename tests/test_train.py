@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from configs import EXPERIMENTS
-from experiments.engine import fingerprint, runs
+from experiments.engine import bf16, fingerprint, runs
 from experiments.errors import ConfigError, DivergenceError
 from experiments.engine.experiment import build
 
@@ -95,7 +95,9 @@ def test_resumed_run_ends_with_the_same_weights(name, precision, tiny_overrides,
     resumed = build(EXPERIMENTS[name], {**base, "results_dir": str(tmp_path / "b")})
     summary = resumed.run()
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
-    assert summary["hardware"] == elsewhere and summary["hardware_earlier"] == [here]
+    # each record as a run in this precision keeps it (bf16 without its hardware says so)
+    assert summary["hardware"] == bf16.recorded(precision, elsewhere)
+    assert summary["hardware_earlier"] == [bf16.recorded(precision, here)]
     assert "hardware_earlier" not in straight.run()  # a finished run, read back: one machine
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys()

@@ -29,6 +29,7 @@ never by bits.
 """
 import contextlib
 
+from experiments.engine.fingerprint import label
 from experiments.engine.precision import native
 
 # What a run's hardware record says where this module computed its contractions.
@@ -39,6 +40,17 @@ def wanted(precision: str, fp: dict) -> bool:
     """Whether a run in ``precision`` on the machine ``fp`` computes its bfloat16
     contractions in float32: under ``mixed_bfloat16`` where bfloat16 is not native."""
     return precision == "mixed_bfloat16" and not native(precision, fp)
+
+
+def recorded(precision: str, fp: dict) -> dict:
+    """The hardware record of a run in ``precision`` on the machine ``fp``: ``fp`` itself,
+    or, where the run computes its contractions in float32 (:func:`wanted`), ``fp`` with
+    ``bf16_contractions`` and a label that says so."""
+    if not wanted(precision, fp):
+        return fp
+    out = {**fp, "bf16_contractions": RECORD}
+    out["label"] = label(out)
+    return out
 
 
 def in_float32(op):

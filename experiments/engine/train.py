@@ -33,7 +33,7 @@ import tensorflow as tf
 from experiments import locks
 from experiments.engine import bf16, precision, records, runs
 from experiments.engine.distribute import is_chief, make_strategy
-from experiments.engine.fingerprint import earlier_machines, fingerprint, label
+from experiments.engine.fingerprint import earlier_machines, fingerprint
 from experiments.engine.flips import pi_t
 from experiments.engine.memory import optimizer_memory, peak_memory
 from experiments.engine.pipelines import eval_data, prepare_data, train_iterator
@@ -108,10 +108,7 @@ def _train_claimed(exp, strategy, run_dir, chief, builder, train_split, val_spli
     # resumed run lists every commit that contributed epochs to it.
     git = runs.git_commit()
     commits = [c for c in previous.get("git_commits", []) if c != git["commit"]] + [git["commit"]]
-    here = fingerprint()
-    if bf16.wanted(exp.precision, here):  # what TrainState will do: said in the record
-        here["bf16_contractions"] = bf16.RECORD
-        here["label"] = label(here)
+    here = bf16.recorded(exp.precision, fingerprint())  # with what TrainState will do
     extra = {"git": git, "git_commits": commits, "hardware": here,
              "packages": runs.package_versions(),
              "train_split": train_split, "val_split": val_split, "train_examples": n_train,
