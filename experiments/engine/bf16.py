@@ -74,16 +74,15 @@ class _Module:
 
     def __init__(self, module, overrides: dict):
         self._module = module
-        self._overrides = {}
-        self._children = {}
+        self._overrides, nested = {}, {}
         for name, value in overrides.items():
             head, _, rest = name.partition(".")
             if rest:
-                self._children.setdefault(head, {})[rest] = value
+                nested.setdefault(head, {})[rest] = value
             else:
                 self._overrides[head] = value
         self._children = {head: _Module(getattr(module, head), sub)
-                          for head, sub in self._children.items()}
+                          for head, sub in nested.items()}
 
     def __getattr__(self, name):
         if name in self._overrides:
