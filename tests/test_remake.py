@@ -203,6 +203,7 @@ def test_fingerprints_of_old_runs_never_match_and_labels_are_short():
             "family": 0x19, "model_number": 0x11, "microarchitecture": "Zen 4", "onednn": True,
             "gpus": [], "cpu_count": 2}
     assert fingerprint.label(zen4) == "AMD EPYC Zen 4 · 2 cores"
+    assert fingerprint.label({**zen4, "cpu_count": 1}) == "AMD EPYC Zen 4 · 1 core"  # a pinned worker's
     assert fingerprint.amd_generation(0x19, 0x01) == "Zen 3"
     assert fingerprint.amd_generation(0x1A, 0x02) == "Zen 5"
     gpu = {**here, "gpus": [{"name": "NVIDIA H100 80GB HBM3", "compute_capability": "9.0"}] * 8}

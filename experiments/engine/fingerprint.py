@@ -152,7 +152,7 @@ def label(fp: dict) -> str:
     if "vendor" not in fp:  # an older run: its cpu string and core count are all there is
         cpu = fp.get("cpu", "")
         name = _brand(cpu, "") if cpu else "CPU"
-        return f"{name} · {fp['cpu_count']} cores" if fp.get("cpu_count") else fp.get("label", "?")
+        return f"{name} · {_cores(fp['cpu_count'])}" if fp.get("cpu_count") else fp.get("label", "?")
     name = _brand(fp.get("cpu", ""), fp.get("vendor", ""))
     flags = set(fp.get("flags", ()))
     if fp.get("microarchitecture"):
@@ -163,10 +163,14 @@ def label(fp: dict) -> str:
         name += " (AVX-512 BF16)"
     elif "avx512f" in flags:
         name += " (AVX-512)"
-    text = f"{name} · {fp.get('cpu_count')} cores"
+    text = f"{name} · {_cores(fp.get('cpu_count'))}"
     if not fp.get("onednn", True):
         text += " · oneDNN off"
     return text + (" · bf16 in float32" if fp.get("bf16_contractions") else "")
+
+
+def _cores(count) -> str:
+    return "1 core" if count == 1 else f"{count} cores"
 
 
 def kernel_key(fp: dict):
