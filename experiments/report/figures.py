@@ -15,6 +15,7 @@ heatmaps are made per run on demand (``make figures RUN=...``) and not committed
 """
 import argparse
 import os
+import textwrap
 
 import matplotlib
 
@@ -274,9 +275,10 @@ def horizon_figure(runs_root, out_dir, reported_path=None):
     paper_ax.set_title("reported", fontsize=9)
     runs = [r for _, _, _, _, a, b, _ in diffs for r in a.finals + b.finals]
     precision = rungs[0][0].overrides.get("precision", "float32")
-    fig.suptitle(f"§5.2 vs training length: quarter-width BinaryNet, {precision}, "
-                 f"{hardware(runs)[0]}\nhollow: interim (fewer seeds than declared)",
-                 fontsize=9)
+    made_on = textwrap.wrap(f"runs made on: {hardware(runs)[0]}", 100)  # grows with machines
+    fig.suptitle("\n".join([f"§5.2 vs training length: quarter-width BinaryNet, {precision}; "
+                            "hollow: interim (fewer seeds than declared)", *made_on]),
+                 fontsize=9, y=1 + 0.045 * len(made_on))
     return _save(fig, out_dir, "figure2-horizons")
 
 
