@@ -152,6 +152,32 @@ def test_history_takes_rates_only_from_runs_on_the_same_kind_of_machine(tmp_path
     assert rate.source == "2 completed run(s)"
 
 
+def test_history_finds_mixed_bfloat16_runs_made_with_float32_contractions(tmp_path):
+    """On a CPU without bfloat16 hardware a mixed_bfloat16 run records its float32
+    contractions (experiments.engine.bf16): the estimate reads such runs, and not runs
+    of the same config made there before with TensorFlow's own bfloat16 kernels."""
+    from experiments.engine import bf16
+
+    hw = {"vendor": "AuthenticAMD", "family": 25, "model_number": 1, "flags": ["avx2"],
+          "cpu_count": 1, "onednn": False, "tensorflow": "2.19.1", "cuda": None,
+          "cudnn": None, "gpus": [], "threads": {"intra_op": 1, "inter_op": 1}}
+    config = {"model": "BinaryNet", "model.filters": 32, "optimizer": "Bop", "batch_size": 50,
+              "precision": "mixed_bfloat16", "holdout": 500, "seed": 0}
+    for name, hardware, rate in (("emulated", bf16.recorded("mixed_bfloat16", hw), 200.0),
+                                 ("tf_kernels", hw, 20.0)):
+        run = tmp_path / "sec52_bop" / name
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps(config))
+        (run / "summary.json").write_text(json.dumps({
+            "status": "completed", "hardware": hardware, "steps_per_epoch": 10,
+            "global_batch_size": 50, "validation_split": "holdout"}))
+        (run / "metrics.jsonl").write_text(json.dumps(
+            {"epoch": 1, "train_images_per_s": rate, "epoch_time_s": 500 / rate + 1.0}) + "\n")
+    (rate,) = eta.history([str(tmp_path)], hw).values()
+    assert rate.train_images_per_s == pytest.approx(200.0)
+    assert rate.source == "1 completed run(s)"
+
+
 # -- the order the protocol needs --------------------------------------------------------------
 
 class _Exp:

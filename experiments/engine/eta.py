@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from experiments.engine import runs
+from experiments.engine import bf16, runs
 from experiments.engine.fingerprint import kernel_key
 from experiments.errors import RunFolderError
 
@@ -84,8 +84,9 @@ def _median(values):
 
 def history(roots, hardware: dict) -> dict:
     """``{speed key: Rate}`` from the completed runs under ``roots`` made on a machine
-    whose kernel key equals ``hardware``'s (same CPU kind, same cores per process)."""
-    target = kernel_key(hardware)
+    whose kernel key equals ``hardware``'s (same CPU kind, same cores per process), as a
+    run in that config's precision records it (a mixed_bfloat16 run without bfloat16
+    hardware records its float32 contractions, so a plain fingerprint never matches it)."""
     per_class = {}
     for root in roots:
         if not os.path.isdir(root):
@@ -100,6 +101,7 @@ def history(roots, hardware: dict) -> dict:
                 rows = runs.read_jsonl(os.path.join(top, "metrics.jsonl"))
             except RunFolderError:
                 continue
+            target = kernel_key(bf16.recorded(config.get("precision", "float32"), hardware))
             if (summary.get("status") != "completed" or target is None
                     or kernel_key(summary.get("hardware") or {}) != target
                     or summary.get("hardware_earlier")):
