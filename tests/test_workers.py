@@ -128,23 +128,30 @@ def test_epoch_and_run_time_left_from_the_pace_so_far():
     assert eta.duration(6 * 86400) == "about 6 days" and eta.duration(3000) == "about 50 min"
 
 
+_ZEN3_CORE = {"vendor": "AuthenticAMD", "family": 25, "model_number": 1, "flags": ["avx2"],
+              "cpu_count": 1, "onednn": False, "tensorflow": "2.19.1", "cuda": None,
+              "cudnn": None, "gpus": [], "threads": {"intra_op": 1, "inter_op": 1}}
+
+
+def _completed_run(run, precision, hardware, rate):
+    """A completed one-epoch run folder: 500 training images at `rate`, then 500 holdout
+    images in 1 s."""
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({
+        "model": "BinaryNet", "model.filters": 32, "optimizer": "Bop", "batch_size": 50,
+        "precision": precision, "holdout": 500, "seed": 0}))
+    (run / "summary.json").write_text(json.dumps({
+        "status": "completed", "hardware": hardware, "steps_per_epoch": 10,
+        "global_batch_size": 50, "validation_split": "holdout"}))
+    (run / "metrics.jsonl").write_text(json.dumps(
+        {"epoch": 1, "train_images_per_s": rate, "epoch_time_s": 500 / rate + 1.0}) + "\n")
+
+
 def test_history_takes_rates_only_from_runs_on_the_same_kind_of_machine(tmp_path):
-    hw = {"vendor": "AuthenticAMD", "family": 25, "model_number": 1, "flags": ["avx2"],
-          "cpu_count": 1, "onednn": False, "tensorflow": "2.19.1", "cuda": None,
-          "cudnn": None, "gpus": [], "threads": {"intra_op": 1, "inter_op": 1}}
-    config = {"model": "BinaryNet", "model.filters": 32, "optimizer": "Bop", "batch_size": 50,
-              "precision": "float32", "holdout": 500, "seed": 0}
+    hw = _ZEN3_CORE
     for name, hardware, rate in (("a", hw, 200.0), ("b", hw, 220.0),
                                  ("c", {**hw, "cpu_count": 2}, 999.0)):
-        run = tmp_path / "sec52_bop" / name
-        run.mkdir(parents=True)
-        (run / "config.json").write_text(json.dumps(config))
-        (run / "summary.json").write_text(json.dumps({
-            "status": "completed", "hardware": hardware, "steps_per_epoch": 10,
-            "global_batch_size": 50, "validation_split": "holdout"}))
-        # 500 training images at `rate`, then 500 holdout images in 1 s
-        (run / "metrics.jsonl").write_text(json.dumps(
-            {"epoch": 1, "train_images_per_s": rate, "epoch_time_s": 500 / rate + 1.0}) + "\n")
+        _completed_run(tmp_path / "sec52_bop" / name, "float32", hardware, rate)
     rates = eta.history([str(tmp_path)], hw)
     (rate,) = rates.values()
     assert rate.train_images_per_s == pytest.approx(210.0)
@@ -158,21 +165,10 @@ def test_history_finds_mixed_bfloat16_runs_made_with_float32_contractions(tmp_pa
     of the same config made there before with TensorFlow's own bfloat16 kernels."""
     from experiments.engine import bf16
 
-    hw = {"vendor": "AuthenticAMD", "family": 25, "model_number": 1, "flags": ["avx2"],
-          "cpu_count": 1, "onednn": False, "tensorflow": "2.19.1", "cuda": None,
-          "cudnn": None, "gpus": [], "threads": {"intra_op": 1, "inter_op": 1}}
-    config = {"model": "BinaryNet", "model.filters": 32, "optimizer": "Bop", "batch_size": 50,
-              "precision": "mixed_bfloat16", "holdout": 500, "seed": 0}
+    hw = _ZEN3_CORE
     for name, hardware, rate in (("emulated", bf16.recorded("mixed_bfloat16", hw), 200.0),
                                  ("tf_kernels", hw, 20.0)):
-        run = tmp_path / "sec52_bop" / name
-        run.mkdir(parents=True)
-        (run / "config.json").write_text(json.dumps(config))
-        (run / "summary.json").write_text(json.dumps({
-            "status": "completed", "hardware": hardware, "steps_per_epoch": 10,
-            "global_batch_size": 50, "validation_split": "holdout"}))
-        (run / "metrics.jsonl").write_text(json.dumps(
-            {"epoch": 1, "train_images_per_s": rate, "epoch_time_s": 500 / rate + 1.0}) + "\n")
+        _completed_run(tmp_path / "sec52_bop" / name, "mixed_bfloat16", hardware, rate)
     (rate,) = eta.history([str(tmp_path)], hw).values()
     assert rate.train_images_per_s == pytest.approx(200.0)
     assert rate.source == "1 completed run(s)"
