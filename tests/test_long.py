@@ -45,6 +45,7 @@ def test_the_ladder_rungs_are_pinned():
         assert [a.experiment for a in t.arms] == ["sec52_bop", "sec52_adam", "sec52_bop2ndorder"]
         assert len({len(a.values) for a in t.arms}) == 1  # the same budget for every arm
         assert t.seeds == LADDER_SEEDS[epochs] and t.tuning_seed == 0
+        assert t.hold_edge_picks  # an edge pick's seeds wait for a wider grid
         for arm in t.arms:
             exp = build(EXPERIMENTS[arm.experiment],
                         t.run_overrides(arm, arm.values[-1], seed=1))

@@ -86,6 +86,69 @@ def test_declared_claims_name_arms_and_follow_the_arms_run():
         Tuning("v", "5.2", "tiny", arms[:2], claims=(("sec52_bop", "sec52_sgd", ""),))
 
 
+class _DoneExp(_FakeExp):
+    """A run whose folder is already written: ``run`` only records that it was asked."""
+    trained = []
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.name = os.path.basename(path)
+
+    def run(self):
+        _DoneExp.trained.append(self.path)
+
+
+def _edge_case(root, holdout_by_value, hold=True):
+    """A three-value comparison whose grid runs ended with ``holdout_by_value``, and a
+    ``build`` that names each run by value and seed."""
+    t = Tuning("edgy", "5.2", "tiny", (Arm("sec52_bop", "optimizer.gamma.value",
+                                           tuple(holdout_by_value), "Bop", "γ"),),
+               seeds=(0, 1, 2), hold_edge_picks=hold)
+
+    def build(name, overrides):
+        return _DoneExp(os.path.join(root, f"v{overrides['optimizer.gamma.value']:g}"
+                                           f"-s{overrides['seed']}"))
+    for value, acc in holdout_by_value.items():
+        run = build("sec52_bop", {"optimizer.gamma.value": value, "seed": 0})
+        os.makedirs(run.path)
+        with open(os.path.join(run.path, "summary.json"), "w") as f:
+            json.dump({"status": "completed", "epochs_done": 1, "epochs_planned": 1,
+                       "validation_split": "holdout", "final_val_accuracy": acc}, f)
+    return t, build
+
+
+def test_a_pick_on_its_grids_edge_waits_for_a_wider_grid_when_declared_so(tmp_path):
+    from experiments.engine import drive
+    from experiments.engine.tuning import edge_hold, grid
+
+    with pytest.raises(ValueError, match="no inner value"):
+        Tuning("t", "5.2", "quick", (Arm("sec52_bop", "optimizer.gamma.value", (1e-3, 1e-2),
+                                         "Bop"),), hold_edge_picks=True)
+    for root, accs, hold, waits in (
+            ("low", {1e-4: 0.6, 1e-3: 0.5, 1e-2: 0.4}, True, True),  # smallest value wins
+            ("high", {1e-4: 0.4, 1e-3: 0.5, 1e-2: 0.6}, True, True),  # largest value wins
+            ("inner", {1e-4: 0.4, 1e-3: 0.6, 1e-2: 0.5}, True, False),
+            ("undeclared", {1e-4: 0.6, 1e-3: 0.5, 1e-2: 0.4}, False, False)):
+        t, build = _edge_case(str(tmp_path / root), accs, hold)
+        (arm,) = t.arms
+        why = edge_hold(t, select(arm, grid(t, arm, build)))
+        assert bool(why) == waits, root
+        if waits:
+            value = "0.0001" if root == "low" else "0.01"
+            side = "smallest" if root == "low" else "largest"
+            assert f"γ = {value}, the {side} value of its grid 0.0001, 0.001, 0.01" in why
+            assert "Widen that grid in the declaration" in why
+        # the one-process path and a shard's second step train seeds only for a kept pick
+        for run in (lambda o: drive.run_tuning(t, build, {}, o),
+                    lambda o: drive.run_sharded([(t, {})], (0, 1), build, o)):
+            _DoneExp.trained.clear()
+            outcomes = drive.Outcomes()
+            run(outcomes)
+            seeds = [p for p in _DoneExp.trained if not p.endswith("-s0")]
+            assert (seeds == []) == waits and outcomes.edge == ([why] if waits else []), root
+            assert outcomes.exit_code() == (1 if waits else 0)
+
+
 TOY = Tuning(
     name="toy_tuned", section="5.2", scale="tiny", seeds=(0, 1), description="toy",
     arms=(Arm("sec52_bop", "optimizer.gamma.value", (1e-4, 1e-2), "Bop", "γ"),

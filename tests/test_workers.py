@@ -212,6 +212,29 @@ def test_a_picks_seeds_are_released_only_when_its_grid_has_ended(tmp_path):
     assert schedule.waiting() == 0 and schedule.picks == [("toy", "Bop", "γ", 0.01, (0, 1, 2))]
 
 
+def test_a_pick_on_its_grids_edge_releases_no_seeds_when_its_rung_holds_them(tmp_path):
+    """As the one-process path (tests/test_tuning.py): the pool's schedule keeps an edge
+    pick's seeds back and says why, when the declaration asks for it."""
+    for hold in (True, False):
+        tuning = Tuning(name="toy", section="5.2", scale="tiny", seeds=(0, 1),
+                        hold_edge_picks=hold,
+                        arms=(Arm("sec52_bop", "optimizer.gamma.value", (1e-3, 1e-2, 1e-1),
+                                  "Bop", "γ"),))
+        build = Recorder(lambda name, o: _Exp(str(tmp_path / str(hold)), name, o))
+        schedule = Schedule([(tuning, {})], build)
+        for job, acc in zip(list(schedule.ready), (0.3, 0.4, 0.5)):  # the largest value wins
+            schedule.take(job)
+            _finish(job.exp, acc)
+            schedule.ended(job)
+        if hold:
+            assert schedule.ready == [] and schedule.picks == [] and schedule.waiting() == 0
+            (why,) = schedule.edge
+            assert why.startswith("toy: Bop picked γ = 0.1, the largest value of its grid")
+        else:
+            assert [j.title for j in schedule.ready] == ["toy: Bop γ=0.1 (picked), seed 1"]
+            assert schedule.edge == []
+
+
 def test_a_finished_grid_releases_its_seeds_at_once_and_shards_split_them(tmp_path):
     tuning = Tuning(name="toy", section="5.2", scale="tiny", seeds=(0, 1, 2, 3),
                     arms=(Arm("sec52_bop", "optimizer.gamma.value", (1e-3, 1e-2), "Bop", "γ"),))

@@ -100,8 +100,9 @@ def ladder(found) -> dict:
 def tiny(t: Tuning) -> Tuning:
     """A rung at tiny scale, for trying the protocol in seconds (``bnn compare ...
     scale=tiny``, the tests): two grid values per arm, two seeds, 60 images with a
-    20-image holdout, an eighth of the epochs, the rung's precision."""
-    return replace(t, scale="tiny", seeds=(0, 1), claims=(),
+    20-image holdout, an eighth of the epochs, the rung's precision. Every pick of a
+    two-value grid is on an edge, so edge picks train their seeds here."""
+    return replace(t, scale="tiny", seeds=(0, 1), claims=(), hold_edge_picks=False,
                    arms=tuple(replace(a, values=a.values[1:3]) for a in t.arms),
                    overrides={"holdout": 20, "train_subset": 60,
                               "epochs": t.overrides["epochs"] // 8,

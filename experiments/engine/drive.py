@@ -8,7 +8,7 @@ overrides)`` and the declarations; the engine never imports ``configs``.
 import sys
 
 from experiments.engine.sweep import shard_of
-from experiments.engine.tuning import finals, grid, select
+from experiments.engine.tuning import edge_hold, finals, grid, select
 from experiments.errors import ConfigError, RunLockedError, SuiteError
 
 # Fields a tuned comparison sets itself on every run (its protocol, scale and seeds).
@@ -17,10 +17,11 @@ TUNING_FIXES = ("scale", "seed", "validation", "final_test")
 
 class Outcomes:
     """Runs of a group that failed, that another process holds, or whose comparison
-    has no pick yet: what the exit code reports."""
+    has no pick yet or a pick that waits for a wider grid: what the exit code reports."""
 
     def __init__(self):
         self.failed, self.busy, self.no_pick, self.count = [], [], [], 0
+        self.edge = []  # why a pick's seeds wait for a wider grid (tuning.edge_hold)
 
     def run(self, exp, title) -> str:
         """Train ``exp`` (``"done"``), or record why not (``"busy"``, ``"failed"``)."""
@@ -39,8 +40,9 @@ class Outcomes:
         return "done"
 
     def exit_code(self) -> int:
-        """Print what did not get done; 1 if a run failed or a comparison has no pick,
-        3 if only runs held by other processes are left, else 0."""
+        """Print what did not get done; 1 if a run failed or a comparison has no pick
+        (or one that waits for a wider grid), 3 if only runs held by other processes are
+        left, else 0."""
         failed, busy, total = self.failed, self.busy, self.count
         if failed:
             print(f"\n{len(failed)} of {total} runs failed: {', '.join(failed)}", file=sys.stderr)
@@ -48,10 +50,12 @@ class Outcomes:
             print(f"\nno pick (and so no seeds) for: {', '.join(self.no_pick)}; re-run the "
                   "same command once the grid runs can complete (with shard=: once the other "
                   "workers have finished theirs)", file=sys.stderr)
+        for why in self.edge:
+            print(f"\n{why}", file=sys.stderr)
         if busy:
             print(f"\n{len(busy)} of {total} runs are being trained by other processes: "
                   f"{', '.join(busy)}", file=sys.stderr)
-        return 1 if failed or self.no_pick else 3 if busy else 0
+        return 1 if failed or self.no_pick or self.edge else 3 if busy else 0
 
 
 def _label(arm) -> str:
@@ -86,6 +90,10 @@ def run_tuning(t, build, overrides, outcomes: Outcomes) -> None:
             print(f"{t.name}: no pick for {arm.label}: grid value(s) "
                   f"{', '.join(f'{v:g}' for v in lacking)} not completed", file=sys.stderr)
             outcomes.no_pick.append(f"{t.name}: {arm.label}")
+            continue
+        if edge_hold(t, selection):
+            print(edge_hold(t, selection), file=sys.stderr)
+            outcomes.edge.append(edge_hold(t, selection))
             continue
         print(f"{t.name}: picked {_label(arm)} = {selection.picked:g} for "
               f"{arm.label}; training seeds {', '.join(map(str, t.seeds))}")
@@ -122,6 +130,9 @@ def run_sharded(plan, shard, build, outcomes: Outcomes) -> None:
             selection = select(arm, grid(what, arm, build, item))
             if not selection.complete:
                 outcomes.no_pick.append(f"{what.name}: {arm.label}")
+                continue
+            if edge_hold(what, selection):
+                outcomes.edge.append(edge_hold(what, selection))
                 continue
             second += [(f"{what.name}: {arm.label} {_label(arm)}="
                         f"{selection.picked:g} (picked), seed {seed}", exp)

@@ -143,17 +143,20 @@ def _paper_banner(lines, total, alt, alternative, rates, n) -> None:
 
 
 def _exit_code(outcome, schedule) -> int:
-    """1 if a run failed or was lost, or a comparison has no pick; 3 if only runs that
-    other processes hold are left; else 0 (as ``drive.Outcomes.exit_code``)."""
+    """1 if a run failed or was lost, or a comparison has no pick (or one that waits for
+    a wider grid); 3 if only runs that other processes hold are left; else 0 (as
+    ``drive.Outcomes.exit_code``)."""
     for job, why in outcome["failed"] + outcome["lost"]:
         print(f"failed: {job.title} ({job.run_dir}): {why}", file=sys.stderr)
     if schedule.no_pick:
         print(f"\nno pick (and so no seeds) for: {', '.join(schedule.no_pick)}; re-run the "
               "same command once the grid runs can complete", file=sys.stderr)
+    for why in schedule.edge:
+        print(f"\n{why}", file=sys.stderr)
     if outcome["busy"]:
         print(f"\n{len(outcome['busy'])} run(s) are being trained by other processes: "
               f"{', '.join(j.run_dir for j in outcome['busy'])}", file=sys.stderr)
-    if outcome["failed"] or outcome["lost"] or schedule.no_pick:
+    if outcome["failed"] or outcome["lost"] or schedule.no_pick or schedule.edge:
         n = len(outcome["failed"]) + len(outcome["lost"])
         if n:
             print(f"\n{n} run(s) failed or stopped (listed above); re-run the same command "

@@ -20,7 +20,7 @@ import pickle
 from dataclasses import dataclass, field
 
 from experiments.engine import runs
-from experiments.engine.tuning import finals, grid, select
+from experiments.engine.tuning import edge_hold, finals, grid, select
 from experiments.errors import RunFolderError
 
 
@@ -89,6 +89,7 @@ class Schedule:
         self.ready: list = []  # jobs that may start, kept in priority order
         self.done_before: list = []  # completed before this invocation started
         self.no_pick: list = []  # "tuning: arm" whose grid ended without a pick
+        self.edge: list = []  # why a pick's seeds wait for a wider grid (tuning.edge_hold)
         self.picks: list = []  # (tuning name, arm label, symbol, value, seeds) chosen here
         self._arms = {}  # arm id -> [tuning, arm, overrides, plan index, grid jobs, open]
         self._expected = []  # seed jobs that will appear once their arm's grid ends
@@ -170,6 +171,10 @@ class Schedule:
         selection = select(arm, [(v, j.exp) for v, j in zip(arm.values, jobs)])
         if not selection.complete:
             self.no_pick.append(f"{tuning.name}: {arm.label}")
+            self._arms[arm_id][6] = []
+            return
+        if edge_hold(tuning, selection):
+            self.edge.append(edge_hold(tuning, selection))
             self._arms[arm_id][6] = []
             return
         self.picks.append((tuning.name, arm.label, _symbol(arm), selection.picked,

@@ -17,7 +17,10 @@ A ``Tuning`` is a declaration (``configs/`` holds them). Its protocol:
 2. ``select`` picks, per arm, the value with the highest final-epoch holdout accuracy
    (ties: the earlier grid value); diverged (failed) values drop out, named;
 3. the picked value is trained on every seed of ``seeds``; the ``tuning_seed`` run is
-   the one from step 1 (same config, same folder), so it is not trained twice;
+   the one from step 1 (same config, same folder), so it is not trained twice. With
+   ``hold_edge_picks``, a pick on the first or last value of its grid trains no seeds:
+   its best value may lie outside the grid, so the declaration widens the grid first
+   (``edge_hold`` says so) and no seed is spent on a value the wider grid may drop;
 4. the report pools the picked runs' test accuracy (mean, std, interval).
 
 The engine never imports ``configs``: callers pass ``build(experiment_name, overrides)``.
@@ -65,6 +68,8 @@ class Tuning:
     # experiment name) reaches a higher test accuracy than arm `lower`", as `source` says.
     # Empty: the first arm against every later one, with no source.
     claims: tuple = ()
+    # True: a pick on an edge of its grid waits for a wider grid (step 3 above)
+    hold_edge_picks: bool = False
 
     def __post_init__(self):
         if self.tuning_seed not in self.seeds:
@@ -81,6 +86,10 @@ class Tuning:
             if len(set(arm.values)) != len(arm.values) or not arm.values:
                 raise ValueError(f"{self.name}: {arm.name}'s grid {arm.values} must be "
                                  "non-empty without repeats")
+            if self.hold_edge_picks and len(arm.values) < 3:
+                raise ValueError(f"{self.name}: {arm.name}'s grid {arm.values} has no inner "
+                                 "value, so with hold_edge_picks no pick could train seeds; "
+                                 "give it three values or more")
 
     def comparisons(self) -> list:
         """``(higher, lower, source)`` triples of the claims to check."""
@@ -115,6 +124,25 @@ class Selection:
     @property
     def complete(self) -> bool:
         return not self.missing and self.picked is not None
+
+    @property
+    def on_edge(self) -> bool:
+        """The pick is the grid's first or last value: its best may lie beyond."""
+        return self.picked is not None and self.picked in (self.arm.values[0],
+                                                           self.arm.values[-1])
+
+
+def edge_hold(tuning: Tuning, selection: Selection) -> str:
+    """Why the pick's seeds wait for a wider grid ("" when they may train now)."""
+    if not (tuning.hold_edge_picks and selection.complete and selection.on_edge):
+        return ""
+    arm, v = selection.arm, selection.picked
+    side = "smallest" if v == arm.values[0] else "largest"
+    return (f"{tuning.name}: {arm.label} picked {arm.symbol or arm.key} = {v:g}, the {side} "
+            f"value of its grid {', '.join(f'{x:g}' for x in arm.values)}, so its best value "
+            "may lie beyond it; its seeds wait. Widen that grid in the declaration with a "
+            f"value beyond {v:g}, then run the same command again (its finished runs are "
+            "kept)")
 
 
 def _summary(run_dir: str):

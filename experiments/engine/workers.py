@@ -285,6 +285,7 @@ class Pool:
                     self.say(f"[{worker.name}] done {job.title}"
                              + (f": accuracy {100 * acc:.2f} %" if acc is not None else ""))
                 picks, no_pick = len(schedule.picks), len(schedule.no_pick)
+                edge = len(schedule.edge)
                 schedule.ended(job)
                 for tuning, label, symbol, value, seeds in schedule.picks[picks:]:
                     # the words of the one-process path (drive.run_tuning)
@@ -292,6 +293,8 @@ class Pool:
                              f"seeds {', '.join(map(str, seeds))}")
                 for which in schedule.no_pick[no_pick:]:
                     self.say(f"{which}: no pick (a grid run did not complete)")
+                for why in schedule.edge[edge:]:
+                    self.say(why)
                 self.status(schedule, outcome, estimate, clock)
         outcome["busy"] = [job for _, job in held]
         return outcome
