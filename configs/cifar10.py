@@ -274,7 +274,8 @@ SEC52_TUNED = Tuning(
 #   `bnn run-group sec52_horizon_16`. Reported: as sec52_tuned's claims.
 # Time (recorded by the committed runs): the 8-, 16- and 32-epoch rungs 39m12s, 1h40m and
 #   2h48m of training, 21 runs each (Intel Xeon (AMX) · 2 cores; the longer rungs partly on
-#   an AMD EPYC Zen 4 · 2 cores); the 64-epoch rung is not run yet.
+#   an AMD EPYC Zen 4 · 2 cores); the 32-epoch rung's nine later seeds 6h11m (pinned
+#   single-core workers, two at a time, on an AMD EPYC Zen 3 with float32 contractions).
 # The 64-epoch rung keeps the 32-epoch grids: none of that rung's picks (Bop gamma 3e-3,
 # Adam lr 3e-3, Bop2ndOrder gamma 1e-3) sits on an edge. A grid is widened only if a
 # 64-epoch pick lands on its edge (the report marks such a pick), by a change here that
