@@ -99,21 +99,18 @@ class _DoneExp(_FakeExp):
 
 
 def _edge_case(root, holdout_by_value, hold=True):
-    """A three-value comparison whose grid runs ended with ``holdout_by_value``, and a
-    ``build`` that names each run by value and seed."""
+    """A three-value comparison whose grid runs (seed 0, in ``_grid_run``'s folders) ended
+    with ``holdout_by_value``, and a ``build`` that names the other seeds' runs "-s<seed>"."""
     t = Tuning("edgy", "5.2", "tiny", (Arm("sec52_bop", "optimizer.gamma.value",
                                            tuple(holdout_by_value), "Bop", "γ"),),
                seeds=(0, 1, 2), hold_edge_picks=hold)
 
     def build(name, overrides):
+        seed = overrides["seed"]
         return _DoneExp(os.path.join(root, f"v{overrides['optimizer.gamma.value']:g}"
-                                           f"-s{overrides['seed']}"))
+                                           + (f"-s{seed}" if seed else "")))
     for value, acc in holdout_by_value.items():
-        run = build("sec52_bop", {"optimizer.gamma.value": value, "seed": 0})
-        os.makedirs(run.path)
-        with open(os.path.join(run.path, "summary.json"), "w") as f:
-            json.dump({"status": "completed", "epochs_done": 1, "epochs_planned": 1,
-                       "validation_split": "holdout", "final_val_accuracy": acc}, f)
+        _grid_run(root, value, holdout=acc, test=0.0)
     return t, build
 
 
@@ -144,7 +141,7 @@ def test_a_pick_on_its_grids_edge_waits_for_a_wider_grid_when_declared_so(tmp_pa
             _DoneExp.trained.clear()
             outcomes = drive.Outcomes()
             run(outcomes)
-            seeds = [p for p in _DoneExp.trained if not p.endswith("-s0")]
+            seeds = [p for p in _DoneExp.trained if "-s" in os.path.basename(p)]
             assert (seeds == []) == waits and outcomes.edge == ([why] if waits else []), root
             assert outcomes.exit_code() == (1 if waits else 0)
 

@@ -91,9 +91,10 @@ def run_tuning(t, build, overrides, outcomes: Outcomes) -> None:
                   f"{', '.join(f'{v:g}' for v in lacking)} not completed", file=sys.stderr)
             outcomes.no_pick.append(f"{t.name}: {arm.label}")
             continue
-        if edge_hold(t, selection):
-            print(edge_hold(t, selection), file=sys.stderr)
-            outcomes.edge.append(edge_hold(t, selection))
+        why = edge_hold(t, selection)
+        if why:
+            print(why, file=sys.stderr)
+            outcomes.edge.append(why)
             continue
         print(f"{t.name}: picked {_label(arm)} = {selection.picked:g} for "
               f"{arm.label}; training seeds {', '.join(map(str, t.seeds))}")
@@ -131,8 +132,9 @@ def run_sharded(plan, shard, build, outcomes: Outcomes) -> None:
             if not selection.complete:
                 outcomes.no_pick.append(f"{what.name}: {arm.label}")
                 continue
-            if edge_hold(what, selection):
-                outcomes.edge.append(edge_hold(what, selection))
+            why = edge_hold(what, selection)
+            if why:
+                outcomes.edge.append(why)
                 continue
             second += [(f"{what.name}: {arm.label} {_label(arm)}="
                         f"{selection.picked:g} (picked), seed {seed}", exp)

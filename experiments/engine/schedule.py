@@ -173,8 +173,9 @@ class Schedule:
             self.no_pick.append(f"{tuning.name}: {arm.label}")
             self._arms[arm_id][6] = []
             return
-        if edge_hold(tuning, selection):
-            self.edge.append(edge_hold(tuning, selection))
+        why = edge_hold(tuning, selection)
+        if why:
+            self.edge.append(why)
             self._arms[arm_id][6] = []
             return
         self.picks.append((tuning.name, arm.label, _symbol(arm), selection.picked,
