@@ -50,8 +50,8 @@ def set_thread_pools(count: int) -> dict:
 def quiet_progress_bars() -> None:
     """Turn off TensorFlow Datasets' progress bars in this process. A worker's stdout is a
     pipe that the parent splits into lines, each prefixed with the worker and the run, and
-    every redraw of a bar becomes a line of its own: preparing CIFAR-10 once printed
-    hundreds. The lines saying that a dataset is being prepared, and where it went, stay."""
+    every redraw of a bar would become a line of its own (hundreds while CIFAR-10 is
+    prepared). The lines saying that a dataset is being prepared, and where it went, stay."""
     import tensorflow_datasets as tfds
 
     tfds.disable_progress_bar()
