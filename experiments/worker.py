@@ -47,6 +47,16 @@ def set_thread_pools(count: int) -> dict:
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
 
 
+def quiet_progress_bars() -> None:
+    """Turn off TensorFlow Datasets' progress bars in this process. A worker's stdout is a
+    pipe that the parent splits into lines, each prefixed with the worker and the run, and
+    every redraw of a bar would become a line of its own (hundreds while CIFAR-10 is
+    prepared). The lines saying that a dataset is being prepared, and where it went, stay."""
+    import tensorflow_datasets as tfds
+
+    tfds.disable_progress_bar()
+
+
 class Events:
     """The event pipe to the parent: one JSON object per line."""
 
@@ -133,6 +143,7 @@ def main(argv=None) -> int:
         from experiments.engine.experiment import build
 
         pools = set_thread_pools(len(affinity))
+        quiet_progress_bars()
         plugins.load()
         found = registry.load()
         events.send("ready", pid=os.getpid(), affinity=sorted(affinity), threads=pools)

@@ -669,3 +669,15 @@ def test_bf16_runs_remade_without_bf16_hardware_are_read_against_the_studys_marg
     assert "+0.000" in rows["`same`: `precision_adam`"]
     assert "**equivalent**" in rows["`same`: `precision_adam`"]
     assert "| 16 |" in rows["`same`: `precision_adam`"]  # every seed paired
+
+
+def test_the_ladders_figures_are_linked_in_the_order_of_their_rungs(tmp_path):
+    names = [f"figure2-tuning-grid-sec52_horizon_{n}.png" for n in (16, 32, 64, 8)]
+    names += ["figure2-tuning-grid-sec52_tuned.png", "figure1-flips.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    links = [line for line in report._figure_links("5.2", str(tmp_path), str(tmp_path)) if line]
+    assert links == [f"![{n}]({n})" for n in (
+        "figure2-tuning-grid-sec52_horizon_8.png", "figure2-tuning-grid-sec52_horizon_16.png",
+        "figure2-tuning-grid-sec52_horizon_32.png", "figure2-tuning-grid-sec52_horizon_64.png",
+        "figure2-tuning-grid-sec52_tuned.png")]

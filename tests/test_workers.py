@@ -246,6 +246,33 @@ def test_a_finished_grid_releases_its_seeds_at_once_and_shards_split_them(tmp_pa
     assert seeds == [["seed 1", "seed 3"], ["seed 2"]]
 
 
+def test_a_worker_prepares_a_dataset_without_drawing_progress_bars(tmp_path, capsys):
+    """A worker's output is split into prefixed lines, so a progress bar's redraws would
+    flood it; the control shows that TFDS draws them when nothing turns them off."""
+    import tensorflow_datasets as tfds
+
+    from experiments.datasets.cifar10 import load_cifar10_builder
+    from experiments.fakes.cifar10 import write_fake_cifar10_archive
+    from experiments.worker import quiet_progress_bars
+
+    archive, md5s = write_fake_cifar10_archive(str(tmp_path), n_train_per_batch=2, n_test=2)
+
+    def prepare(name):
+        load_cifar10_builder(str(tmp_path / name), archive=archive, md5s=md5s)
+        out = capsys.readouterr()
+        return out.out + out.err
+
+    try:
+        tfds.enable_progress_bar()
+        assert "Generating train examples" in prepare("with-bars")
+        quiet_progress_bars()
+        printed = prepare("quiet")
+        assert "examples" not in printed and "%|" not in printed, printed
+        assert "prepared to" in printed  # where the dataset went is still said
+    finally:
+        tfds.enable_progress_bar()
+
+
 # -- real processes ------------------------------------------------------------------------
 
 def _sweep(data_dir, root, *extra, epochs=1):

@@ -13,6 +13,7 @@ with the reason they were skipped.
 import argparse
 import json
 import os
+import re
 
 import yaml
 
@@ -475,11 +476,18 @@ def render(runs, skipped, reported, out_dir, figures_dir, runs_root="results/run
     return "\n".join(lines) + "\n"
 
 
+def _numbers_as_numbers(name: str) -> list:
+    """A sort key that reads the digits in a name as numbers, so that the ladder's figures
+    follow the rungs (8, 16, 32, 64 epochs) instead of the characters (16, 32, 64, 8)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def _figure_links(section, figures_dir, out_dir):
     stem = {"3": "figure3", "5.1": "figure1", "5.2": "figure2"}.get(section)
     if not stem or not os.path.isdir(figures_dir):
         return []
-    found = sorted(f for f in os.listdir(figures_dir) if f.startswith(stem) and f.endswith(".png"))
+    found = sorted((f for f in os.listdir(figures_dir) if f.startswith(stem) and f.endswith(".png")),
+                   key=_numbers_as_numbers)
     out = []
     for name in found:
         rel = os.path.relpath(os.path.join(figures_dir, name), out_dir)
